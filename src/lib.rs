@@ -1,0 +1,7 @@
+//! egressc: hot-standby egress gateways for Cilium.
+//!
+//! The pure core (`model`, and the compiler modules added beside it) does no I/O; the shells
+//! (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
+
+pub mod elect;
+pub mod model;

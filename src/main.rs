@@ -1,0 +1,5 @@
+//! The `egressc` binary.
+
+fn main() {
+    println!("egressc {}", env!("CARGO_PKG_VERSION"));
+}
