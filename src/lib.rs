@@ -1,7 +1,9 @@
 //! egressc: hot-standby egress gateways for Cilium.
 //!
-//! The pure core (`model`, and the compiler modules added beside it) does no I/O; the shells
-//! (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
+//! The pure core (`model`, `load`, `validate`, `diag`, and the compiler modules added beside
+//! them) does no I/O; the shells (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
 
+pub mod diag;
 pub mod elect;
+pub mod load;
 pub mod model;

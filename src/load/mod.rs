@@ -1,0 +1,157 @@
+//! Loading: text of a YAML or JSON stream → located documents ([`Document`]), under explicit
+//! budgets. Pure: the caller reads files; this module sees only names and text.
+//!
+//! Each document is parsed once into a located tree ([`tree::Node`]) that doubles as the
+//! source map; typed values are then deserialized from the tree ([`de`]), so serde errors and
+//! semantic checks alike can point at the exact value.
+
+pub mod budget;
+pub mod de;
+pub mod path;
+pub mod tree;
+
+pub use budget::Limits;
+pub use path::Path;
+pub use tree::{Node, Pos, Value};
+
+use crate::diag::{Code, Diagnostic, Span};
+
+/// One document of an input stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document {
+    /// The file name as shown in diagnostics.
+    pub file: String,
+    /// The document's root value.
+    pub root: Node,
+    /// Where `root` sits inside the file's top-level value: empty for a top-level document,
+    /// `items[3]` for an item unwrapped from a `List`.
+    pub base: Path,
+}
+
+impl Document {
+    /// The span of the value at `path` (relative to this document), or of its deepest
+    /// existing ancestor.
+    pub fn span(&self, path: &Path) -> Span {
+        self.span_at(self.root.locate(path), path)
+    }
+
+    /// The span of the key of the entry at `path`.
+    pub fn key_span(&self, path: &Path) -> Span {
+        self.span_at(self.root.locate_key(path), path)
+    }
+
+    /// A span at `pos` labelled with `path`.
+    pub fn span_at(&self, pos: Pos, path: &Path) -> Span {
+        let full = self.base.join(path);
+        Span {
+            file: self.file.clone(),
+            line: pos.line,
+            col: pos.col,
+            len: pos.len,
+            path: (!full.is_root()).then(|| full.to_string()),
+        }
+    }
+
+    /// The string at `path`, if present and a string.
+    pub fn str_at(&self, path: &Path) -> Option<&str> {
+        self.root.at(path).and_then(Node::as_str)
+    }
+}
+
+/// Parses every document of `text` (YAML, or JSON which is YAML). Empty documents (a bare
+/// `---`, only comments, `null`) are skipped. A syntax error or an exceeded budget yields one
+/// diagnostic for the whole stream: what follows a syntax error cannot be trusted.
+pub fn parse_stream(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, Box<Diagnostic>> {
+    if text.len() > limits.max_bytes {
+        return Err(Box::new(
+            Diagnostic::new(
+                Code::InputTooLarge,
+                Span::file(file),
+                format!(
+                    "input is {} bytes, more than the budget of {} bytes",
+                    text.len(),
+                    limits.max_bytes
+                ),
+            )
+            .with_hint("split the input into several files"),
+        ));
+    }
+    let roots: Vec<Node> =
+        serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, limits.options())
+            .map_err(|error| Box::new(budget::diagnose(file, &error, limits)))?;
+    Ok(roots
+        .into_iter()
+        .filter(|root| !root.is_null())
+        .map(|root| Document {
+            file: file.to_owned(),
+            root,
+            base: Path::root(),
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Vec<Document> {
+        parse_stream("t.yaml", text, &Limits::default()).expect("parses")
+    }
+
+    #[test]
+    fn positions_are_one_based_and_absolute_in_the_stream() {
+        let docs = parse("---\n# c\n---\na: 1\n---\nkind: X\nspec:\n  name: my-egressgw\n");
+        assert_eq!(docs.len(), 2, "empty document skipped");
+        let path = Path::root().key("spec").key("name");
+        let span = docs[1].span(&path);
+        assert_eq!((span.line, span.col), (8, 9));
+        assert_eq!(span.len, 11);
+        assert_eq!(span.path.as_deref(), Some("spec.name"));
+        let key = docs[1].key_span(&path);
+        assert_eq!((key.line, key.col), (8, 3));
+    }
+
+    #[test]
+    fn missing_values_locate_their_parent() {
+        let docs = parse("spec:\n  a: [x, y]\n");
+        let span = docs[0].span(&Path::root().key("spec").key("b"));
+        assert_eq!((span.line, span.col), (2, 3));
+        let item = docs[0].span(&Path::root().key("spec").key("a").index(1));
+        assert_eq!((item.line, item.col), (2, 10));
+    }
+
+    #[test]
+    fn json_is_accepted() {
+        let docs = parse("{\"kind\": \"X\", \"n\": [1, -2, 1.5, true, null]}");
+        let n = docs[0].root.get("n").and_then(Node::as_seq).unwrap();
+        let values: Vec<&Value> = n.iter().map(|n| &n.value).collect();
+        assert_eq!(
+            values,
+            [
+                &Value::UInt(1),
+                &Value::Int(-2),
+                &Value::Float(1.5),
+                &Value::Bool(true),
+                &Value::Null
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_errors_carry_the_parser_position() {
+        let err = parse_stream("t.yaml", "a: 1\nb: [1, 2\n", &Limits::default()).unwrap_err();
+        assert_eq!(err.code, Code::YamlSyntax);
+        assert!(err.span.line >= 2, "{err:?}");
+    }
+
+    #[test]
+    fn duplicate_keys_are_syntax_errors() {
+        let err = parse_stream("t.yaml", "a: 1\na: 2\n", &Limits::default()).unwrap_err();
+        assert_eq!(err.code, Code::YamlSyntax);
+        assert_eq!(err.span.line, 2);
+    }
+}
