@@ -3,7 +3,10 @@
 //! The pure core (`model`, `load`, `validate`, `diag`, and the compiler modules added beside
 //! them) does no I/O; the shells (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
 
+pub mod cli;
 pub mod diag;
 pub mod elect;
 pub mod load;
 pub mod model;
+pub mod pipeline;
+pub mod validate;

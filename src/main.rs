@@ -1,5 +1,6 @@
-//! The `egressc` binary.
+//! The `egressc` binary: everything lives in the library; `cli::main` parses, runs and maps
+//! the outcome to an exit status.
 
-fn main() {
-    println!("egressc {}", env!("CARGO_PKG_VERSION"));
+fn main() -> std::process::ExitCode {
+    egressc::cli::main()
 }

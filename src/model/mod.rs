@@ -7,4 +7,5 @@
 
 pub mod api;
 pub mod catalog;
+pub mod cilium;
 pub mod labels;

@@ -1,0 +1,110 @@
+//! Input discovery and reading for the CLI: files, directories (recursive, `*.yaml`, `*.yml`,
+//! `*.json`, sorted; hidden entries such as `.git` or `.github` skipped), and `-` for stdin.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::pipeline::Input;
+
+/// Display name of standard input in diagnostics.
+pub const STDIN_NAME: &str = "<stdin>";
+const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
+
+/// Reads every input named by `paths`, in order; directories expand to their sorted files.
+/// At most `max_bytes + 1` bytes are read from each, so an oversized input costs bounded
+/// memory and the loader reports its budget diagnostic.
+pub fn read_inputs(paths: &[PathBuf], max_bytes: usize) -> Result<Vec<Input>, String> {
+    let mut inputs = Vec::new();
+    let mut stdin_used = false;
+    for path in paths {
+        if path.as_os_str() == "-" {
+            if stdin_used {
+                return Err("`-` (stdin) given more than once".to_owned());
+            }
+            stdin_used = true;
+            inputs.push(read_stdin(max_bytes)?);
+            continue;
+        }
+        let meta =
+            fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if meta.is_dir() {
+            let mut files = Vec::new();
+            walk(path, &mut files)?;
+            if files.is_empty() {
+                return Err(format!(
+                    "no *.yaml, *.yml or *.json files under {}",
+                    path.display()
+                ));
+            }
+            files.sort();
+            for file in files {
+                inputs.push(read_file(&file, max_bytes)?);
+            }
+        } else {
+            inputs.push(read_file(path, max_bytes)?);
+        }
+    }
+    Ok(inputs)
+}
+
+/// Reads one named file (e.g. `--nodes`), or stdin for `-`.
+pub fn read_one(path: &Path, max_bytes: usize) -> Result<Input, String> {
+    if path.as_os_str() == "-" {
+        read_stdin(max_bytes)
+    } else {
+        read_file(path, max_bytes)
+    }
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+    let entries = fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let path = entry.path();
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.contains(&e))
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path, max_bytes: usize) -> Result<Input, String> {
+    let file = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let name = path.display().to_string();
+    read_bounded(file, name, max_bytes)
+}
+
+fn read_stdin(max_bytes: usize) -> Result<Input, String> {
+    read_bounded(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes)
+}
+
+fn read_bounded(reader: impl Read, name: String, max_bytes: usize) -> Result<Input, String> {
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let mut bytes = Vec::new();
+    reader
+        .take(limit)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {name}: {e}"))?;
+    let text = if bytes.len() > max_bytes {
+        // Over budget: the loader rejects it by length; the cut may split a character.
+        String::from_utf8_lossy(&bytes).into_owned()
+    } else {
+        String::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8 text: {e}"))?
+    };
+    Ok(Input { name, text })
+}

@@ -1,0 +1,241 @@
+//! The command line: argument parsing (clap), reading inputs, running the pipeline and
+//! printing. The only module that writes to stdout/stderr.
+//!
+//! Exit codes: 0 success, 1 invalid input (diagnostics on stderr, nothing on stdout),
+//! 2 usage, I/O or internal error.
+
+mod inputs;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::diag::Tally;
+use crate::diag::render::{self, Format, Sources};
+use crate::load::Limits;
+use crate::model::cilium::CiliumVersion;
+use crate::pipeline::{self, Compiled, Input};
+use crate::validate::Options;
+
+/// Exit code for invalid input.
+const EXIT_INVALID: u8 = 1;
+/// Exit code for usage, I/O and internal errors.
+const EXIT_TROUBLE: u8 = 2;
+
+const AFTER_HELP: &str = "\
+Examples:
+  egressc check examples/                       validate every *.yaml/*.yml/*.json under examples/
+  egressc build gateways/ -o manifests.yaml     compile to CiliumEgressGatewayPolicy manifests
+  kubectl get nodes -o yaml > nodes.yaml
+  egressc build . --nodes nodes.yaml            also elect active nodes from an inventory
+  egressc check - --format github < all.yaml    read stdin, annotate a GitHub Actions run
+
+Exit status: 0 ok, 1 invalid input, 2 usage, I/O or internal error.";
+
+/// Hot-standby egress gateways for Cilium.
+#[derive(Debug, Parser)]
+#[command(name = "egressc", version, about, after_help = AFTER_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compile EgressGateway/EgressGatewayPolicy documents into Cilium manifests.
+    #[command(after_help = AFTER_HELP)]
+    Build(BuildArgs),
+    /// Validate documents without producing output.
+    #[command(after_help = AFTER_HELP)]
+    Check(CheckArgs),
+    /// Print the CustomResourceDefinitions of EgressGateway and EgressGatewayPolicy.
+    Crds,
+}
+
+/// Flags shared by `build` and `check`.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Files or directories to read (directories recursively: *.yaml, *.yml, *.json); `-` is stdin.
+    #[arg(value_name = "PATH", default_value = ".")]
+    paths: Vec<PathBuf>,
+    /// Node inventory: `kubectl get nodes -o yaml` output, a NodeList, or Node documents.
+    #[arg(long, value_name = "FILE")]
+    nodes: Option<PathBuf>,
+    /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20); older is stricter.
+    #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
+    cilium_version: CiliumVersion,
+    /// Diagnostics format: human, json or github (workflow annotations).
+    #[arg(long, value_name = "FORMAT", default_value = "human")]
+    format: Format,
+    /// Fail (exit 1) on warnings too.
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Skip documents of other kinds silently instead of reporting them.
+    #[arg(long)]
+    ignore_unknown_kinds: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Directory with template overrides.
+    #[arg(long, value_name = "DIR")]
+    templates: Option<PathBuf>,
+    /// Write the manifests to FILE instead of stdout.
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Runs the CLI with the process arguments; never panics outward (see [`main`]).
+pub fn run() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // Help and version go to stdout with status 0; usage errors to stderr with 2.
+            let _ = error.print();
+            return if error.use_stderr() {
+                ExitCode::from(EXIT_TROUBLE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check(&args.common),
+        Command::Build(args) => build(&args),
+        Command::Crds => trouble("`egressc crds` is not wired into this build yet"),
+    }
+}
+
+/// Entry point for `main`: installs a panic hook that asks for a bug report instead of
+/// printing a backtrace, and maps a panic to exit status 2.
+pub fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "egressc: internal error{location}: {}\n\
+             This is a bug in egressc {}. Please report it with the input that triggered it.",
+            panic_message(info.payload()),
+            env!("CARGO_PKG_VERSION"),
+        );
+    }));
+    std::panic::catch_unwind(run).unwrap_or(ExitCode::from(EXIT_TROUBLE))
+}
+
+fn panic_message(payload: &dyn std::any::Any) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+fn trouble(message: &str) -> ExitCode {
+    eprintln!("egressc: {message}");
+    ExitCode::from(EXIT_TROUBLE)
+}
+
+/// Reads the inputs of `args` or explains why not.
+fn read(args: &CommonArgs, limits: &Limits) -> Result<(Vec<Input>, Option<Input>), String> {
+    let sources = inputs::read_inputs(&args.paths, limits.max_bytes)?;
+    let nodes = args
+        .nodes
+        .as_deref()
+        .map(|path| inputs::read_one(path, limits.max_bytes))
+        .transpose()?;
+    Ok((sources, nodes))
+}
+
+fn options(args: &CommonArgs) -> Options {
+    Options {
+        cilium: args.cilium_version,
+        ignore_unknown_kinds: args.ignore_unknown_kinds,
+    }
+}
+
+fn check(args: &CommonArgs) -> ExitCode {
+    let limits = Limits::default();
+    let (sources, nodes) = match read(args, &limits) {
+        Ok(read) => read,
+        Err(message) => return trouble(&message),
+    };
+    let compiled = pipeline::check(&sources, nodes.as_ref(), &options(args), &limits);
+    if report(args, &compiled, &sources, nodes.as_ref()) {
+        ExitCode::from(EXIT_INVALID)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn build(args: &BuildArgs) -> ExitCode {
+    let common = &args.common;
+    let limits = Limits::default();
+    let (sources, nodes) = match read(common, &limits) {
+        Ok(read) => read,
+        Err(message) => return trouble(&message),
+    };
+    // `--templates` is parsed here and handed to rendering once that is wired in.
+    let _templates = args.templates.as_deref();
+    let compiled = pipeline::compile(&sources, nodes.as_ref(), &options(common), &limits);
+    if report(common, &compiled, &sources, nodes.as_ref()) {
+        return ExitCode::from(EXIT_INVALID);
+    }
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, &compiled.manifests)
+            .map_err(|e| format!("cannot write {}: {e}", path.display())),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(compiled.manifests.as_bytes())
+                .and_then(|()| stdout.flush())
+                .map_err(|e| format!("cannot write to stdout: {e}"))
+        }
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => trouble(&message),
+    }
+}
+
+/// Prints the diagnostics to stderr; true when the run failed (errors, or warnings under
+/// `--deny-warnings`).
+fn report(
+    args: &CommonArgs,
+    compiled: &Compiled,
+    sources: &[Input],
+    nodes: Option<&Input>,
+) -> bool {
+    let tally = Tally::of(&compiled.diagnostics);
+    let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
+    let format = args.format;
+    let mut texts = Sources::default();
+    for input in sources.iter().chain(nodes) {
+        texts.insert(input.name.clone(), input.text.clone());
+    }
+    let mut out = render::render(format, &compiled.diagnostics, &texts);
+    if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {
+        out.push_str(&format!(
+            "{}: {} error{}, {} warning{}\n",
+            if failed { "failed" } else { "passed" },
+            tally.errors,
+            if tally.errors == 1 { "" } else { "s" },
+            tally.warnings,
+            if tally.warnings == 1 { "" } else { "s" },
+        ));
+    }
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(out.as_bytes());
+    failed
+}
