@@ -185,10 +185,17 @@ fn check_top_level(doc: &Document, report: &mut Report) {
 pub fn name_of(doc: &Document, kind: &str, report: &mut Report) -> Option<String> {
     let path = Path::root().key("metadata").key("name");
     let Some(node) = doc.root.at(&path) else {
+        // Point at the `metadata` key if there is one: its mapping starts at some other key.
+        let metadata = Path::root().key("metadata");
+        let span = if doc.root.get("metadata").is_some() {
+            doc.key_span(&metadata)
+        } else {
+            doc.span(&path)
+        };
         report.push(
             Diagnostic::new(
                 Code::MissingName,
-                doc.span(&path),
+                span,
                 format!("{kind} has no `metadata.name`"),
             )
             .with_hint("add `metadata: {name: my-name}`"),

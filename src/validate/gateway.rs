@@ -73,7 +73,15 @@ fn source_ip(
             source.virtual_ip_address.is_some()
         }
     };
-    if has_other {
+    let has_own = match source.mode {
+        SourceIpMode::VirtualIPAddress => source.virtual_ip_address.is_some(),
+        SourceIpMode::PrimaryIPFromEgressGatewayNodeInterface => source
+            .primary_ip_from_egress_gateway_node_interface
+            .is_some(),
+    };
+    // Without its own block the gateway gets E023; the other block is then the likely
+    // intent, not something to delete.
+    if has_other && has_own {
         report.push(
             Diagnostic::new(
                 Code::UnusedModeBlock,

@@ -153,9 +153,10 @@ pub fn check_node_matches(gateways: &[Checked<'_>], nodes: &[NodeFacts], report:
                     Code::NoMatchingNode,
                     doc.key_span(&Path::root().key("spec").key("nodeSelector")),
                     format!(
-                        "gateway `{}` selects no node of the inventory ({} nodes)",
+                        "gateway `{}` selects no node of the inventory ({} node{})",
                         gateway.name,
-                        nodes.len()
+                        nodes.len(),
+                        if nodes.len() == 1 { "" } else { "s" }
                     ),
                 )
                 .with_hint("correct `spec.nodeSelector` or label the egress nodes"),
