@@ -78,7 +78,10 @@ fn seed_example_as_json() {
     assert_eq!(d["code"], "E022");
     assert_eq!(d["severity"], "error");
     assert_eq!(d["file"], "examples/seed/03-egressgatewaypolicy.yaml");
-    assert_eq!((d["line"].as_u64(), d["column"].as_u64()), (Some(8), Some(22)));
+    assert_eq!(
+        (d["line"].as_u64(), d["column"].as_u64()),
+        (Some(8), Some(22))
+    );
     assert_eq!(d["path"], "spec.egressGatewayName");
     assert_eq!(d["hint"], "did you mean `myegressgw`?");
 }
@@ -118,7 +121,11 @@ fn valid_input_passes_quietly() {
 #[test]
 fn warnings_pass_unless_denied() {
     let dir = tempfile::tempdir().expect("tempdir");
-    write(dir.path(), "all.yaml", &format!("{GATEWAY}---\n{POLICY_ALL_PODS}"));
+    write(
+        dir.path(),
+        "all.yaml",
+        &format!("{GATEWAY}---\n{POLICY_ALL_PODS}"),
+    );
     let path = dir.path().to_str().expect("utf-8 path");
     let out = egressc(&["check", path]);
     assert_eq!(out.status.code(), Some(0));
@@ -133,7 +140,11 @@ fn duplicates_across_files_point_at_both() {
     let dir = tempfile::tempdir().expect("tempdir");
     write(dir.path(), "a.yaml", GATEWAY);
     std::fs::create_dir(dir.path().join("sub")).expect("subdir");
-    write(&dir.path().join("sub"), "b.yml", GATEWAY.replace("192.0.2.10", "192.0.2.11").as_str());
+    write(
+        &dir.path().join("sub"),
+        "b.yml",
+        GATEWAY.replace("192.0.2.10", "192.0.2.11").as_str(),
+    );
     write(dir.path(), "notes.txt", "not yaml: [");
     let path = dir.path().to_str().expect("utf-8 path");
     let out = egressc(&["check", path]);
@@ -148,7 +159,10 @@ fn stdin_and_unknown_kinds() {
     let out = egressc_with_stdin(&["check", "-"], &input);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("error[E012]") && stderr.contains("--> <stdin>:14:7"), "{stderr}");
+    assert!(
+        stderr.contains("error[E012]") && stderr.contains("--> <stdin>:14:7"),
+        "{stderr}"
+    );
     let ignored = egressc_with_stdin(&["check", "-", "--ignore-unknown-kinds"], &input);
     assert_eq!(ignored.status.code(), Some(0), "{}", text(&ignored.stderr));
 }
@@ -183,13 +197,28 @@ fn help_has_examples_and_version_is_printed() {
     let help = egressc(&["--help"]);
     assert_eq!(help.status.code(), Some(0));
     let help = text(&help.stdout);
-    assert!(help.contains("Examples:") && help.contains("egressc build"), "{help}");
+    assert!(
+        help.contains("Examples:") && help.contains("egressc build"),
+        "{help}"
+    );
     let build_help = text(&egressc(&["build", "--help"]).stdout);
-    for flag in ["--nodes", "--templates", "--output", "--cilium-version", "--format"] {
-        assert!(build_help.contains(flag), "{flag} missing from build --help");
+    for flag in [
+        "--nodes",
+        "--templates",
+        "--output",
+        "--cilium-version",
+        "--format",
+    ] {
+        assert!(
+            build_help.contains(flag),
+            "{flag} missing from build --help"
+        );
     }
     let version = egressc(&["--version"]);
-    assert_eq!(text(&version.stdout), format!("egressc {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        text(&version.stdout),
+        format!("egressc {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -206,4 +235,17 @@ fn build_writes_output_file() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
     assert!(target.exists());
+}
+
+#[test]
+fn production_example_is_clean() {
+    let out = egressc(&[
+        "check",
+        "examples/production",
+        "--nodes",
+        "examples/inventory/nodes.yaml",
+        "--deny-warnings",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty());
 }

@@ -34,18 +34,20 @@ pub struct Options {
 #[derive(Debug, Default)]
 pub struct Report {
     diagnostics: Vec<Diagnostic>,
+    errors: usize,
 }
 
 impl Report {
     /// Adds a diagnostic.
     pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.errors += usize::from(diagnostic.is_error());
         self.diagnostics.push(diagnostic);
     }
 
     /// Number of errors so far (checks compare before/after to tell whether an object is
     /// usable).
     pub fn errors(&self) -> usize {
-        self.diagnostics.iter().filter(|d| d.is_error()).count()
+        self.errors
     }
 
     /// The diagnostics in reading order.
@@ -83,6 +85,10 @@ pub fn validate(
     }
     references::check_gateway_refs(&sorted, &mut report);
 
+    let by_name: std::collections::BTreeMap<&str, &Checked<'_>> = gateways
+        .iter()
+        .map(|g| (g.gateway.name.as_str(), g))
+        .collect();
     let mut policies = Vec::new();
     for i in references::first_of_each_name(&sorted.policies, POLICY_KIND, &mut report) {
         let obj = &sorted.policies[i];
@@ -90,7 +96,7 @@ pub fn validate(
             continue;
         };
         // A policy whose gateway is unknown or invalid has been reported; it cannot compile.
-        let Some(target) = gateways.iter().find(|g| g.gateway.name == policy.gateway) else {
+        let Some(target) = by_name.get(policy.gateway.as_str()) else {
             continue;
         };
         let destinations = Path::root().key("spec").key("destinationCIDRs");

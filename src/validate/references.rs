@@ -46,10 +46,11 @@ pub fn first_of_each_name<T>(objects: &[Object<T>], kind: &str, report: &mut Rep
 /// (valid or not: a broken gateway gets its own diagnostics, not a dangling reference too).
 pub fn check_gateway_refs(sorted: &Sorted, report: &mut Report) {
     let names: Vec<&str> = sorted.gateways.iter().map(|g| g.name.as_str()).collect();
+    let known: std::collections::BTreeSet<&str> = names.iter().copied().collect();
     for policy in &sorted.policies {
         let Some(spec) = &policy.spec else { continue };
         let wanted = spec.egress_gateway_name.as_str();
-        if names.contains(&wanted) {
+        if known.contains(wanted) {
             continue;
         }
         let hint = did_you_mean(wanted, names.iter().copied()).unwrap_or_else(|| {
