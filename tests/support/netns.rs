@@ -190,10 +190,12 @@ impl Host {
         let mac = MacAddr([0x02, 0, 0, 0, 0, n]);
         let ip4 = Ipv4Addr::new(198, 51, 100, n);
         let ip6 = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n));
+        // Bridge-side port name; a bare "a" would be read by `ip` as the `address` keyword.
+        let port = format!("port-{role}");
         lan.ip(&[
-            "link", "add", role, "type", "veth", "peer", "name", LAN_IF, "netns", &ns.name,
+            "link", "add", &port, "type", "veth", "peer", "name", LAN_IF, "netns", &ns.name,
         ])?;
-        lan.ip(&["link", "set", role, "master", "br0", "up"])?;
+        lan.ip(&["link", "set", &port, "master", "br0", "up"])?;
         ns.ip(&["link", "set", LAN_IF, "address", &mac.to_string(), "up"])?;
         ns.ip(&["addr", "add", &format!("{ip4}/24"), "dev", LAN_IF])?;
         ns.ip(&["addr", "add", &format!("{ip6}/64"), "dev", LAN_IF, "nodad"])?;

@@ -173,6 +173,31 @@ pub fn ownership_runs(sightings: &[Sighting]) -> Vec<(MacAddr, Instant, Instant)
     runs
 }
 
+/// The first pair of claims by two distinct MACs less than `window` apart, if any: "never two
+/// owners within one window" holds when this is `None`.
+pub fn two_owners_within(sightings: &[Sighting], window: Duration) -> Option<(Sighting, Sighting)> {
+    let mut sorted = sightings.to_vec();
+    sorted.sort_by_key(|s| s.at);
+    // In time order it suffices to compare each claim with the latest claim of another MAC.
+    let mut last_by_other: Option<Sighting> = None;
+    let mut prev: Option<Sighting> = None;
+    for s in sorted {
+        if let Some(p) = prev
+            && p.mac != s.mac
+        {
+            last_by_other = Some(p);
+        }
+        if let Some(o) = last_by_other
+            && o.mac != s.mac
+            && s.at.duration_since(o.at) < window
+        {
+            return Some((o, s));
+        }
+        prev = Some(s);
+    }
+    None
+}
+
 /// "Who has the VIP?" from the observer: an ARP request, or a Neighbor Solicitation to the
 /// VIP's solicited-node group with the observer's link-layer address.
 fn probe_frame(host: &Host, vip: IpAddr) -> Vec<u8> {
