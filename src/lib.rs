@@ -3,6 +3,7 @@
 //! The pure core (`model`, `load`, `validate`, `diag`, and the compiler modules added beside
 //! them) does no I/O; the shells (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
 
+pub mod agent;
 pub mod cli;
 pub mod diag;
 pub mod elect;
