@@ -3,5 +3,6 @@
 //! The pure core (`model`, and the compiler modules added beside it) does no I/O; the shells
 //! (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
 
+pub mod controller;
 pub mod elect;
 pub mod model;

@@ -41,7 +41,12 @@ impl NodeEntry {
 
     /// May this node carry `gateway`? (Settling is not part of eligibility.)
     pub fn eligible_for(&self, gateway: &Gateway) -> bool {
-        self.healthy && (self.vip_ok || !gateway.is_vip()) && gateway.selects(&self.facts.labels)
+        self.healthy_for(gateway) && gateway.selects(&self.facts.labels)
+    }
+
+    /// Eligibility for `gateway` of a node already known to match its selector.
+    pub fn healthy_for(&self, gateway: &Gateway) -> bool {
+        self.healthy && (self.vip_ok || !gateway.is_vip())
     }
 }
 
