@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod cli;
+pub mod controller;
 pub mod diag;
 pub mod elect;
 pub mod load;

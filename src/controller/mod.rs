@@ -1,0 +1,50 @@
+//! The pure core of `egressc sync`: a state machine fed with observations from watches and
+//! asked, at any instant, what to write. It does no I/O, holds no client and reads no clock:
+//! every call takes `now` ([`Instant`]).
+//!
+//! # How the shell drives it
+//!
+//! 1. Create a [`Controller`] with [`Timing`].
+//! 2. For every watch event call the matching method: `apply_node` / `delete_node`,
+//!    `apply_node_lease` (kube-node-lease), `apply_cilium_pod` / `apply_vip_agent_pod` /
+//!    `delete_pod`, `apply_cilium_node` / `delete_cilium_node`, `apply_vip_lease` /
+//!    `delete_vip_lease`, `apply_gateway` / `delete_gateway` (validated gateways with their
+//!    generation and stored status).
+//! 3. When every watch has listed once, `set_synced(now, true)`; when a watch breaks (API
+//!    outage, relist), `set_synced(now, false)` until it has listed again.
+//! 4. After a batch of events, and at `plan.next_wakeup`, call [`Controller::reconcile`] and
+//!    apply the [`Plan`]: label patches in order (Node and CiliumNode), VIP Lease writes
+//!    conditioned on their `resourceVersion`, status patches (a [`TransitionTime::Now`] gets
+//!    the shell's wall clock), events; export `decision_latencies` and
+//!    [`Controller::failovers_total`]. The plan is level-based: writes repeat until observed.
+//!
+//! # Behaviour
+//!
+//! - Health: Node Ready and heartbeat Lease seen changing within `node_lease_grace`, not
+//!   cordoned, not deleting, a Ready cilium-agent Pod; for VIP gateways a Ready VIP agent Pod.
+//! - Settle: a node recovering from unhealthy gets no new assignments for `settle`.
+//! - Adoption: the first reconcile after sync builds the election from the observed
+//!   `active-for-…` labels, so a restart moves nothing.
+//! - VIP gateways follow docs/lease-protocol.md: grant, wait for the agent's confirmation,
+//!   only then move the label.
+
+mod health;
+mod labels;
+mod observe;
+mod plan;
+mod reconcile;
+mod status;
+mod time;
+mod vip;
+
+pub use health::NodeObservation;
+pub use observe::Controller;
+pub use plan::{Event, LabelPatch, NodeKind, Plan, VipWrite};
+pub use status::{
+    ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime, VIP_PENDING,
+};
+pub use time::{Instant, Timing};
+pub use vip::{
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION, VipLeaseObservation,
+    lease_name,
+};

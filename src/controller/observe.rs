@@ -1,0 +1,215 @@
+//! The [`Controller`] state and its observation API: the sync shell calls one `apply_*` /
+//! `delete_*` method per watch event, passing `now`. Observations only record; deciding is
+//! [`Controller::reconcile`]'s job.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::health::{NodeHealth, NodeObservation};
+use super::status::ObservedStatus;
+use super::time::{Instant, Timing};
+use super::vip::{VipLease, VipLeaseObservation};
+use crate::elect::Elector;
+use crate::model::catalog::{Gateway, NodeFacts};
+
+/// A gateway as the controller knows it.
+#[derive(Clone, Debug)]
+pub(super) struct GatewayRecord {
+    pub gateway: Gateway,
+    /// `metadata.generation`.
+    pub generation: i64,
+    pub status: Option<ObservedStatus>,
+}
+
+/// Which agent a Pod runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PodKind {
+    Cilium,
+    VipAgent,
+}
+
+/// The pure core of `egressc sync`. Feed it observations, call [`Controller::reconcile`], apply
+/// the returned plan. See the module docs of [`super`].
+#[derive(Debug, Default)]
+pub struct Controller {
+    pub(super) timing: Timing,
+    pub(super) synced: bool,
+    pub(super) nodes: BTreeMap<String, NodeHealth>,
+    pub(super) cilium_nodes: BTreeMap<String, BTreeMap<String, String>>,
+    pub(super) gateways: BTreeMap<String, GatewayRecord>,
+    pub(super) vip_leases: BTreeMap<String, VipLease>,
+    /// Pod name → (node, kind), to find a deleted Pod's node.
+    pods: HashMap<String, (String, PodKind)>,
+    /// Built at the first reconcile after caches are synced (adopting existing labels).
+    pub(super) elector: Option<Elector>,
+    /// The facts last given to the elector, per node.
+    pub(super) fed: HashMap<String, NodeFacts>,
+    /// Gateways changed or deleted since the last reconcile.
+    pub(super) dirty_gateways: BTreeSet<String>,
+    /// The label target decided per gateway at the last reconcile.
+    pub(super) decided: BTreeMap<String, Option<String>>,
+    pub(super) failovers: BTreeMap<String, u64>,
+}
+
+impl Controller {
+    /// A controller with the given timing; nothing observed, not synced.
+    pub fn new(timing: Timing) -> Self {
+        Controller {
+            timing,
+            ..Controller::default()
+        }
+    }
+
+    /// The shell's caches are (`true`) or are no longer (`false`, e.g. API outage) complete.
+    /// While not synced, `reconcile` returns an empty plan.
+    pub fn set_synced(&mut self, now: Instant, synced: bool) {
+        self.synced = synced;
+        self.evaluate_all(now);
+    }
+
+    /// Label moves (not first elections) per gateway since start: `failovers_total`.
+    pub fn failovers_total(&self) -> &BTreeMap<String, u64> {
+        &self.failovers
+    }
+
+    /// A Node was added or changed.
+    pub fn apply_node(&mut self, now: Instant, node: NodeObservation) {
+        let name = node.name.clone();
+        self.observe_node(now, &name, |health| health.node = Some(node));
+    }
+
+    /// A Node was deleted.
+    pub fn delete_node(&mut self, _now: Instant, name: &str) {
+        if let Some(health) = self.nodes.get_mut(name) {
+            health.node = None;
+        }
+    }
+
+    /// The node's heartbeat Lease (kube-node-lease) was seen with `renew_time` (opaque, only
+    /// compared for change). A change restarts the grace period from `now`.
+    pub fn apply_node_lease(&mut self, now: Instant, node: &str, renew_time: &str) {
+        self.observe_node(now, node, |health| {
+            if health
+                .heartbeat
+                .as_ref()
+                .is_none_or(|(seen, _)| seen != renew_time)
+            {
+                health.heartbeat = Some((renew_time.to_owned(), now));
+            }
+        });
+    }
+
+    /// A cilium-agent Pod on `node` was added or changed.
+    pub fn apply_cilium_pod(&mut self, now: Instant, pod: &str, node: &str, ready: bool) {
+        self.apply_pod(now, pod, node, ready, PodKind::Cilium);
+    }
+
+    /// A VIP agent Pod on `node` was added or changed.
+    pub fn apply_vip_agent_pod(&mut self, now: Instant, pod: &str, node: &str, ready: bool) {
+        self.apply_pod(now, pod, node, ready, PodKind::VipAgent);
+    }
+
+    /// A cilium-agent or VIP agent Pod was deleted.
+    pub fn delete_pod(&mut self, now: Instant, pod: &str) {
+        let Some((node, kind)) = self.pods.remove(pod) else {
+            return;
+        };
+        self.observe_node(now, &node, |health| {
+            match kind {
+                PodKind::Cilium => health.cilium_pods.remove(pod),
+                PodKind::VipAgent => health.vip_pods.remove(pod),
+            };
+        });
+    }
+
+    /// The CiliumNode called `name` was added or changed.
+    pub fn apply_cilium_node(
+        &mut self,
+        _now: Instant,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) {
+        self.cilium_nodes.insert(name.to_owned(), labels);
+    }
+
+    /// The CiliumNode called `name` was deleted.
+    pub fn delete_cilium_node(&mut self, _now: Instant, name: &str) {
+        self.cilium_nodes.remove(name);
+    }
+
+    /// The VIP Lease of `gateway` was added or changed.
+    pub fn apply_vip_lease(&mut self, now: Instant, gateway: &str, lease: VipLeaseObservation) {
+        let previous = self.vip_leases.remove(gateway);
+        self.vip_leases
+            .insert(gateway.to_owned(), VipLease::observe(previous, lease, now));
+    }
+
+    /// The VIP Lease of `gateway` was deleted.
+    pub fn delete_vip_lease(&mut self, _now: Instant, gateway: &str) {
+        self.vip_leases.remove(gateway);
+    }
+
+    /// An EgressGateway was added or changed (validated), with its generation and stored status.
+    pub fn apply_gateway(
+        &mut self,
+        _now: Instant,
+        gateway: Gateway,
+        generation: i64,
+        status: Option<ObservedStatus>,
+    ) {
+        let name = gateway.name.clone();
+        let spec_changed = self
+            .gateways
+            .get(&name)
+            .is_none_or(|old| old.gateway != gateway);
+        if spec_changed {
+            self.dirty_gateways.insert(name.clone());
+        }
+        self.gateways.insert(
+            name,
+            GatewayRecord {
+                gateway,
+                generation,
+                status,
+            },
+        );
+    }
+
+    /// An EgressGateway was deleted (or became invalid).
+    pub fn delete_gateway(&mut self, _now: Instant, name: &str) {
+        if self.gateways.remove(name).is_some() {
+            self.dirty_gateways.insert(name.to_owned());
+        }
+    }
+
+    fn apply_pod(&mut self, now: Instant, pod: &str, node: &str, ready: bool, kind: PodKind) {
+        // A Pod never changes node; a reused name on another node is a new Pod.
+        if self.pods.get(pod).is_some_and(|(known, _)| known != node) {
+            self.delete_pod(now, pod);
+        }
+        self.pods.insert(pod.to_owned(), (node.to_owned(), kind));
+        self.observe_node(now, node, |health| {
+            let pods = match kind {
+                PodKind::Cilium => &mut health.cilium_pods,
+                PodKind::VipAgent => &mut health.vip_pods,
+            };
+            pods.insert(pod.to_owned(), ready);
+        });
+    }
+
+    /// Evaluates the node's health before and after `change`, so that a recovery observed now
+    /// counts as "unhealthy until now" for settling.
+    fn observe_node(&mut self, now: Instant, node: &str, change: impl FnOnce(&mut NodeHealth)) {
+        let (timing, synced) = (self.timing, self.synced);
+        let health = self.nodes.entry(node.to_owned()).or_default();
+        health.evaluate(now, &timing, synced);
+        change(health);
+        health.evaluate(now, &timing, synced);
+    }
+
+    pub(super) fn evaluate_all(&mut self, now: Instant) {
+        let (timing, synced) = (self.timing, self.synced);
+        for health in self.nodes.values_mut() {
+            health.evaluate(now, &timing, synced);
+        }
+    }
+}

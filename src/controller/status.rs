@@ -1,0 +1,215 @@
+//! Gateway status as data: what the status should say, compared with what the cluster already
+//! has, so that a patch is produced only on a real change and the Ready condition's
+//! lastTransitionTime moves only when the condition's status flips.
+
+use crate::elect::{ElectionReason, GatewayElection};
+
+/// Reason of a False Ready condition while a VIP gateway waits for its new node's agent.
+pub const VIP_PENDING: &str = "VirtualIPPending";
+
+/// The status currently stored on the gateway (from the watch).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObservedStatus {
+    /// `status.observedGeneration`.
+    pub observed_generation: Option<i64>,
+    /// `status.activeNodeName`.
+    pub active_node: Option<String>,
+    /// `status.readyNodes`.
+    pub ready_nodes: Option<i64>,
+    /// The `Ready` condition, if present.
+    pub ready: Option<ObservedCondition>,
+}
+
+/// A stored condition; `last_transition` is kept verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedCondition {
+    /// `status == "True"`.
+    pub status: bool,
+    /// `reason`.
+    pub reason: String,
+    /// `message`.
+    pub message: String,
+    /// `lastTransitionTime`, verbatim.
+    pub last_transition: String,
+}
+
+/// The status to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusUpdate {
+    /// Gateway name.
+    pub gateway: String,
+    /// `status.observedGeneration`.
+    pub observed_generation: i64,
+    /// `status.activeNodeName`: the node carrying the `active-for-…` label.
+    pub active_node: Option<String>,
+    /// `status.readyNodes`: how many nodes are eligible.
+    pub ready_nodes: i64,
+    /// The `Ready` condition.
+    pub ready: ConditionUpdate,
+}
+
+/// The Ready condition to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConditionUpdate {
+    /// `status == "True"`.
+    pub status: bool,
+    /// `reason`.
+    pub reason: String,
+    /// `message`.
+    pub message: String,
+    /// `lastTransitionTime`.
+    pub last_transition: TransitionTime,
+}
+
+/// `lastTransitionTime` of a condition being written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransitionTime {
+    /// The status did not flip: write back the stored value.
+    Keep(String),
+    /// The status flipped (or there was no condition): the shell writes its wall-clock now.
+    Now,
+}
+
+/// What the status of gateway `name` should be; `None` when the stored status already says it.
+///
+/// `label_node` is the node carrying the gateway's label after this plan; `vip_pending` says a
+/// VIP gateway's elected node has not confirmed the VIP yet.
+pub(super) fn update(
+    name: &str,
+    generation: i64,
+    election: &GatewayElection,
+    label_node: Option<&str>,
+    vip_pending: bool,
+    observed: Option<&ObservedStatus>,
+) -> Option<StatusUpdate> {
+    let observed_ready = observed.and_then(|o| o.ready.as_ref());
+    let (status, reason, message) = match (label_node, &election.active) {
+        (Some(node), Some(active)) if node == active && !vip_pending => {
+            // Elected and Kept both mean "carried"; keep the stored one so that a restart
+            // (which re-elects everything as Kept) writes nothing.
+            let reason = match observed_ready {
+                Some(c) if c.status && is_carried_reason(&c.reason) => c.reason.clone(),
+                _ => election.reason.as_str().to_owned(),
+            };
+            (true, reason, format!("node {node} carries the gateway"))
+        }
+        (_, Some(active)) => (
+            false,
+            VIP_PENDING.to_owned(),
+            format!("waiting for the VIP agent on node {active} to bring the address up"),
+        ),
+        (_, None) => (
+            false,
+            election.reason.as_str().to_owned(),
+            vacant_message(election.reason),
+        ),
+    };
+    let last_transition = match observed_ready {
+        Some(c) if c.status == status => TransitionTime::Keep(c.last_transition.clone()),
+        _ => TransitionTime::Now,
+    };
+    let wanted = StatusUpdate {
+        gateway: name.to_owned(),
+        observed_generation: generation,
+        active_node: label_node.map(str::to_owned),
+        ready_nodes: i64::try_from(election.ready_nodes.len()).unwrap_or(i64::MAX),
+        ready: ConditionUpdate {
+            status,
+            reason,
+            message,
+            last_transition,
+        },
+    };
+    let unchanged = observed.is_some_and(|o| {
+        o.observed_generation == Some(wanted.observed_generation)
+            && o.active_node == wanted.active_node
+            && o.ready_nodes == Some(wanted.ready_nodes)
+            && o.ready.as_ref().is_some_and(|c| {
+                c.status == wanted.ready.status
+                    && c.reason == wanted.ready.reason
+                    && c.message == wanted.ready.message
+            })
+    });
+    (!unchanged).then_some(wanted)
+}
+
+fn is_carried_reason(reason: &str) -> bool {
+    reason == ElectionReason::Kept.as_str() || reason == ElectionReason::Elected.as_str()
+}
+
+fn vacant_message(reason: ElectionReason) -> String {
+    match reason {
+        ElectionReason::NoMatchingNode => "no node matches spec.nodeSelector".to_owned(),
+        _ => {
+            "nodes match spec.nodeSelector but none is eligible (Ready, schedulable, agents Ready)"
+                .to_owned()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn carried(reason: ElectionReason, ready: usize) -> GatewayElection {
+        GatewayElection {
+            active: Some("n1".to_owned()),
+            reason,
+            ready_nodes: (0..ready).map(|i| format!("n{i}")).collect(),
+        }
+    }
+
+    fn stored(update: &StatusUpdate, at: &str) -> ObservedStatus {
+        ObservedStatus {
+            observed_generation: Some(update.observed_generation),
+            active_node: update.active_node.clone(),
+            ready_nodes: Some(update.ready_nodes),
+            ready: Some(ObservedCondition {
+                status: update.ready.status,
+                reason: update.ready.reason.clone(),
+                message: update.ready.message.clone(),
+                last_transition: at.to_owned(),
+            }),
+        }
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_the_condition_flips() {
+        let first = update(
+            "gw",
+            1,
+            &carried(ElectionReason::Elected, 2),
+            Some("n1"),
+            false,
+            None,
+        )
+        .expect("no status yet");
+        assert_eq!(first.ready.last_transition, TransitionTime::Now);
+        let observed = stored(&first, "T0");
+        // Same verdict, re-elected as Kept (e.g. after a restart): nothing to write.
+        let kept = carried(ElectionReason::Kept, 2);
+        assert_eq!(
+            update("gw", 1, &kept, Some("n1"), false, Some(&observed)),
+            None
+        );
+        // Fewer ready nodes: a write, but the transition time is kept.
+        let fewer = update(
+            "gw",
+            1,
+            &carried(ElectionReason::Kept, 1),
+            Some("n1"),
+            false,
+            Some(&observed),
+        )
+        .expect("ready count changed");
+        assert_eq!(
+            fewer.ready.last_transition,
+            TransitionTime::Keep("T0".to_owned())
+        );
+        // VIP pending: the condition flips to False.
+        let pending = update("gw", 1, &kept, None, true, Some(&observed)).expect("flipped");
+        assert!(!pending.ready.status);
+        assert_eq!(pending.ready.reason, VIP_PENDING);
+        assert_eq!(pending.ready.last_transition, TransitionTime::Now);
+    }
+}

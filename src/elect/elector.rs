@@ -1,0 +1,465 @@
+//! [`Elector`]: election over an indexed, updatable set of gateways and nodes.
+//!
+//! Built from scratch it runs the full election (see the rules in [`super`]); afterwards
+//! `apply_node`, `delete_node`, `apply_gateway` and `delete_gateway` update the result in place
+//! and touch only the gateways whose node group contains the changed node, so a failover in a
+//! large cluster costs microseconds rather than a full pass.
+//!
+//! After construction the Elector's own result is the record of who holds each gateway; node
+//! labels are consulted for holders only when a gateway is first seen. This is what the
+//! controller needs (its label writes lag behind its decisions), and it is equivalent to running
+//! [`super::elect`] again over nodes whose `active-for-…` labels reflect the previous result
+//! (checked by the property tests).
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::hash;
+use super::nodes::{NodeStore, Slot};
+use super::{Election, ElectionReason, GatewayElection};
+use crate::model::catalog::{Gateway, NodeFacts};
+use crate::model::labels::active_for_label;
+
+/// A gateway as election stores it.
+#[derive(Debug)]
+struct GatewayEntry {
+    gateway: Gateway,
+    /// [`hash::gateway_hash`] of the name.
+    hash: u64,
+    /// `active_for_label(name)`, computed once.
+    holder_label: String,
+    /// Nodes whose labels match the selector, eligible or not.
+    matching: usize,
+}
+
+/// Election state that can be updated one object at a time. See the module docs.
+#[derive(Debug, Default)]
+pub struct Elector {
+    nodes: NodeStore,
+    gateways: BTreeMap<String, GatewayEntry>,
+    /// First selector pair → gateways with that first pair; used to find the gateways a node
+    /// may belong to from its labels.
+    by_anchor: HashMap<String, HashMap<String, BTreeSet<String>>>,
+    /// Gateways with an empty selector (every node belongs to them).
+    select_all: BTreeSet<String>,
+    election: Election,
+}
+
+impl Elector {
+    /// Runs the full election over `gateways` and `nodes`, adopting holders from node labels.
+    pub fn new(gateways: &[Gateway], nodes: &[NodeFacts]) -> Self {
+        let mut elector = Elector::default();
+        // Filling slots in name order makes every label posting list name-sorted, so the full
+        // pass gets sorted `ready_nodes` without sorting per gateway.
+        for facts in canonical_nodes(nodes) {
+            elector.nodes.upsert(facts.clone());
+        }
+        for gateway in canonical_gateways(gateways) {
+            elector.insert_gateway(gateway.clone());
+        }
+        let names: Vec<String> = elector.gateways.keys().cloned().collect();
+        let mut pending: Vec<(String, Vec<Slot>)> = Vec::new();
+        for name in names {
+            let Some(entry) = elector.gateways.get(&name) else {
+                continue;
+            };
+            let (eligible, ready_nodes) = elector.eligible_nodes(entry);
+            let matching = entry.matching;
+            if let Some(slot) = elector.label_holder(entry) {
+                elector.set_active(&name, slot, ElectionReason::Kept, ready_nodes);
+            } else {
+                let vacant = GatewayElection {
+                    active: None,
+                    reason: vacant_reason(matching),
+                    ready_nodes,
+                };
+                elector.election.gateways.insert(name.clone(), vacant);
+                pending.push((name, eligible));
+            }
+        }
+        // Kept holders are counted first; then gateways needing a node pick, in name order,
+        // the least loaded one.
+        for (name, eligible) in pending {
+            let Some(gateway_hash) = elector.gateways.get(&name).map(|e| e.hash) else {
+                continue;
+            };
+            if let Some(slot) = choose(&elector.nodes, gateway_hash, &eligible) {
+                let ready = std::mem::take(&mut elector.slot_election(&name).ready_nodes);
+                elector.set_active(&name, slot, ElectionReason::Elected, ready);
+            }
+        }
+        elector
+    }
+
+    /// The current result.
+    pub fn election(&self) -> &Election {
+        &self.election
+    }
+
+    /// Consumes the Elector, returning the current result.
+    pub fn into_election(self) -> Election {
+        self.election
+    }
+
+    /// The facts last applied for `node`.
+    pub fn node(&self, node: &str) -> Option<&NodeFacts> {
+        let slot = self.nodes.slot_of(node)?;
+        self.nodes.get(slot).map(|entry| &entry.facts)
+    }
+
+    /// Inserts or replaces a node; returns the names (sorted) of gateways whose result changed.
+    pub fn apply_node(&mut self, facts: NodeFacts) -> Vec<String> {
+        let old_labels = self
+            .nodes
+            .slot_of(&facts.name)
+            .and_then(|slot| self.nodes.get(slot))
+            .map(|entry| entry.facts.labels.clone());
+        let mut affected = self.gateways_selecting(&facts.labels);
+        if let Some(labels) = &old_labels {
+            affected.extend(self.gateways_selecting(labels));
+        }
+        let name = facts.name.clone();
+        let (slot, _) = self.nodes.upsert(facts);
+        self.refresh(&affected, &name, old_labels.as_ref(), Some(slot))
+    }
+
+    /// Removes a node; returns the names (sorted) of gateways whose result changed.
+    pub fn delete_node(&mut self, node: &str) -> Vec<String> {
+        let Some((_, entry)) = self.nodes.remove(node) else {
+            return Vec::new();
+        };
+        let affected = self.gateways_selecting(&entry.facts.labels);
+        self.refresh(&affected, node, Some(&entry.facts.labels), None)
+    }
+
+    /// Inserts or replaces a gateway; returns whether its result changed. A replaced gateway
+    /// keeps its active node while that node stays eligible; a new one adopts an eligible node
+    /// carrying its `active-for-…` label.
+    pub fn apply_gateway(&mut self, gateway: Gateway) -> bool {
+        let name = gateway.name.clone();
+        let previous = self.remove_gateway(&name);
+        self.insert_gateway(gateway);
+        let Some(entry) = self.gateways.get(&name) else {
+            return true;
+        };
+        let (eligible, mut ready_nodes) = self.eligible_nodes(entry);
+        ready_nodes.sort_unstable();
+        let kept = match &previous {
+            Some(prev) => prev
+                .active
+                .as_deref()
+                .and_then(|node| self.nodes.slot_of(node))
+                .filter(|slot| eligible.contains(slot)),
+            None => self.label_holder(entry),
+        };
+        let chosen = match kept {
+            Some(slot) => Some((slot, ElectionReason::Kept)),
+            None => {
+                choose(&self.nodes, entry.hash, &eligible).map(|s| (s, ElectionReason::Elected))
+            }
+        };
+        let matching = entry.matching;
+        match chosen {
+            Some((slot, mut reason)) => {
+                // An unchanged active node keeps the reason it already had.
+                if let Some(prev) = &previous
+                    && prev.active.is_some()
+                    && prev.active.as_deref() == self.nodes.get(slot).map(|n| n.facts.name.as_str())
+                {
+                    reason = prev.reason;
+                }
+                self.set_active(&name, slot, reason, ready_nodes);
+            }
+            None => {
+                let vacant = GatewayElection {
+                    active: None,
+                    reason: vacant_reason(matching),
+                    ready_nodes,
+                };
+                self.election.gateways.insert(name.clone(), vacant);
+            }
+        }
+        previous.as_ref() != self.election.gateways.get(&name)
+    }
+
+    /// Removes a gateway; returns whether it existed.
+    pub fn delete_gateway(&mut self, gateway: &str) -> bool {
+        self.remove_gateway(gateway).is_some()
+    }
+
+    fn insert_gateway(&mut self, gateway: Gateway) {
+        let name = gateway.name.clone();
+        match gateway.node_selector.iter().next() {
+            Some((key, value)) => {
+                self.by_anchor
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(value.clone())
+                    .or_default()
+                    .insert(name.clone());
+            }
+            None => {
+                self.select_all.insert(name.clone());
+            }
+        }
+        let matching = self.nodes.matching(&gateway.node_selector).len();
+        let entry = GatewayEntry {
+            hash: hash::gateway_hash(&name),
+            holder_label: active_for_label(&name),
+            matching,
+            gateway,
+        };
+        self.gateways.insert(name, entry);
+    }
+
+    /// Forgets a gateway, releasing its active node; returns its last result.
+    fn remove_gateway(&mut self, name: &str) -> Option<GatewayElection> {
+        let entry = self.gateways.remove(name)?;
+        match entry.gateway.node_selector.iter().next() {
+            Some((key, value)) => {
+                if let Some(values) = self.by_anchor.get_mut(key) {
+                    if let Some(names) = values.get_mut(value) {
+                        names.remove(name);
+                        if names.is_empty() {
+                            values.remove(value);
+                        }
+                    }
+                    if values.is_empty() {
+                        self.by_anchor.remove(key);
+                    }
+                }
+            }
+            None => {
+                self.select_all.remove(name);
+            }
+        }
+        let result = self.election.gateways.remove(name)?;
+        if let Some(active) = &result.active {
+            self.release(active);
+        }
+        Some(result)
+    }
+
+    /// Eligible slots of a gateway and their names, both in slot order.
+    fn eligible_nodes(&self, entry: &GatewayEntry) -> (Vec<Slot>, Vec<String>) {
+        let mut slots = self.nodes.matching(&entry.gateway.node_selector);
+        slots.retain(|&slot| {
+            self.nodes
+                .get(slot)
+                .is_some_and(|n| n.eligible_for(&entry.gateway))
+        });
+        let names = slots
+            .iter()
+            .filter_map(|&slot| self.nodes.get(slot).map(|n| n.facts.name.clone()))
+            .collect();
+        (slots, names)
+    }
+
+    /// The eligible node carrying the gateway's `active-for-…` label; if several do (corrupt
+    /// state), the one with the smallest rendezvous weight, then name.
+    fn label_holder(&self, entry: &GatewayEntry) -> Option<Slot> {
+        self.nodes
+            .carrying_key(&entry.holder_label)
+            .into_iter()
+            .filter_map(|slot| self.nodes.get(slot).map(|node| (slot, node)))
+            .filter(|(_, node)| node.eligible_for(&entry.gateway))
+            .min_by(|(_, a), (_, b)| {
+                hash::weight(entry.hash, a.hash)
+                    .cmp(&hash::weight(entry.hash, b.hash))
+                    .then_with(|| a.facts.name.cmp(&b.facts.name))
+            })
+            .map(|(slot, _)| slot)
+    }
+
+    fn set_active(
+        &mut self,
+        gateway: &str,
+        slot: Slot,
+        reason: ElectionReason,
+        ready: Vec<String>,
+    ) {
+        let Some(node) = self.nodes.get_mut(slot) else {
+            return;
+        };
+        node.active_count += 1;
+        let active = Some(node.facts.name.clone());
+        self.election.gateways.insert(
+            gateway.to_owned(),
+            GatewayElection {
+                active,
+                reason,
+                ready_nodes: ready,
+            },
+        );
+    }
+
+    fn release(&mut self, node: &str) {
+        if let Some(entry) = self
+            .nodes
+            .slot_of(node)
+            .and_then(|slot| self.nodes.get_mut(slot))
+        {
+            entry.active_count = entry.active_count.saturating_sub(1);
+        }
+    }
+
+    fn slot_election(&mut self, gateway: &str) -> &mut GatewayElection {
+        self.election
+            .gateways
+            .entry(gateway.to_owned())
+            .or_insert_with(|| GatewayElection {
+                active: None,
+                reason: ElectionReason::NoMatchingNode,
+                ready_nodes: Vec::new(),
+            })
+    }
+
+    /// Names of gateways whose selector matches `labels`.
+    fn gateways_selecting(&self, labels: &BTreeMap<String, String>) -> BTreeSet<String> {
+        let mut names = self.select_all.clone();
+        for (key, value) in labels {
+            let Some(candidates) = self.by_anchor.get(key).and_then(|v| v.get(value)) else {
+                continue;
+            };
+            for name in candidates {
+                if self
+                    .gateways
+                    .get(name)
+                    .is_some_and(|g| g.gateway.selects(labels))
+                {
+                    names.insert(name.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// Updates `affected` gateways after node `node` changed from `old_labels` (None: it was
+    /// new) to the node now in `slot` (None: deleted). Returns the gateways whose result changed.
+    fn refresh(
+        &mut self,
+        affected: &BTreeSet<String>,
+        node: &str,
+        old_labels: Option<&BTreeMap<String, String>>,
+        slot: Option<Slot>,
+    ) -> Vec<String> {
+        let mut changed = Vec::new();
+        for name in affected {
+            let Some(entry) = self.gateways.get_mut(name) else {
+                continue;
+            };
+            let was_matching = old_labels.is_some_and(|labels| entry.gateway.selects(labels));
+            let current = slot.and_then(|s| self.nodes.get(s));
+            let now_matching = current.is_some_and(|n| entry.gateway.selects(&n.facts.labels));
+            let now_eligible = current.is_some_and(|n| n.eligible_for(&entry.gateway));
+            entry.matching = entry.matching + usize::from(now_matching) - usize::from(was_matching);
+            let (gateway_hash, matching) = (entry.hash, entry.matching);
+
+            let Some(result) = self.election.gateways.get_mut(name) else {
+                continue;
+            };
+            let before = result.clone();
+            match (
+                result
+                    .ready_nodes
+                    .binary_search_by(|n| n.as_str().cmp(node)),
+                now_eligible,
+            ) {
+                (Ok(i), false) => {
+                    result.ready_nodes.remove(i);
+                }
+                (Err(i), true) => result.ready_nodes.insert(i, node.to_owned()),
+                _ => {}
+            }
+            let lost_holder = !now_eligible && result.active.as_deref() == Some(node);
+            if lost_holder {
+                result.active = None;
+            }
+            if result.active.is_none() {
+                let eligible: Vec<Slot> = result
+                    .ready_nodes
+                    .iter()
+                    .filter_map(|n| self.nodes.slot_of(n))
+                    .collect();
+                result.reason = vacant_reason(matching);
+                if let Some(chosen) = choose(&self.nodes, gateway_hash, &eligible) {
+                    let ready = std::mem::take(&mut result.ready_nodes);
+                    self.set_active(name, chosen, ElectionReason::Elected, ready);
+                }
+            }
+            if lost_holder {
+                self.release(node);
+            }
+            if self.election.gateways.get(name) != Some(&before) {
+                changed.push(name.clone());
+            }
+        }
+        changed
+    }
+}
+
+/// The node a gateway without a holder gets: settled nodes first (an unsettled one only when no
+/// settled node is eligible, so that traffic is not dropped), then fewest active gateways, then
+/// smallest rendezvous weight, then name.
+fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slot> {
+    eligible
+        .iter()
+        .filter_map(|&slot| nodes.get(slot).map(|node| (slot, node)))
+        .min_by(|(_, a), (_, b)| {
+            let key = |n: &super::nodes::NodeEntry| {
+                (
+                    !n.facts.settled,
+                    n.active_count,
+                    hash::weight(gateway_hash, n.hash),
+                )
+            };
+            key(a)
+                .cmp(&key(b))
+                .then_with(|| a.facts.name.cmp(&b.facts.name))
+        })
+        .map(|(slot, _)| slot)
+}
+
+fn vacant_reason(matching: usize) -> ElectionReason {
+    if matching > 0 {
+        ElectionReason::NoEligibleNode
+    } else {
+        ElectionReason::NoMatchingNode
+    }
+}
+
+/// Nodes sorted by name, one per name. Node names are unique in a cluster; if an input repeats
+/// one anyway, the copy that sorts first by its facts wins, so the result still does not depend
+/// on input order.
+fn canonical_nodes(nodes: &[NodeFacts]) -> Vec<&NodeFacts> {
+    let mut sorted: Vec<&NodeFacts> = nodes.iter().collect();
+    sorted.sort_by(|a, b| {
+        a.name.cmp(&b.name).then_with(|| {
+            let key = |n: &NodeFacts| {
+                (
+                    n.ready,
+                    n.unschedulable,
+                    n.deleting,
+                    n.cilium_agent_ready,
+                    n.vip_agent_ready,
+                    n.settled,
+                )
+            };
+            key(a).cmp(&key(b)).then_with(|| a.labels.cmp(&b.labels))
+        })
+    });
+    sorted.dedup_by(|later, first| later.name == first.name);
+    sorted
+}
+
+/// Gateways sorted by name, one per name (the validated catalog guarantees uniqueness; repeats
+/// are resolved by their debug form so the result does not depend on input order).
+fn canonical_gateways(gateways: &[Gateway]) -> Vec<&Gateway> {
+    let mut sorted: Vec<&Gateway> = gateways.iter().collect();
+    sorted.sort_by(|a, b| match a.name.cmp(&b.name) {
+        Ordering::Equal => format!("{a:?}").cmp(&format!("{b:?}")),
+        other => other,
+    });
+    sorted.dedup_by(|later, first| later.name == first.name);
+    sorted
+}

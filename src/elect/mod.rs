@@ -1,0 +1,89 @@
+//! Election: which eligible node carries each gateway. One implementation shared by `build`
+//! (over a node inventory, through [`elect`]) and `sync` (over live cluster state, through the
+//! incrementally updated [`Elector`]).
+//!
+//! # Rules
+//!
+//! - **Eligible**: a node is eligible for a gateway when the gateway's `nodeSelector` matches
+//!   its labels, it is Ready, not cordoned, not being deleted, its cilium-agent is not known to
+//!   be unready and, for a `VirtualIPAddress` gateway, its VIP agent is not known to be unready.
+//!   `ready_nodes` lists the eligible nodes by name, settled or not.
+//! - **Current holder**: the node carrying the gateway's `active-for-<gateway>` label (any
+//!   value). If several do (corrupt state), the eligible one with the smallest rendezvous weight
+//!   (see [`hash`]) is taken, then the smallest name.
+//! - **Sticky**: an eligible holder keeps the role ([`ElectionReason::Kept`]), even while it is
+//!   unsettled. Nothing ever fails back to a recovered node.
+//! - **Balanced**: the other gateways are assigned in name order, after all kept holders were
+//!   counted. Each picks, among its eligible nodes, the node with the fewest active gateways
+//!   (kept ones plus those assigned earlier in this pass), ties broken by the smallest
+//!   rendezvous weight, then name. Settled nodes are preferred; an unsettled eligible node is
+//!   chosen only when no settled one is eligible, because dropping traffic is worse than
+//!   landing on a node that has just recovered.
+//! - **Vacant**: a gateway without an eligible node has no active node, with reason
+//!   [`ElectionReason::NoEligibleNode`] if some node matches its selector and
+//!   [`ElectionReason::NoMatchingNode`] otherwise.
+//!
+//! The result depends only on the set of gateways and nodes, never on their input order. Node
+//! and gateway names are unique in a cluster; repeated names are resolved deterministically
+//! (see [`Elector::new`]).
+
+mod elector;
+pub mod hash;
+mod nodes;
+#[cfg(test)]
+mod tests;
+
+pub use elector::Elector;
+
+use crate::model::catalog::{Gateway, NodeFacts};
+
+/// Elects an active node for every gateway. See the module docs for the rules.
+pub fn elect(gateways: &[Gateway], nodes: &[NodeFacts]) -> Election {
+    Elector::new(gateways, nodes).into_election()
+}
+
+use std::collections::BTreeMap;
+
+/// The election result for every gateway, keyed by gateway name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Election {
+    /// One entry per gateway of the input, keyed by gateway name.
+    pub gateways: BTreeMap<String, GatewayElection>,
+}
+
+/// The outcome for one gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayElection {
+    /// The node that carries the gateway, if any.
+    pub active: Option<String>,
+    /// Why `active` is what it is.
+    pub reason: ElectionReason,
+    /// Names of the eligible nodes of this gateway, sorted.
+    pub ready_nodes: Vec<String>,
+}
+
+/// Why a gateway has (or lacks) its active node. `as_str` values are stable: they appear in
+/// status conditions, events and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ElectionReason {
+    /// The current active node is still eligible and keeps the role (sticky).
+    Kept,
+    /// A new active node was chosen (first election or failover).
+    Elected,
+    /// Nodes match the selector but none is eligible.
+    NoEligibleNode,
+    /// No node matches the gateway's nodeSelector.
+    NoMatchingNode,
+}
+
+impl ElectionReason {
+    /// The stable CamelCase name used in conditions, events and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ElectionReason::Kept => "ActiveNodeKept",
+            ElectionReason::Elected => "ActiveNodeElected",
+            ElectionReason::NoEligibleNode => "NoEligibleNode",
+            ElectionReason::NoMatchingNode => "NoMatchingNode",
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! The node store behind election: node facts in stable slots, their per-node precomputed data
+//! (hash, health verdicts, how many gateways they carry) and an index from label `key=value`
+//! to the nodes carrying it, so a gateway finds its node group without scanning every node.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::hash;
+use crate::model::catalog::{Gateway, NodeFacts};
+
+/// Index of a node inside [`NodeStore`]; stable for the node's lifetime in the store.
+pub(super) type Slot = u32;
+
+/// One stored node and what election precomputes about it.
+#[derive(Debug)]
+pub(super) struct NodeEntry {
+    pub facts: NodeFacts,
+    /// [`hash::node_hash`] of the name.
+    pub hash: u64,
+    /// Healthy apart from the VIP agent: Ready, schedulable, not deleting, cilium-agent not
+    /// known to be unready.
+    pub healthy: bool,
+    /// The VIP agent is not known to be unready.
+    pub vip_ok: bool,
+    /// Gateways this node is currently active for.
+    pub active_count: u32,
+}
+
+impl NodeEntry {
+    fn new(facts: NodeFacts) -> Self {
+        NodeEntry {
+            hash: hash::node_hash(&facts.name),
+            healthy: facts.ready
+                && !facts.unschedulable
+                && !facts.deleting
+                && facts.cilium_agent_ready != Some(false),
+            vip_ok: facts.vip_agent_ready != Some(false),
+            active_count: 0,
+            facts,
+        }
+    }
+
+    /// May this node carry `gateway`? (Settling is not part of eligibility.)
+    pub fn eligible_for(&self, gateway: &Gateway) -> bool {
+        self.healthy_for(gateway) && gateway.selects(&self.facts.labels)
+    }
+
+    /// Eligibility for `gateway` of a node already known to match its selector.
+    pub fn healthy_for(&self, gateway: &Gateway) -> bool {
+        self.healthy && (self.vip_ok || !gateway.is_vip())
+    }
+}
+
+/// All known nodes, addressable by slot and by name, indexed by label.
+#[derive(Debug, Default)]
+pub(super) struct NodeStore {
+    slots: Vec<Option<NodeEntry>>,
+    free: Vec<Slot>,
+    by_name: HashMap<String, Slot>,
+    /// label key → label value → slots carrying that pair (in insertion order).
+    by_label: HashMap<String, HashMap<String, Vec<Slot>>>,
+}
+
+impl NodeStore {
+    pub fn get(&self, slot: Slot) -> Option<&NodeEntry> {
+        self.slots.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut NodeEntry> {
+        self.slots.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    pub fn slot_of(&self, name: &str) -> Option<Slot> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Every live slot in slot order.
+    pub fn all_slots(&self) -> impl Iterator<Item = Slot> + '_ {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, entry)| entry.is_some())
+            .map(|(slot, _)| slot as Slot)
+    }
+
+    /// Inserts or replaces the node called `facts.name`; returns its slot and the facts it
+    /// replaced. The active count survives a replacement.
+    pub fn upsert(&mut self, facts: NodeFacts) -> (Slot, Option<NodeFacts>) {
+        let mut entry = NodeEntry::new(facts);
+        if let Some(slot) = self.slot_of(&entry.facts.name) {
+            let old = self.slots[slot as usize].take();
+            if let Some(old) = &old {
+                entry.active_count = old.active_count;
+                if old.facts.labels != entry.facts.labels {
+                    self.unindex(slot, &old.facts.labels);
+                    self.index(slot, &entry.facts.labels);
+                }
+            }
+            self.slots[slot as usize] = Some(entry);
+            return (slot, old.map(|old| old.facts));
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => slot,
+            None => {
+                self.slots.push(None);
+                (self.slots.len() - 1) as Slot
+            }
+        };
+        self.index(slot, &entry.facts.labels);
+        self.by_name.insert(entry.facts.name.clone(), slot);
+        self.slots[slot as usize] = Some(entry);
+        (slot, None)
+    }
+
+    /// Removes the node called `name`, returning its slot and entry.
+    pub fn remove(&mut self, name: &str) -> Option<(Slot, NodeEntry)> {
+        let slot = self.by_name.remove(name)?;
+        let entry = self.slots.get_mut(slot as usize)?.take()?;
+        self.unindex(slot, &entry.facts.labels);
+        self.free.push(slot);
+        Some((slot, entry))
+    }
+
+    /// Slots of nodes whose labels satisfy `selector`, in slot order when the store was filled
+    /// in name order and not changed since.
+    pub fn matching(&self, selector: &BTreeMap<String, String>) -> Vec<Slot> {
+        // The rarest pair narrows the scan; the other pairs are checked on each candidate.
+        let mut narrowest: Option<&Vec<Slot>> = None;
+        for (key, value) in selector {
+            match self.by_label.get(key).and_then(|values| values.get(value)) {
+                None => return Vec::new(),
+                Some(list) if narrowest.is_none_or(|best| list.len() < best.len()) => {
+                    narrowest = Some(list)
+                }
+                Some(_) => {}
+            }
+        }
+        let candidates: Vec<Slot> = match narrowest {
+            Some(list) => list.clone(),
+            None => return self.all_slots().collect(),
+        };
+        if selector.len() == 1 {
+            return candidates;
+        }
+        candidates
+            .into_iter()
+            .filter(|&slot| {
+                self.get(slot).is_some_and(|node| {
+                    selector
+                        .iter()
+                        .all(|(k, v)| node.facts.labels.get(k) == Some(v))
+                })
+            })
+            .collect()
+    }
+
+    /// Slots of nodes that carry label `key` with any value.
+    pub fn carrying_key(&self, key: &str) -> Vec<Slot> {
+        let mut slots: Vec<Slot> = self
+            .by_label
+            .get(key)
+            .into_iter()
+            .flat_map(|values| values.values().flatten().copied())
+            .collect();
+        slots.sort_unstable();
+        slots
+    }
+
+    fn index(&mut self, slot: Slot, labels: &BTreeMap<String, String>) {
+        for (key, value) in labels {
+            self.by_label
+                .entry(key.clone())
+                .or_default()
+                .entry(value.clone())
+                .or_default()
+                .push(slot);
+        }
+    }
+
+    fn unindex(&mut self, slot: Slot, labels: &BTreeMap<String, String>) {
+        for (key, value) in labels {
+            let Some(values) = self.by_label.get_mut(key) else {
+                continue;
+            };
+            if let Some(list) = values.get_mut(value) {
+                list.retain(|&s| s != slot);
+                if list.is_empty() {
+                    values.remove(value);
+                }
+            }
+            if values.is_empty() {
+                self.by_label.remove(key);
+            }
+        }
+    }
+}
