@@ -4,6 +4,7 @@
 //! (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
 
 pub mod cilium;
+pub mod crds;
 pub mod elect;
 pub mod model;
 pub mod render;

@@ -15,6 +15,7 @@ mod options;
 mod provenance;
 mod stream;
 mod templates;
+pub(crate) mod yaml_block;
 mod yaml_scalar;
 
 use std::collections::BTreeMap;

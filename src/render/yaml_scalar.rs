@@ -73,7 +73,7 @@ fn write_double_quoted(out: &mut String, s: &str) {
 
 /// YAML's printable set (c-printable) minus the characters some readers treat as line breaks
 /// (NEL, LS, PS) or strip (BOM); those are escaped instead.
-fn is_verbatim(c: char) -> bool {
+pub(crate) fn is_verbatim(c: char) -> bool {
     matches!(c as u32,
         0x20..=0x7e | 0xa0..=0x2027 | 0x202a..=0xd7ff | 0xe000..=0xfefe | 0xff00..=0xfffd
         | 0x10000..=0x10ffff)
