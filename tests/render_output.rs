@@ -208,6 +208,26 @@ fn ipv6_destinations_on_cilium_1_19() {
 }
 
 #[test]
+fn ipv4_mapped_ipv6_cidrs_are_refused() {
+    // Cilium 1.19's IPv6 pattern cannot match the embedded-IPv4 form std prints for them.
+    let catalog = Catalog {
+        gateways: vec![primary_gateway("gw", &[], "eth1")],
+        policies: vec![policy("mapped", "gw", &["::ffff:192.0.2.0/120"], &[])],
+        nodes: vec![],
+    };
+    let err = render(&catalog, &Election::default(), &options(19)).unwrap_err();
+    assert!(err.to_string().contains("embedded IPv4"), "{err}");
+    let v19 = crd_validator("ciliumegressgatewaypolicies.v1.19.0.yaml");
+    let (mixed, mixed_election) = mixed_catalog();
+    let mut doc = documents(&render(&mixed, &mixed_election, &options(19)).unwrap())
+        .into_iter()
+        .find(|d| d["kind"] == cilium::KIND)
+        .unwrap();
+    doc["spec"]["destinationCIDRs"] = serde_json::json!(["::ffff:192.0.2.0/120"]);
+    assert!(!v19.is_valid(&doc), "the CRD really rejects it");
+}
+
+#[test]
 fn ipv6_vip_is_refused() {
     let catalog = Catalog {
         gateways: vec![vip_gateway("gw6", &[], "2001:db8::10")],

@@ -86,6 +86,19 @@ pub fn context(
     {
         return Err(unsupported(format!("IPv6 CIDR {v6}")));
     }
+    // Cilium's IPv6 CIDR pattern lost its backslashes (`d` for `\d`), so the forms with an
+    // embedded IPv4 address (`::ffff:192.0.2.0/120`, as std prints IPv4-mapped networks) never
+    // match it; the API server would reject the whole policy.
+    if let Some(mapped) = policy
+        .destinations
+        .iter()
+        .chain(&policy.excluded)
+        .find(|net| matches!(net, IpNet::V6(_)) && net.to_string().contains('.'))
+    {
+        return Err(unsupported(format!(
+            "IPv6 CIDR {mapped} (embedded IPv4 form)"
+        )));
+    }
     let (interface, egress_ip) = match &gateway.source {
         SourceIp::PrimaryInterface { interface } => (Some(interface.clone()), None),
         SourceIp::VirtualIp { ip, .. } => {
