@@ -8,6 +8,7 @@ mod faults;
 mod fieldpath;
 mod managed;
 mod objects;
+mod openapi;
 mod ops;
 mod patch;
 mod registry;

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::App;
 use crate::discovery;
+use crate::openapi;
 use crate::registry::Registry;
 use crate::resources;
 use crate::status::ApiError;
@@ -102,6 +103,9 @@ fn discovery_document(app: &App, segments: &[&str]) -> Option<Option<Value>> {
         ["apis", group] => discovery::group(registry, group),
         ["apis", group, version] => discovery::resource_list(registry, group, version),
         ["healthz" | "readyz" | "livez"] => Some(Value::String("ok".into())),
+        ["openapi", "v3"] => Some(openapi::index(registry)),
+        ["openapi", "v3", "api", version] => openapi::group_version(registry, "", version),
+        ["openapi", "v3", "apis", group, version] => openapi::group_version(registry, group, version),
         ["openapi", ..] => None,
         _ => return None,
     })
