@@ -22,7 +22,11 @@ struct Args {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let server = match TestServer::start_with(Options { history_limit: args.history_limit }).await {
+    let server = match TestServer::start_with(Options {
+        history_limit: args.history_limit,
+    })
+    .await
+    {
         Ok(server) => server,
         Err(error) => {
             eprintln!("kube-testserver: cannot listen on 127.0.0.1: {error}");
@@ -30,11 +34,17 @@ async fn main() -> std::process::ExitCode {
         }
     };
     if let Err(error) = server.write_kubeconfig(&args.kubeconfig) {
-        eprintln!("kube-testserver: cannot write {}: {error}", args.kubeconfig.display());
+        eprintln!(
+            "kube-testserver: cannot write {}: {error}",
+            args.kubeconfig.display()
+        );
         return std::process::ExitCode::FAILURE;
     }
     let mut stdout = std::io::stdout();
-    if writeln!(stdout, "ready").and_then(|()| stdout.flush()).is_err() {
+    if writeln!(stdout, "ready")
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
         return std::process::ExitCode::FAILURE;
     }
     // Serve until killed (SIGTERM/SIGKILL) or interrupted.

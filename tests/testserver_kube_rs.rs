@@ -30,36 +30,53 @@ where
 }
 
 fn node(name: &str) -> Node {
-    serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})).expect("valid node")
+    serde_json::from_value(json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}))
+        .expect("valid node")
 }
 
 #[tokio::test]
 async fn reflector_follows_creates_updates_and_deletes() {
     let server = TestServer::start().await.expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
-    nodes.create(&PostParams::default(), &node("before-start")).await.expect("create");
+    nodes
+        .create(&PostParams::default(), &node("before-start"))
+        .await
+        .expect("create");
 
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(nodes.clone(), watcher::Config::default())).applied_objects();
+    let stream =
+        reflector(writer, watcher(nodes.clone(), watcher::Config::default())).applied_objects();
     tokio::spawn(stream.for_each(|_| async {}));
     reader.wait_until_ready().await.expect("initial list");
     assert_eq!(reader.state().len(), 1);
 
-    nodes.create(&PostParams::default(), &node("n1")).await.expect("create");
-    let labels = json!({"metadata": {"labels": {"egress-gateway.network.deckhouse.io/member": ""}}});
-    nodes.patch("n1", &PatchParams::default(), &Patch::Merge(&labels)).await.expect("label");
+    nodes
+        .create(&PostParams::default(), &node("n1"))
+        .await
+        .expect("create");
+    let labels =
+        json!({"metadata": {"labels": {"egress-gateway.network.deckhouse.io/member": ""}}});
+    nodes
+        .patch("n1", &PatchParams::default(), &Patch::Merge(&labels))
+        .await
+        .expect("label");
     eventually("n1 labelled in the reflector", || {
         let reader = reader.clone();
         async move {
             reader.state().iter().any(|n| {
                 n.metadata.name.as_deref() == Some("n1")
-                    && n.metadata.labels.as_ref().is_some_and(|l| l.contains_key("egress-gateway.network.deckhouse.io/member"))
+                    && n.metadata.labels.as_ref().is_some_and(|l| {
+                        l.contains_key("egress-gateway.network.deckhouse.io/member")
+                    })
             })
         }
     })
     .await;
 
-    nodes.delete("before-start", &DeleteParams::default()).await.expect("delete");
+    nodes
+        .delete("before-start", &DeleteParams::default())
+        .await
+        .expect("delete");
     eventually("deleted node gone from the reflector", || {
         let reader = reader.clone();
         async move { reader.state().len() == 1 }
@@ -72,26 +89,46 @@ async fn watcher_recovers_from_dropped_watches_and_expired_history() {
     let server = TestServer::start().await.expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     let (reader, writer) = reflector::store();
-    let stream = reflector(writer, watcher(nodes.clone(), watcher::Config::default())).applied_objects();
+    let stream =
+        reflector(writer, watcher(nodes.clone(), watcher::Config::default())).applied_objects();
     tokio::spawn(stream.for_each(|_| async {}));
     reader.wait_until_ready().await.expect("initial list");
 
     server.faults().drop_watches();
-    nodes.create(&PostParams::default(), &node("after-drop")).await.expect("create");
+    nodes
+        .create(&PostParams::default(), &node("after-drop"))
+        .await
+        .expect("create");
     eventually("node created after a dropped watch", || {
         let reader = reader.clone();
-        async move { reader.state().iter().any(|n| n.metadata.name.as_deref() == Some("after-drop")) }
+        async move {
+            reader
+                .state()
+                .iter()
+                .any(|n| n.metadata.name.as_deref() == Some("after-drop"))
+        }
     })
     .await;
 
     // History gone and watches dropped: resuming fails with 410, so the watcher must re-list.
-    nodes.create(&PostParams::default(), &node("during-gap")).await.expect("create");
+    nodes
+        .create(&PostParams::default(), &node("during-gap"))
+        .await
+        .expect("create");
     server.compact_history();
     server.faults().drop_watches();
-    nodes.create(&PostParams::default(), &node("after-410")).await.expect("create");
+    nodes
+        .create(&PostParams::default(), &node("after-410"))
+        .await
+        .expect("create");
     eventually("node created after a 410 re-list", || {
         let reader = reader.clone();
-        async move { reader.state().iter().any(|n| n.metadata.name.as_deref() == Some("after-410")) }
+        async move {
+            reader
+                .state()
+                .iter()
+                .any(|n| n.metadata.name.as_deref() == Some("after-410"))
+        }
     })
     .await;
     assert_eq!(reader.state().len(), 3);
@@ -99,21 +136,36 @@ async fn watcher_recovers_from_dropped_watches_and_expired_history() {
 
 #[tokio::test]
 async fn resuming_a_watch_from_compacted_history_yields_410_expired() {
-    let server = TestServer::start_with(Options { history_limit: 2 }).await.expect("server");
+    let server = TestServer::start_with(Options { history_limit: 2 })
+        .await
+        .expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     let start = server.resource_version().to_string();
     for i in 0..5 {
-        nodes.create(&PostParams::default(), &node(&format!("n{i}"))).await.expect("create");
+        nodes
+            .create(&PostParams::default(), &node(&format!("n{i}")))
+            .await
+            .expect("create");
     }
-    let mut events = nodes.watch(&WatchParams::default(), &start).await.expect("watch").boxed();
+    let mut events = nodes
+        .watch(&WatchParams::default(), &start)
+        .await
+        .expect("watch")
+        .boxed();
     match events.try_next().await.expect("stream item") {
-        Some(WatchEvent::Error(status)) => assert_eq!((status.code, status.reason.as_str()), (410, "Expired")),
+        Some(WatchEvent::Error(status)) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"))
+        }
         other => panic!("expected a 410 ERROR event, got {other:?}"),
     }
 
     // A version still in history resumes with exactly the later events.
     let recent = (server.resource_version() - 1).to_string();
-    let mut events = nodes.watch(&WatchParams::default(), &recent).await.expect("watch").boxed();
+    let mut events = nodes
+        .watch(&WatchParams::default(), &recent)
+        .await
+        .expect("watch")
+        .boxed();
     match events.try_next().await.expect("stream item") {
         Some(WatchEvent::Added(n)) => assert_eq!(n.metadata.name.as_deref(), Some("n4")),
         other => panic!("expected ADDED n4, got {other:?}"),
@@ -126,23 +178,63 @@ async fn server_side_apply_reports_conflicts_and_force_takes_over() {
     let maps: Api<ConfigMap> = Api::namespaced(server.client().expect("client"), "default");
     let config = |value: &str| json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"mode": value}});
 
-    maps.patch("cfg", &PatchParams::apply("alice"), &Patch::Apply(config("a"))).await.expect("create by apply");
-    let err = maps.patch("cfg", &PatchParams::apply("bob"), &Patch::Apply(config("b"))).await.expect_err("conflict");
+    maps.patch(
+        "cfg",
+        &PatchParams::apply("alice"),
+        &Patch::Apply(config("a")),
+    )
+    .await
+    .expect("create by apply");
+    let err = maps
+        .patch(
+            "cfg",
+            &PatchParams::apply("bob"),
+            &Patch::Apply(config("b")),
+        )
+        .await
+        .expect_err("conflict");
     match err {
         kube::Error::Api(status) => {
             assert_eq!((status.code, status.reason.as_str()), (409, "Conflict"));
-            assert!(status.message.contains("conflict with \"alice\""), "{}", status.message);
+            assert!(
+                status.message.contains("conflict with \"alice\""),
+                "{}",
+                status.message
+            );
         }
         other => panic!("expected an API error, got {other}"),
     }
-    let forced = maps.patch("cfg", &PatchParams::apply("bob").force(), &Patch::Apply(config("b"))).await.expect("forced");
-    assert_eq!(forced.data.and_then(|d| d.get("mode").cloned()).as_deref(), Some("b"));
-    let managers: Vec<String> = forced.metadata.managed_fields.unwrap_or_default().into_iter().filter_map(|m| m.manager).collect();
-    assert_eq!(managers, vec!["bob".to_owned()], "alice lost her only field");
+    let forced = maps
+        .patch(
+            "cfg",
+            &PatchParams::apply("bob").force(),
+            &Patch::Apply(config("b")),
+        )
+        .await
+        .expect("forced");
+    assert_eq!(
+        forced.data.and_then(|d| d.get("mode").cloned()).as_deref(),
+        Some("b")
+    );
+    let managers: Vec<String> = forced
+        .metadata
+        .managed_fields
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|m| m.manager)
+        .collect();
+    assert_eq!(
+        managers,
+        vec!["bob".to_owned()],
+        "alice lost her only field"
+    );
 
     // bob stops applying the field: as sole owner, it is removed.
     let empty = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "labels": {"owner": "bob"}}});
-    let pruned = maps.patch("cfg", &PatchParams::apply("bob"), &Patch::Apply(empty)).await.expect("apply");
+    let pruned = maps
+        .patch("cfg", &PatchParams::apply("bob"), &Patch::Apply(empty))
+        .await
+        .expect("apply");
     assert!(pruned.data.unwrap_or_default().is_empty());
 }
 
@@ -159,7 +251,10 @@ async fn lease_moves_to_the_second_holder_when_the_first_releases_or_dies() {
             .build()
     };
     let first = manager("holder-1").await.expect("manager 1");
-    assert!(first.changed().await.expect("acquire"), "holder-1 acquires the free lease");
+    assert!(
+        first.changed().await.expect("acquire"),
+        "holder-1 acquires the free lease"
+    );
 
     let second = manager("holder-2").await.expect("manager 2");
     let second_turn = tokio::spawn(async move {
@@ -167,15 +262,30 @@ async fn lease_moves_to_the_second_holder_when_the_first_releases_or_dies() {
         (second, acquired)
     });
     first.release().await.expect("release");
-    let (second, acquired) = tokio::time::timeout(PATIENCE, second_turn).await.expect("handover in time").expect("task");
-    assert!(acquired.expect("changed"), "holder-2 acquires after holder-1 released");
+    let (second, acquired) = tokio::time::timeout(PATIENCE, second_turn)
+        .await
+        .expect("handover in time")
+        .expect("task");
+    assert!(
+        acquired.expect("changed"),
+        "holder-2 acquires after holder-1 released"
+    );
 
     // holder-2 dies without releasing; holder-3 takes over once the lease expires.
     drop(second);
     let third = manager("holder-3").await.expect("manager 3");
-    let acquired = tokio::time::timeout(PATIENCE, third.changed()).await.expect("takeover in time");
-    assert!(acquired.expect("changed"), "holder-3 acquires the expired lease");
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client, "kube-system");
+    let acquired = tokio::time::timeout(PATIENCE, third.changed())
+        .await
+        .expect("takeover in time");
+    assert!(
+        acquired.expect("changed"),
+        "holder-3 acquires the expired lease"
+    );
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client, "kube-system");
     let lease = leases.get("egressc-leader").await.expect("lease");
-    assert_eq!(lease.spec.and_then(|s| s.holder_identity).as_deref(), Some("holder-3"));
+    assert_eq!(
+        lease.spec.and_then(|s| s.holder_identity).as_deref(),
+        Some("holder-3")
+    );
 }

@@ -33,7 +33,10 @@ pub fn group_list(registry: &Registry) -> Value {
 
 /// `/apis/<group>`.
 pub fn group(registry: &Registry, name: &str) -> Option<Value> {
-    let (group, versions) = registry.groups().into_iter().find(|(g, _)| g == name && !g.is_empty())?;
+    let (group, versions) = registry
+        .groups()
+        .into_iter()
+        .find(|(g, _)| g == name && !g.is_empty())?;
     let mut document = group_document(&group, &versions);
     document["kind"] = json!("APIGroup");
     document["apiVersion"] = json!("v1");
@@ -48,7 +51,16 @@ fn group_document(group: &str, versions: &[String]) -> Value {
     json!({"name": group, "versions": entries, "preferredVersion": entries.first().cloned().unwrap_or(Value::Null)})
 }
 
-const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
 /// `/api/v1` or `/apis/<group>/<version>`; `None` if nothing is served there.
 pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<Value> {
@@ -73,8 +85,14 @@ pub fn resource_list(registry: &Registry, group: &str, version: &str) -> Option<
             }));
         }
     }
-    let group_version = if group.is_empty() { version.to_owned() } else { format!("{group}/{version}") };
-    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}))
+    let group_version = if group.is_empty() {
+        version.to_owned()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources}),
+    )
 }
 
 #[cfg(test)]
@@ -85,8 +103,17 @@ mod tests {
     fn resource_lists_include_status_subresources_and_short_names() {
         let registry = Registry::with_builtins();
         let core = resource_list(&registry, "", "v1").expect("core");
-        let names: Vec<&str> = core["resources"].as_array().expect("list").iter().filter_map(|r| r["name"].as_str()).collect();
-        assert!(names.contains(&"nodes") && names.contains(&"nodes/status") && !names.contains(&"configmaps/status"));
+        let names: Vec<&str> = core["resources"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .filter_map(|r| r["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"nodes")
+                && names.contains(&"nodes/status")
+                && !names.contains(&"configmaps/status")
+        );
         let leases = resource_list(&registry, "coordination.k8s.io", "v1").expect("leases");
         assert_eq!(leases["groupVersion"], "coordination.k8s.io/v1");
         assert!(resource_list(&registry, "cilium.io", "v2").is_none());
@@ -96,8 +123,20 @@ mod tests {
     fn group_list_names_every_non_core_group() {
         let registry = Registry::with_builtins();
         let list = group_list(&registry);
-        let names: Vec<&str> = list["groups"].as_array().expect("groups").iter().filter_map(|g| g["name"].as_str()).collect();
-        assert!(names.contains(&"apps") && names.contains(&"apiextensions.k8s.io") && !names.contains(&""));
-        assert_eq!(group(&registry, "apps").expect("apps")["preferredVersion"]["version"], "v1");
+        let names: Vec<&str> = list["groups"]
+            .as_array()
+            .expect("groups")
+            .iter()
+            .filter_map(|g| g["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"apps")
+                && names.contains(&"apiextensions.k8s.io")
+                && !names.contains(&"")
+        );
+        assert_eq!(
+            group(&registry, "apps").expect("apps")["preferredVersion"]["version"],
+            "v1"
+        );
     }
 }

@@ -18,7 +18,11 @@ pub struct Faults {
 
 impl Default for Faults {
     fn default() -> Self {
-        Self { outage_until: Mutex::new(None), latency_ms: AtomicU64::new(0), watch_epoch: watch::channel(0).0 }
+        Self {
+            outage_until: Mutex::new(None),
+            latency_ms: AtomicU64::new(0),
+            watch_epoch: watch::channel(0).0,
+        }
     }
 }
 
@@ -40,11 +44,18 @@ impl Faults {
     }
 
     pub fn in_outage(&self) -> bool {
-        self.outage_until.lock().ok().and_then(|u| *u).is_some_and(|until| Instant::now() < until)
+        self.outage_until
+            .lock()
+            .ok()
+            .and_then(|u| *u)
+            .is_some_and(|until| Instant::now() < until)
     }
 
     pub fn set_latency(&self, latency: Duration) {
-        self.latency_ms.store(u64::try_from(latency.as_millis()).unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.latency_ms.store(
+            u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     pub fn latency(&self) -> Duration {

@@ -51,12 +51,20 @@ impl ListTypes {
                 }
             });
         }
-        match node.and_then(|n| n.get("x-kubernetes-list-type")).and_then(Value::as_str) {
+        match node
+            .and_then(|n| n.get("x-kubernetes-list-type"))
+            .and_then(Value::as_str)
+        {
             Some("map") => {
                 let keys = node
                     .and_then(|n| n.get("x-kubernetes-list-map-keys"))
                     .and_then(Value::as_array)
-                    .map(|k| k.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+                    .map(|k| {
+                        k.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_owned)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 ListType::Map(keys)
             }
@@ -75,7 +83,14 @@ fn builtin_list_type(fields: &[&str]) -> ListType {
     let keyed = |keys: &[&str]| ListType::Map(keys.iter().map(|k| (*k).to_owned()).collect());
     match fields.last().copied() {
         Some("conditions") => keyed(&["type"]),
-        Some("containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "volumeMounts") => keyed(&["name"]),
+        Some(
+            "containers"
+            | "initContainers"
+            | "ephemeralContainers"
+            | "volumes"
+            | "env"
+            | "volumeMounts",
+        ) => keyed(&["name"]),
         Some("ownerReferences") => keyed(&["uid"]),
         Some("taints") => keyed(&["key", "effect"]),
         Some("finalizers") => ListType::Set,
@@ -105,7 +120,10 @@ pub fn value_element(item: &Value) -> PathElement {
 fn is_system_field(path: &[&str]) -> bool {
     match path {
         ["apiVersion" | "kind"] => true,
-        ["metadata", rest] => !matches!(*rest, "labels" | "annotations" | "finalizers" | "ownerReferences"),
+        ["metadata", rest] => !matches!(
+            *rest,
+            "labels" | "annotations" | "finalizers" | "ownerReferences"
+        ),
         _ => false,
     }
 }
@@ -119,7 +137,13 @@ pub fn fields_of(object: &Value, types: &ListTypes) -> FieldSet {
     out
 }
 
-fn walk<'a>(value: &'a Value, path: &mut FieldPath, names: &mut Vec<&'a str>, types: &ListTypes, out: &mut FieldSet) {
+fn walk<'a>(
+    value: &'a Value,
+    path: &mut FieldPath,
+    names: &mut Vec<&'a str>,
+    types: &ListTypes,
+    out: &mut FieldSet,
+) {
     match value {
         Value::Object(map) if !map.is_empty() => {
             for (name, child) in map {
@@ -139,7 +163,9 @@ fn walk<'a>(value: &'a Value, path: &mut FieldPath, names: &mut Vec<&'a str>, ty
         Value::Array(items) => match types.list_type(names) {
             ListType::Map(keys) if items.iter().all(|i| key_element(i, &keys).is_some()) => {
                 for item in items {
-                    let Some(element) = key_element(item, &keys) else { continue };
+                    let Some(element) = key_element(item, &keys) else {
+                        continue;
+                    };
                     path.push(element);
                     out.insert(path.clone());
                     names.push("[]");
@@ -196,7 +222,9 @@ fn step_mut<'a>(node: &'a mut Value, element: &str) -> Option<&'a mut Value> {
 fn item_index(items: &[Value], element: &str) -> Option<usize> {
     if let Some(key) = element.strip_prefix("k:") {
         let key: Map<String, Value> = serde_json::from_str(key).ok()?;
-        return items.iter().position(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
+        return items
+            .iter()
+            .position(|item| key.iter().all(|(k, v)| item.get(k) == Some(v)));
     }
     if let Some(value) = element.strip_prefix("v:") {
         let value: Value = serde_json::from_str(value).ok()?;
@@ -208,7 +236,9 @@ fn item_index(items: &[Value], element: &str) -> Option<usize> {
 
 /// Removes the value at a path (a map field or a list item); absent paths are a no-op.
 pub fn remove_at(object: &mut Value, path: &[PathElement]) {
-    let Some((last, parent_path)) = path.split_last() else { return };
+    let Some((last, parent_path)) = path.split_last() else {
+        return;
+    };
     let mut node = object;
     for element in parent_path {
         match step_mut(node, element) {
@@ -349,8 +379,14 @@ mod tests {
             "conditions": {"type": "array"}
         }}}});
         let types = ListTypes::new(Some(schema));
-        assert_eq!(types.list_type(&["spec", "rules"]), ListType::Map(vec!["name".into()]));
-        assert_eq!(types.list_type(&["spec", "rules", "[]", "cidrs"]), ListType::Set);
+        assert_eq!(
+            types.list_type(&["spec", "rules"]),
+            ListType::Map(vec!["name".into()])
+        );
+        assert_eq!(
+            types.list_type(&["spec", "rules", "[]", "cidrs"]),
+            ListType::Set
+        );
         // Without x-kubernetes-list-type a CRD list is atomic, even one named "conditions".
         assert_eq!(types.list_type(&["spec", "conditions"]), ListType::Atomic);
         assert_eq!(types.list_type(&["metadata", "finalizers"]), ListType::Set);
@@ -359,8 +395,15 @@ mod tests {
     #[test]
     fn get_and_remove_follow_keys_and_values() {
         let mut obj = json!({"status": {"conditions": [{"type": "A"}, {"type": "B", "status": "x"}]}, "m": {"f": ["p", "q"]}});
-        let cond_b = vec!["f:status".into(), "f:conditions".into(), "k:{\"type\":\"B\"}".into()];
-        assert_eq!(get_at(&obj, &cond_b).and_then(|c| c.get("status")), Some(&json!("x")));
+        let cond_b = vec![
+            "f:status".into(),
+            "f:conditions".into(),
+            "k:{\"type\":\"B\"}".into(),
+        ];
+        assert_eq!(
+            get_at(&obj, &cond_b).and_then(|c| c.get("status")),
+            Some(&json!("x"))
+        );
         remove_at(&mut obj, &cond_b);
         assert_eq!(obj["status"]["conditions"], json!([{"type": "A"}]));
         remove_at(&mut obj, &["f:m".into(), "f:f".into(), "v:\"p\"".into()]);

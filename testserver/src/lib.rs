@@ -57,7 +57,9 @@ impl App {
 
 /// Current time in the apiserver's RFC 3339 seconds format.
 pub(crate) fn now() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Options for [`TestServer::start_with`].
@@ -69,7 +71,9 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { history_limit: DEFAULT_HISTORY_LIMIT }
+        Self {
+            history_limit: DEFAULT_HISTORY_LIMIT,
+        }
     }
 }
 

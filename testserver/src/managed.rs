@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::fieldpath::{FieldSet, ListTypes, display_path, fields_of, from_fields_v1, get_at, remove_at, to_fields_v1};
+use crate::fieldpath::{
+    FieldSet, ListTypes, display_path, fields_of, from_fields_v1, get_at, remove_at, to_fields_v1,
+};
 use crate::patch::merge_structured;
 
 /// One `managedFields` entry.
@@ -30,7 +32,9 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     fn is(&self, entry: &Entry, operation: &str) -> bool {
-        entry.manager == self.manager && entry.operation == operation && entry.subresource.as_deref() == self.subresource
+        entry.manager == self.manager
+            && entry.operation == operation
+            && entry.subresource.as_deref() == self.subresource
     }
 
     fn entry(&self, operation: &str, fields: FieldSet) -> Entry {
@@ -47,7 +51,10 @@ impl Writer<'_> {
 
 /// Reads the entries of an object; malformed entries are dropped.
 pub fn read_entries(object: &Value) -> Vec<Entry> {
-    let Some(list) = object.pointer("/metadata/managedFields").and_then(Value::as_array) else {
+    let Some(list) = object
+        .pointer("/metadata/managedFields")
+        .and_then(Value::as_array)
+    else {
         return Vec::new();
     };
     list.iter()
@@ -96,7 +103,12 @@ pub fn write_entries(object: &mut Value, entries: &[Entry]) {
 
 /// An ordinary write (create, update, patch): the writer takes the fields it changed from
 /// everyone else; fields that disappeared are dropped from every entry.
-pub fn record_update(entries: &mut Vec<Entry>, old: Option<&Value>, new: &Value, writer: Writer<'_>) {
+pub fn record_update(
+    entries: &mut Vec<Entry>,
+    old: Option<&Value>,
+    new: &Value,
+    writer: Writer<'_>,
+) {
     let present = fields_of(new, writer.types);
     let changed: FieldSet = present
         .iter()
@@ -105,7 +117,9 @@ pub fn record_update(entries: &mut Vec<Entry>, old: Option<&Value>, new: &Value,
         .collect();
     for entry in entries.iter_mut() {
         let own = writer.is(entry, "Update");
-        entry.fields.retain(|p| present.contains(p) && (own || !changed.contains(p)));
+        entry
+            .fields
+            .retain(|p| present.contains(p) && (own || !changed.contains(p)));
     }
     if !changed.is_empty() {
         match entries.iter_mut().find(|e| writer.is(e, "Update")) {
@@ -136,7 +150,9 @@ pub fn apply(
             .fields
             .intersection(&applied_fields)
             .filter(|path| !is_item_node(path))
-            .filter(|path| get_at(current, path).is_some_and(|now| Some(now) != get_at(applied, path)))
+            .filter(|path| {
+                get_at(current, path).is_some_and(|now| Some(now) != get_at(applied, path))
+            })
             .cloned()
             .collect();
         if force {
@@ -144,7 +160,11 @@ pub fn apply(
                 entry.fields.remove(path);
             }
         } else {
-            conflicts.extend(clashing.iter().map(|p| (entry.manager.clone(), display_path(p))));
+            conflicts.extend(
+                clashing
+                    .iter()
+                    .map(|p| (entry.manager.clone(), display_path(p))),
+            );
         }
     }
     if !conflicts.is_empty() {
@@ -177,7 +197,8 @@ pub fn apply(
 
 /// Keyed-list items and set members are owned as identities, not compared as values.
 fn is_item_node(path: &[String]) -> bool {
-    path.last().is_some_and(|e| e.starts_with("k:") || e.starts_with("v:"))
+    path.last()
+        .is_some_and(|e| e.starts_with("k:") || e.starts_with("v:"))
 }
 
 #[cfg(test)]
@@ -186,7 +207,13 @@ mod tests {
     use crate::fieldpath::display_path;
 
     fn writer<'a>(manager: &'a str, types: &'a ListTypes) -> Writer<'a> {
-        Writer { manager, subresource: None, api_version: "v1", now: "2025-01-01T00:00:00Z", types }
+        Writer {
+            manager,
+            subresource: None,
+            api_version: "v1",
+            now: "2025-01-01T00:00:00Z",
+            types,
+        }
     }
 
     fn owned(entries: &[Entry], manager: &str) -> Vec<String> {
@@ -203,16 +230,19 @@ mod tests {
         let mut entries = Vec::new();
         let empty = json!({"metadata": {"name": "x"}});
         let first = json!({"spec": {"a": 1, "b": 2}});
-        let obj = apply(&mut entries, &empty, &first, false, writer("alice", &types)).expect("first apply");
+        let obj = apply(&mut entries, &empty, &first, false, writer("alice", &types))
+            .expect("first apply");
         assert_eq!(obj["spec"], json!({"a": 1, "b": 2}));
 
         // Same value: shared ownership, no conflict.
         let same = json!({"spec": {"a": 1}});
-        let obj = apply(&mut entries, &obj, &same, false, writer("bob", &types)).expect("same value");
+        let obj =
+            apply(&mut entries, &obj, &same, false, writer("bob", &types)).expect("same value");
         assert_eq!(owned(&entries, "bob"), vec![".spec.a"]);
 
         let other = json!({"spec": {"b": 3}});
-        let err = apply(&mut entries, &obj, &other, false, writer("bob", &types)).expect_err("conflict");
+        let err =
+            apply(&mut entries, &obj, &other, false, writer("bob", &types)).expect_err("conflict");
         assert_eq!(err, vec![("alice".to_owned(), ".spec.b".to_owned())]);
 
         let obj = apply(&mut entries, &obj, &other, true, writer("bob", &types)).expect("forced");
@@ -228,10 +258,22 @@ mod tests {
         let types = ListTypes::default();
         let mut entries = Vec::new();
         let base = json!({"metadata": {"name": "x"}});
-        let obj = apply(&mut entries, &base, &json!({"metadata": {"labels": {"a": "1", "b": "2"}}}), false, writer("m", &types))
-            .expect("apply");
-        let obj = apply(&mut entries, &obj, &json!({"metadata": {"labels": {"a": "1"}}}), false, writer("m", &types))
-            .expect("apply");
+        let obj = apply(
+            &mut entries,
+            &base,
+            &json!({"metadata": {"labels": {"a": "1", "b": "2"}}}),
+            false,
+            writer("m", &types),
+        )
+        .expect("apply");
+        let obj = apply(
+            &mut entries,
+            &obj,
+            &json!({"metadata": {"labels": {"a": "1"}}}),
+            false,
+            writer("m", &types),
+        )
+        .expect("apply");
         assert_eq!(obj["metadata"]["labels"], json!({"a": "1"}));
     }
 
@@ -240,20 +282,48 @@ mod tests {
         let types = ListTypes::default();
         let mut entries = Vec::new();
         let base = json!({"metadata": {"name": "x"}});
-        let obj = apply(&mut entries, &base, &json!({"spec": {"holder": "h1", "renew": "t1"}}), false, writer("h1", &types))
-            .expect("apply");
+        let obj = apply(
+            &mut entries,
+            &base,
+            &json!({"spec": {"holder": "h1", "renew": "t1"}}),
+            false,
+            writer("h1", &types),
+        )
+        .expect("apply");
         let mut renewed = obj.clone();
         renewed["spec"]["renew"] = json!("t2");
-        record_update(&mut entries, Some(&obj), &renewed, writer("kubectl", &types));
+        record_update(
+            &mut entries,
+            Some(&obj),
+            &renewed,
+            writer("kubectl", &types),
+        );
         assert_eq!(owned(&entries, "h1"), vec![".spec.holder"]);
         assert_eq!(owned(&entries, "kubectl"), vec![".spec.renew"]);
 
         let mut released = renewed.clone();
-        released["spec"].as_object_mut().expect("map").remove("holder");
-        record_update(&mut entries, Some(&renewed), &released, writer("kubectl", &types));
-        assert!(owned(&entries, "h1").is_empty(), "vanished field leaves its owner");
+        released["spec"]
+            .as_object_mut()
+            .expect("map")
+            .remove("holder");
+        record_update(
+            &mut entries,
+            Some(&renewed),
+            &released,
+            writer("kubectl", &types),
+        );
+        assert!(
+            owned(&entries, "h1").is_empty(),
+            "vanished field leaves its owner"
+        );
         // A new holder can now apply without conflict.
-        let taken = apply(&mut entries, &released, &json!({"spec": {"holder": "h2"}}), false, writer("h2", &types));
+        let taken = apply(
+            &mut entries,
+            &released,
+            &json!({"spec": {"holder": "h2"}}),
+            false,
+            writer("h2", &types),
+        );
         assert_eq!(taken.expect("no conflict")["spec"]["holder"], json!("h2"));
     }
 
@@ -265,7 +335,10 @@ mod tests {
         record_update(&mut entries, None, &obj, writer("creator", &types));
         let mut stored = obj.clone();
         write_entries(&mut stored, &entries);
-        assert_eq!(stored["metadata"]["managedFields"][0]["fieldsV1"], json!({"f:metadata": {"f:labels": {"f:a": {}}}}));
+        assert_eq!(
+            stored["metadata"]["managedFields"][0]["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {"f:a": {}}}})
+        );
         assert_eq!(read_entries(&stored), entries);
     }
 }

@@ -10,7 +10,9 @@ pub fn meta<'a>(object: &'a Value, field: &str) -> Option<&'a Value> {
 }
 
 pub fn meta_str<'a>(object: &'a Value, field: &str) -> Option<&'a str> {
-    meta(object, field).and_then(Value::as_str).filter(|s| !s.is_empty())
+    meta(object, field)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// `metadata` as a mutable map, created if missing or not a map.
@@ -18,8 +20,12 @@ pub fn meta_mut(object: &mut Value) -> &mut Map<String, Value> {
     if !object.is_object() {
         *object = Value::Object(Map::new());
     }
-    let Some(map) = object.as_object_mut() else { unreachable!("made an object above") };
-    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+    let Some(map) = object.as_object_mut() else {
+        unreachable!("made an object above")
+    };
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Map::new()));
     if !metadata.is_object() {
         *metadata = Value::Object(Map::new());
     }
@@ -36,7 +42,12 @@ pub fn set_meta(object: &mut Value, field: &str, value: Value) {
 pub fn finalizers(object: &Value) -> Vec<String> {
     meta(object, "finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -44,7 +55,13 @@ pub fn finalizers(object: &Value) -> Vec<String> {
 pub fn owner_uids(object: &Value) -> Vec<String> {
     meta(object, "ownerReferences")
         .and_then(Value::as_array)
-        .map(|refs| refs.iter().filter_map(|r| r.get("uid")).filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|refs| {
+            refs.iter()
+                .filter_map(|r| r.get("uid"))
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -100,7 +117,10 @@ mod tests {
         let cms = registry.lookup("", "v1", "configmaps").expect("builtin");
         let a = json!({"metadata": {"labels": {"x": "1"}}, "spec": {"a": 1}, "status": {"s": 1}});
         let b = json!({"metadata": {"labels": {"x": "2"}}, "spec": {"a": 1}, "status": {"s": 2}});
-        assert_eq!(generation_relevant(nodes, &a), generation_relevant(nodes, &b));
+        assert_eq!(
+            generation_relevant(nodes, &a),
+            generation_relevant(nodes, &b)
+        );
         assert_ne!(generation_relevant(cms, &a), generation_relevant(cms, &b));
     }
 
@@ -110,6 +130,9 @@ mod tests {
         set_meta(&mut obj, "name", json!("x"));
         assert_eq!(meta_str(&obj, "name"), Some("x"));
         assert!(finalizers(&json!({"metadata": {"finalizers": "oops"}})).is_empty());
-        assert_eq!(owner_uids(&json!({"metadata": {"ownerReferences": [{"uid": "u1"}, {}]}})), vec!["u1"]);
+        assert_eq!(
+            owner_uids(&json!({"metadata": {"ownerReferences": [{"uid": "u1"}, {}]}})),
+            vec!["u1"]
+        );
     }
 }

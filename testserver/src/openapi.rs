@@ -12,26 +12,39 @@ pub fn index(registry: &Registry) -> Value {
     for (group, versions) in registry.groups() {
         for version in versions {
             let path = prefix(&group, &version);
-            paths.insert(path.trim_start_matches('/').to_owned(), json!({"serverRelativeURL": format!("/openapi/v3{path}?hash=kube-testserver")}));
+            paths.insert(
+                path.trim_start_matches('/').to_owned(),
+                json!({"serverRelativeURL": format!("/openapi/v3{path}?hash=kube-testserver")}),
+            );
         }
     }
     json!({"paths": paths})
 }
 
 fn prefix(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("/api/{version}") } else { format!("/apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    }
 }
 
 /// `/openapi/v3/api/v1` or `/openapi/v3/apis/<group>/<version>`.
 pub fn group_version(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let served: Vec<&ResourceType> =
-        registry.all().filter(|rt| rt.group == group && rt.versions.iter().any(|v| v == version)).collect();
+    let served: Vec<&ResourceType> = registry
+        .all()
+        .filter(|rt| rt.group == group && rt.versions.iter().any(|v| v == version))
+        .collect();
     if served.is_empty() {
         return None;
     }
     let mut paths = Map::new();
     for rt in served {
-        let scope = if rt.namespaced { "/namespaces/{namespace}" } else { "" };
+        let scope = if rt.namespaced {
+            "/namespaces/{namespace}"
+        } else {
+            ""
+        };
         let path = format!("{}{scope}/{}/{{name}}", prefix(group, version), rt.plural);
         paths.insert(path, json!({"patch": {
             "x-kubernetes-group-version-kind": {"group": group, "version": version, "kind": rt.kind},
@@ -59,6 +72,9 @@ mod tests {
         assert_eq!(node["x-kubernetes-group-version-kind"]["kind"], "Node");
         assert_eq!(node["parameters"][0]["name"], "fieldValidation");
         assert!(doc["paths"]["/api/v1/namespaces/{namespace}/pods/{name}"].is_object());
-        assert!(index(&registry)["paths"]["apis/coordination.k8s.io/v1"]["serverRelativeURL"].is_string());
+        assert!(
+            index(&registry)["paths"]["apis/coordination.k8s.io/v1"]["serverRelativeURL"]
+                .is_string()
+        );
     }
 }

@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 
 use crate::fieldpath::ListTypes;
 use crate::managed::{self, Entry, Writer};
-use crate::objects::{as_version, finalizers, generation_relevant, meta, meta_str, replace_status, set_meta};
+use crate::objects::{
+    as_version, finalizers, generation_relevant, meta, meta_str, replace_status, set_meta,
+};
 use crate::patch::{PatchKind, json_patch, merge_patch, strategic_merge};
 use crate::registry::{ResourceKey, ResourceType};
 use crate::status::ApiError;
@@ -27,8 +29,19 @@ pub struct Request<'a> {
 }
 
 impl Request<'_> {
-    fn writer<'w>(&'w self, subresource: Option<&'w str>, types: &'w ListTypes, api_version: &'w str) -> Writer<'w> {
-        Writer { manager: self.manager, subresource, api_version, now: self.now, types }
+    fn writer<'w>(
+        &'w self,
+        subresource: Option<&'w str>,
+        types: &'w ListTypes,
+        api_version: &'w str,
+    ) -> Writer<'w> {
+        Writer {
+            manager: self.manager,
+            subresource,
+            api_version,
+            now: self.now,
+            types,
+        }
     }
 }
 
@@ -39,14 +52,24 @@ enum Ownership {
 }
 
 fn crd_key() -> ResourceKey {
-    ResourceKey { group: "apiextensions.k8s.io".into(), plural: "customresourcedefinitions".into() }
+    ResourceKey {
+        group: "apiextensions.k8s.io".into(),
+        plural: "customresourcedefinitions".into(),
+    }
 }
 
 fn namespaces_key() -> ResourceKey {
-    ResourceKey { group: String::new(), plural: "namespaces".into() }
+    ResourceKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+    }
 }
 
-fn check_subresource(rt: &ResourceType, subresource: Option<&str>, name: &str) -> Result<(), ApiError> {
+fn check_subresource(
+    rt: &ResourceType,
+    subresource: Option<&str>,
+    name: &str,
+) -> Result<(), ApiError> {
     match subresource {
         None => Ok(()),
         Some("status") if rt.has_status => Ok(()),
@@ -58,12 +81,19 @@ impl Store {
     pub fn create(&mut self, req: Request<'_>, mut body: Value) -> Result<Arc<Value>, ApiError> {
         let rt = req.rt;
         if !body.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         let name = match (meta_str(&body, "name"), meta_str(&body, "generateName")) {
             (Some(name), _) => name.to_owned(),
             (None, Some(prefix)) => format!("{prefix}{}", self.name_suffix()),
-            (None, None) => return Err(ApiError::invalid(subject(rt, ""), "metadata.name: Required value: name or generateName is required")),
+            (None, None) => {
+                return Err(ApiError::invalid(
+                    subject(rt, ""),
+                    "metadata.name: Required value: name or generateName is required",
+                ));
+            }
         };
         self.check_namespace(req, &body)?;
         let key = (req.namespace.to_owned(), name.clone());
@@ -72,10 +102,21 @@ impl Store {
         }
         set_meta(&mut body, "name", Value::String(name));
         if rt.namespaced {
-            set_meta(&mut body, "namespace", Value::String(req.namespace.to_owned()));
+            set_meta(
+                &mut body,
+                "namespace",
+                Value::String(req.namespace.to_owned()),
+            );
         }
         if let Some(meta) = body.get_mut("metadata").and_then(Value::as_object_mut) {
-            for server_owned in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "uid", "selfLink"] {
+            for server_owned in [
+                "resourceVersion",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "managedFields",
+                "uid",
+                "selfLink",
+            ] {
                 meta.remove(server_owned);
             }
         }
@@ -88,7 +129,12 @@ impl Store {
         let types = ListTypes::new(rt.schema.clone());
         let api_version = rt.api_version(req.version);
         let mut entries = Vec::new();
-        managed::record_update(&mut entries, None, &body, req.writer(None, &types, &api_version));
+        managed::record_update(
+            &mut entries,
+            None,
+            &body,
+            req.writer(None, &types, &api_version),
+        );
         managed::write_entries(&mut body, &entries);
         if rt.key() == crd_key() {
             self.establish_crd(&mut body)?;
@@ -97,7 +143,13 @@ impl Store {
     }
 
     /// PUT: replaces the object (or its status), honouring resourceVersion preconditions.
-    pub fn replace(&mut self, req: Request<'_>, name: &str, body: Value, subresource: Option<&str>) -> Result<Arc<Value>, ApiError> {
+    pub fn replace(
+        &mut self,
+        req: Request<'_>,
+        name: &str,
+        body: Value,
+        subresource: Option<&str>,
+    ) -> Result<Arc<Value>, ApiError> {
         check_subresource(req.rt, subresource, name)?;
         let old = self.get(req.rt, req.namespace, name)?;
         self.write_existing(req, name, old, body, subresource, Ownership::Update)
@@ -121,26 +173,41 @@ impl Store {
         let mut new = (*old).clone();
         match kind {
             PatchKind::Merge => merge_patch(&mut new, &body),
-            PatchKind::Json => json_patch(&mut new, &body).map_err(|e| ApiError::new(422, "Invalid", e))?,
-            PatchKind::Strategic if rt.custom => {
-                return Err(ApiError::unsupported_media_type("application/strategic-merge-patch+json"));
+            PatchKind::Json => {
+                json_patch(&mut new, &body).map_err(|e| ApiError::new(422, "Invalid", e))?
             }
-            PatchKind::Strategic => strategic_merge(&mut new, &body, &ListTypes::new(rt.schema.clone())),
+            PatchKind::Strategic if rt.custom => {
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                ));
+            }
+            PatchKind::Strategic => {
+                strategic_merge(&mut new, &body, &ListTypes::new(rt.schema.clone()))
+            }
             PatchKind::Apply => unreachable!("handled above"),
         }
         // A patch only carries a precondition if it names a resourceVersion itself.
-        if meta_str(&body, "resourceVersion").is_none() {
-            if let Some(rv) = meta(&old, "resourceVersion") {
-                set_meta(&mut new, "resourceVersion", rv.clone());
-            }
+        if meta_str(&body, "resourceVersion").is_none()
+            && let Some(rv) = meta(&old, "resourceVersion")
+        {
+            set_meta(&mut new, "resourceVersion", rv.clone());
         }
         self.write_existing(req, name, old, new, subresource, Ownership::Update)
     }
 
-    fn apply(&mut self, req: Request<'_>, name: &str, body: Value, subresource: Option<&str>, force: bool) -> Result<Arc<Value>, ApiError> {
+    fn apply(
+        &mut self,
+        req: Request<'_>,
+        name: &str,
+        body: Value,
+        subresource: Option<&str>,
+        force: bool,
+    ) -> Result<Arc<Value>, ApiError> {
         let rt = req.rt;
         if meta_str(&body, "name").is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
         }
         let types = ListTypes::new(rt.schema.clone());
         let api_version = rt.api_version(req.version);
@@ -163,7 +230,11 @@ impl Store {
             None => {
                 let mut fresh = json!({"metadata": {"name": name}});
                 if rt.namespaced {
-                    set_meta(&mut fresh, "namespace", Value::String(req.namespace.to_owned()));
+                    set_meta(
+                        &mut fresh,
+                        "namespace",
+                        Value::String(req.namespace.to_owned()),
+                    );
                 }
                 (fresh, Vec::new())
             }
@@ -176,7 +247,14 @@ impl Store {
                 if let Some(rv) = meta(&old, "resourceVersion") {
                     set_meta(&mut result, "resourceVersion", rv.clone());
                 }
-                self.write_existing(req, name, old, result, subresource, Ownership::Applied(entries))
+                self.write_existing(
+                    req,
+                    name,
+                    old,
+                    result,
+                    subresource,
+                    Ownership::Applied(entries),
+                )
             }
             None => {
                 self.check_namespace(req, &result)?;
@@ -186,7 +264,12 @@ impl Store {
                 if rt.key() == crd_key() {
                     self.establish_crd(&mut result)?;
                 }
-                Ok(self.commit(&rt.key(), (req.namespace.to_owned(), name.to_owned()), None, Some(result)))
+                Ok(self.commit(
+                    &rt.key(),
+                    (req.namespace.to_owned(), name.to_owned()),
+                    None,
+                    Some(result),
+                ))
             }
         }
     }
@@ -202,10 +285,14 @@ impl Store {
     ) -> Result<Arc<Value>, ApiError> {
         let rt = req.rt;
         if !new.is_object() {
-            return Err(ApiError::bad_request("the body of the request must be a JSON object"));
+            return Err(ApiError::bad_request(
+                "the body of the request must be a JSON object",
+            ));
         }
         if meta_str(&new, "name").is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
         }
         if let Some(rv) = meta_str(&new, "resourceVersion")
             && Some(rv) != meta_str(&old, "resourceVersion")
@@ -223,7 +310,16 @@ impl Store {
             }
         }
         new = as_version(rt, req.version, &new);
-        for server_owned in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "resourceVersion"] {
+        for server_owned in [
+            "name",
+            "namespace",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "resourceVersion",
+        ] {
             match meta(&old, server_owned) {
                 Some(value) => set_meta(&mut new, server_owned, value.clone()),
                 None => {
@@ -234,7 +330,9 @@ impl Store {
             }
         }
         if generation_relevant(rt, &old) != generation_relevant(rt, &new) {
-            let generation = meta(&old, "generation").and_then(Value::as_i64).unwrap_or(1);
+            let generation = meta(&old, "generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
             set_meta(&mut new, "generation", json!(generation + 1));
         }
         let types = ListTypes::new(rt.schema.clone());
@@ -243,7 +341,12 @@ impl Store {
             Ownership::Applied(entries) => entries,
             Ownership::Update => {
                 let mut entries = managed::read_entries(&old);
-                managed::record_update(&mut entries, Some(&old), &new, req.writer(subresource, &types, &api_version));
+                managed::record_update(
+                    &mut entries,
+                    Some(&old),
+                    &new,
+                    req.writer(subresource, &types, &api_version),
+                );
                 entries
             }
         };
@@ -257,9 +360,19 @@ impl Store {
         }
         let key = (req.namespace.to_owned(), name.to_owned());
         if meta(&new, "deletionTimestamp").is_some() && finalizers(&new).is_empty() {
-            self.remove(&ObjectRef { resource: rt.key(), key }, Some(old));
+            self.remove(
+                &ObjectRef {
+                    resource: rt.key(),
+                    key,
+                },
+                Some(old),
+            );
             let mut gone = new;
-            set_meta(&mut gone, "resourceVersion", Value::String(self.resource_version().to_string()));
+            set_meta(
+                &mut gone,
+                "resourceVersion",
+                Value::String(self.resource_version().to_string()),
+            );
             return Ok(Arc::new(gone));
         }
         Ok(self.commit(&rt.key(), key, Some(old), Some(new)))
@@ -267,33 +380,60 @@ impl Store {
 
     /// DELETE: marks the object for deletion while finalizers remain, else removes it and
     /// cascades to dependents (unless orphaned), namespace contents and CRD instances.
-    pub fn delete(&mut self, req: Request<'_>, name: &str, options: &Value) -> Result<Arc<Value>, ApiError> {
+    pub fn delete(
+        &mut self,
+        req: Request<'_>,
+        name: &str,
+        options: &Value,
+    ) -> Result<Arc<Value>, ApiError> {
         let rt = req.rt;
         let old = self.get(rt, req.namespace, name)?;
-        if let Some(uid) = options.pointer("/preconditions/uid").and_then(Value::as_str)
+        if let Some(uid) = options
+            .pointer("/preconditions/uid")
+            .and_then(Value::as_str)
             && Some(uid) != meta_str(&old, "uid")
         {
             return Err(ApiError::stale(subject(rt, name)));
         }
-        if let Some(rv) = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str)
+        if let Some(rv) = options
+            .pointer("/preconditions/resourceVersion")
+            .and_then(Value::as_str)
             && Some(rv) != meta_str(&old, "resourceVersion")
         {
             return Err(ApiError::stale(subject(rt, name)));
         }
         let orphan = options.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan");
-        Ok(self.delete_ref(&ObjectRef { resource: rt.key(), key: (req.namespace.to_owned(), name.to_owned()) }, req.now, orphan))
+        Ok(self.delete_ref(
+            &ObjectRef {
+                resource: rt.key(),
+                key: (req.namespace.to_owned(), name.to_owned()),
+            },
+            req.now,
+            orphan,
+        ))
     }
 
     fn delete_ref(&mut self, reference: &ObjectRef, now: &str, orphan: bool) -> Arc<Value> {
-        let Some(old) = self.object(reference) else { return Arc::new(Value::Null) };
+        let Some(old) = self.object(reference) else {
+            return Arc::new(Value::Null);
+        };
         if !finalizers(&old).is_empty() {
             if meta(&old, "deletionTimestamp").is_some() {
                 return old;
             }
             let mut marked = (*old).clone();
-            set_meta(&mut marked, "deletionTimestamp", Value::String(now.to_owned()));
+            set_meta(
+                &mut marked,
+                "deletionTimestamp",
+                Value::String(now.to_owned()),
+            );
             set_meta(&mut marked, "deletionGracePeriodSeconds", json!(0));
-            return self.commit(&reference.resource, reference.key.clone(), Some(old), Some(marked));
+            return self.commit(
+                &reference.resource,
+                reference.key.clone(),
+                Some(old),
+                Some(marked),
+            );
         }
         let gone = self.remove(reference, Some(old));
         let mut pending: Vec<ObjectRef> = Vec::new();
@@ -308,7 +448,10 @@ impl Store {
         {
             let key = rt.key();
             for object_key in self.keys_of(&key) {
-                let instance = ObjectRef { resource: key.clone(), key: object_key };
+                let instance = ObjectRef {
+                    resource: key.clone(),
+                    key: object_key,
+                };
                 let previous = self.object(&instance);
                 self.remove(&instance, previous);
             }
@@ -330,9 +473,14 @@ impl Store {
             return Ok(());
         }
         if meta_str(body, "namespace").is_some_and(|ns| ns != req.namespace) {
-            return Err(ApiError::bad_request("the namespace of the provided object does not match the namespace sent on the request"));
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
         }
-        if !self.exists(&namespaces_key(), &(String::new(), req.namespace.to_owned())) {
+        if !self.exists(
+            &namespaces_key(),
+            &(String::new(), req.namespace.to_owned()),
+        ) {
             let namespaces = self.registry.get(&namespaces_key()).cloned();
             return Err(match namespaces {
                 Some(rt) => ApiError::not_found(subject(&rt, req.namespace)),
@@ -349,7 +497,10 @@ impl Store {
         let Some(rt) = crate::registry::crd_resource_type(crd) else {
             let crds = self.registry.get(&crd_key()).cloned();
             return Err(match crds {
-                Some(rt) => ApiError::invalid(subject(&rt, &name), "spec: group, names.plural, names.kind and at least one served version are required"),
+                Some(rt) => ApiError::invalid(
+                    subject(&rt, &name),
+                    "spec: group, names.plural, names.kind and at least one served version are required",
+                ),
                 None => ApiError::bad_request("invalid CustomResourceDefinition"),
             });
         };

@@ -29,7 +29,8 @@ impl PatchKind {
 
 /// Applies an RFC 6902 patch; the error text is the apiserver-style reason.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), String> {
-    let operations: json_patch::Patch = serde_json::from_value(patch.clone()).map_err(|e| e.to_string())?;
+    let operations: json_patch::Patch =
+        serde_json::from_value(patch.clone()).map_err(|e| e.to_string())?;
     json_patch::patch(target, &operations).map_err(|e| e.to_string())
 }
 
@@ -51,7 +52,13 @@ pub fn merge_structured(target: &mut Value, patch: &Value, types: &ListTypes, di
     merge_at(target, patch, types, directives, &mut names);
 }
 
-fn merge_at(target: &mut Value, patch: &Value, types: &ListTypes, directives: bool, names: &mut Vec<String>) {
+fn merge_at(
+    target: &mut Value,
+    patch: &Value,
+    types: &ListTypes,
+    directives: bool,
+    names: &mut Vec<String>,
+) {
     let Some(patch_map) = patch.as_object() else {
         *target = clean(patch, directives);
         return;
@@ -70,7 +77,9 @@ fn merge_at(target: &mut Value, patch: &Value, types: &ListTypes, directives: bo
             }
             continue;
         }
-        let Some(map) = target.as_object_mut() else { return };
+        let Some(map) = target.as_object_mut() else {
+            return;
+        };
         if value.is_null() {
             if directives {
                 map.remove(name);
@@ -84,7 +93,9 @@ fn merge_at(target: &mut Value, patch: &Value, types: &ListTypes, directives: bo
                 let list_type = types.list_type(&refs);
                 merge_list(existing, items, list_type, types, directives, names);
             }
-            (Some(existing @ Value::Object(_)), Value::Object(_)) => merge_at(existing, value, types, directives, names),
+            (Some(existing @ Value::Object(_)), Value::Object(_)) => {
+                merge_at(existing, value, types, directives, names)
+            }
             _ => {
                 map.insert(name.clone(), clean(value, directives));
             }
@@ -101,7 +112,9 @@ fn merge_list(
     directives: bool,
     names: &mut Vec<String>,
 ) {
-    let Some(existing) = target.as_array_mut() else { return };
+    let Some(existing) = target.as_array_mut() else {
+        return;
+    };
     match list_type {
         ListType::Atomic => *target = clean(&Value::Array(items.to_vec()), directives),
         ListType::Set => {
@@ -118,14 +131,19 @@ fn merge_list(
                     existing.push(clean(item, directives));
                     continue;
                 };
-                let position = existing.iter().position(|e| key_element(e, &keys).as_ref() == Some(&identity));
-                let delete = directives && item.get("$patch").and_then(Value::as_str) == Some("delete");
+                let position = existing
+                    .iter()
+                    .position(|e| key_element(e, &keys).as_ref() == Some(&identity));
+                let delete =
+                    directives && item.get("$patch").and_then(Value::as_str) == Some("delete");
                 match (position, delete) {
                     (Some(index), true) => {
                         existing.remove(index);
                     }
                     (None, true) => {}
-                    (Some(index), false) => merge_at(&mut existing[index], item, types, directives, names),
+                    (Some(index), false) => {
+                        merge_at(&mut existing[index], item, types, directives, names)
+                    }
                     (None, false) => existing.push(clean(item, directives)),
                 }
             }
@@ -135,7 +153,10 @@ fn merge_list(
 }
 
 fn delete_from_primitive_list(target: &mut Value, field: &str, values: &Value) {
-    let (Some(list), Some(values)) = (target.get_mut(field).and_then(Value::as_array_mut), values.as_array()) else {
+    let (Some(list), Some(values)) = (
+        target.get_mut(field).and_then(Value::as_array_mut),
+        values.as_array(),
+    ) else {
         return;
     };
     list.retain(|item| !values.contains(item));
@@ -146,7 +167,7 @@ fn clean(value: &Value, directives: bool) -> Value {
     match value {
         Value::Object(map) => Value::Object(
             map.iter()
-                .filter(|(k, v)| !k.starts_with('$') && !(directives && v.is_null()))
+                .filter(|(k, v)| !(k.starts_with('$') || (directives && v.is_null())))
                 .map(|(k, v)| (k.clone(), clean(v, directives)))
                 .collect(),
         ),
@@ -163,18 +184,35 @@ mod tests {
     #[test]
     fn merge_patch_deletes_with_null_and_replaces_lists() {
         let mut obj = json!({"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"l": [1, 2]}});
-        merge_patch(&mut obj, &json!({"metadata": {"labels": {"a": null, "c": "3"}}, "spec": {"l": [3]}}));
-        assert_eq!(obj, json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "spec": {"l": [3]}}));
+        merge_patch(
+            &mut obj,
+            &json!({"metadata": {"labels": {"a": null, "c": "3"}}, "spec": {"l": [3]}}),
+        );
+        assert_eq!(
+            obj,
+            json!({"metadata": {"labels": {"b": "2", "c": "3"}}, "spec": {"l": [3]}})
+        );
     }
 
     #[test]
     fn json_patch_applies_operations_and_reports_failures() {
         let mut obj = json!({"spec": {"unschedulable": false}});
-        json_patch(&mut obj, &json!([{"op": "replace", "path": "/spec/unschedulable", "value": true}])).expect("ok");
+        json_patch(
+            &mut obj,
+            &json!([{"op": "replace", "path": "/spec/unschedulable", "value": true}]),
+        )
+        .expect("ok");
         assert_eq!(obj["spec"]["unschedulable"], json!(true));
-        let err = json_patch(&mut obj, &json!([{"op": "test", "path": "/spec/unschedulable", "value": false}]));
+        let err = json_patch(
+            &mut obj,
+            &json!([{"op": "test", "path": "/spec/unschedulable", "value": false}]),
+        );
         assert!(err.is_err());
-        assert_eq!(obj["spec"]["unschedulable"], json!(true), "failed patch leaves the object alone");
+        assert_eq!(
+            obj["spec"]["unschedulable"],
+            json!(true),
+            "failed patch leaves the object alone"
+        );
     }
 
     #[test]
@@ -192,8 +230,15 @@ mod tests {
             node["status"]["conditions"],
             json!([{"type": "Ready", "status": "False", "reason": "KubeletDown"}, {"type": "MemoryPressure", "status": "False"}])
         );
-        strategic_merge(&mut node, &json!({"status": {"conditions": [{"type": "MemoryPressure", "$patch": "delete"}]}}), &types);
-        assert_eq!(node["status"]["conditions"].as_array().map(Vec::len), Some(1));
+        strategic_merge(
+            &mut node,
+            &json!({"status": {"conditions": [{"type": "MemoryPressure", "$patch": "delete"}]}}),
+            &types,
+        );
+        assert_eq!(
+            node["status"]["conditions"].as_array().map(Vec::len),
+            Some(1)
+        );
     }
 
     #[test]
@@ -205,15 +250,28 @@ mod tests {
             &json!({"metadata": {"finalizers": ["b"]}, "spec": {"x": null, "m": {"$patch": "replace", "j": 2}}}),
             &types,
         );
-        assert_eq!(obj, json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"m": {"j": 2}}}));
-        strategic_merge(&mut obj, &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}), &types);
+        assert_eq!(
+            obj,
+            json!({"metadata": {"finalizers": ["a", "b"]}, "spec": {"m": {"j": 2}}})
+        );
+        strategic_merge(
+            &mut obj,
+            &json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["a"]}}),
+            &types,
+        );
         assert_eq!(obj["metadata"]["finalizers"], json!(["b"]));
     }
 
     #[test]
     fn content_types_map_to_patch_kinds() {
-        assert_eq!(PatchKind::from_content_type("application/apply-patch+yaml"), Some(PatchKind::Apply));
-        assert_eq!(PatchKind::from_content_type("application/merge-patch+json; charset=utf-8"), Some(PatchKind::Merge));
+        assert_eq!(
+            PatchKind::from_content_type("application/apply-patch+yaml"),
+            Some(PatchKind::Apply)
+        );
+        assert_eq!(
+            PatchKind::from_content_type("application/merge-patch+json; charset=utf-8"),
+            Some(PatchKind::Merge)
+        );
         assert_eq!(PatchKind::from_content_type("application/json"), None);
     }
 }

@@ -31,7 +31,10 @@ pub struct ResourceType {
 
 impl ResourceType {
     pub fn key(&self) -> ResourceKey {
-        ResourceKey { group: self.group.clone(), plural: self.plural.clone() }
+        ResourceKey {
+            group: self.group.clone(),
+            plural: self.plural.clone(),
+        }
     }
 
     pub fn api_version(&self, version: &str) -> String {
@@ -48,7 +51,15 @@ impl ResourceType {
 }
 
 /// One row of the built-in table: group, version, plural, kind, namespaced, status, short names.
-type BuiltinRow = (&'static str, &'static str, &'static str, &'static str, bool, bool, &'static [&'static str]);
+type BuiltinRow = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    bool,
+    &'static [&'static str],
+);
 
 /// Built-in kinds. Adding a kind is one line here.
 const BUILTINS: &[BuiltinRow] = &[
@@ -58,13 +69,53 @@ const BUILTINS: &[BuiltinRow] = &[
     ("", "v1", "events", "Event", true, false, &["ev"]),
     ("", "v1", "configmaps", "ConfigMap", true, false, &["cm"]),
     ("", "v1", "secrets", "Secret", true, false, &[]),
-    ("", "v1", "serviceaccounts", "ServiceAccount", true, false, &["sa"]),
+    (
+        "",
+        "v1",
+        "serviceaccounts",
+        "ServiceAccount",
+        true,
+        false,
+        &["sa"],
+    ),
     ("", "v1", "services", "Service", true, true, &["svc"]),
     ("apps", "v1", "daemonsets", "DaemonSet", true, true, &["ds"]),
-    ("apps", "v1", "deployments", "Deployment", true, true, &["deploy"]),
-    ("coordination.k8s.io", "v1", "leases", "Lease", true, false, &[]),
-    ("events.k8s.io", "v1", "events", "Event", true, false, &["ev"]),
-    ("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, true, &["crd", "crds"]),
+    (
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        true,
+        true,
+        &["deploy"],
+    ),
+    (
+        "coordination.k8s.io",
+        "v1",
+        "leases",
+        "Lease",
+        true,
+        false,
+        &[],
+    ),
+    (
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        true,
+        false,
+        &["ev"],
+    ),
+    (
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        false,
+        true,
+        &["crd", "crds"],
+    ),
 ];
 
 /// The set of served kinds, keyed by (group, plural).
@@ -77,29 +128,36 @@ impl Registry {
     pub fn with_builtins() -> Self {
         let types = BUILTINS
             .iter()
-            .map(|&(group, version, plural, kind, namespaced, has_status, short_names)| {
-                let rt = ResourceType {
-                    group: group.to_owned(),
-                    versions: vec![version.to_owned()],
-                    plural: plural.to_owned(),
-                    singular: kind.to_lowercase(),
-                    kind: kind.to_owned(),
-                    namespaced,
-                    short_names: short_names.iter().map(|s| (*s).to_owned()).collect(),
-                    has_status,
-                    schema: None,
-                    custom: false,
-                };
-                (rt.key(), rt)
-            })
+            .map(
+                |&(group, version, plural, kind, namespaced, has_status, short_names)| {
+                    let rt = ResourceType {
+                        group: group.to_owned(),
+                        versions: vec![version.to_owned()],
+                        plural: plural.to_owned(),
+                        singular: kind.to_lowercase(),
+                        kind: kind.to_owned(),
+                        namespaced,
+                        short_names: short_names.iter().map(|s| (*s).to_owned()).collect(),
+                        has_status,
+                        schema: None,
+                        custom: false,
+                    };
+                    (rt.key(), rt)
+                },
+            )
             .collect();
         Self { types }
     }
 
     /// The type served at `/apis/<group>/<version>/<plural>`, if that version is served.
     pub fn lookup(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        let key = ResourceKey { group: group.to_owned(), plural: plural.to_owned() };
-        self.types.get(&key).filter(|rt| rt.versions.iter().any(|v| v == version))
+        let key = ResourceKey {
+            group: group.to_owned(),
+            plural: plural.to_owned(),
+        };
+        self.types
+            .get(&key)
+            .filter(|rt| rt.versions.iter().any(|v| v == version))
     }
 
     pub fn get(&self, key: &ResourceKey) -> Option<&ResourceType> {
@@ -161,7 +219,12 @@ pub fn crd_resource_type(crd: &Value) -> Option<ResourceType> {
     let short_names = names
         .get("shortNames")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
         .unwrap_or_default();
     Some(ResourceType {
         group,
@@ -185,13 +248,13 @@ mod tests {
     #[test]
     fn crd_defines_a_served_kind_with_status_from_its_storage_version() {
         let crd = json!({"spec": {
-            "group": "cilium.io", "scope": "Cluster",
-            "names": {"plural": "ciliumnodes", "kind": "CiliumNode", "shortNames": ["cn"]},
-            "versions": [
-                {"name": "v2alpha1", "served": true, "storage": false},
-                {"name": "v2", "served": true, "storage": true, "subresources": {"status": {}}},
-                {"name": "v1", "served": false, "storage": false}
-            ]}});
+        "group": "cilium.io", "scope": "Cluster",
+        "names": {"plural": "ciliumnodes", "kind": "CiliumNode", "shortNames": ["cn"]},
+        "versions": [
+            {"name": "v2alpha1", "served": true, "storage": false},
+            {"name": "v2", "served": true, "storage": true, "subresources": {"status": {}}},
+            {"name": "v1", "served": false, "storage": false}
+        ]}});
         let mut registry = Registry::with_builtins();
         let key = registry.serve_crd(&crd).expect("valid crd");
         let rt = registry.get(&key).expect("served");
@@ -205,7 +268,10 @@ mod tests {
     #[test]
     fn builtins_cannot_be_forgotten() {
         let mut registry = Registry::with_builtins();
-        let key = ResourceKey { group: String::new(), plural: "nodes".into() };
+        let key = ResourceKey {
+            group: String::new(),
+            plural: "nodes".into(),
+        };
         registry.forget_crd(&key);
         assert!(registry.lookup("", "v1", "nodes").is_some());
     }

@@ -21,7 +21,10 @@ use crate::resources;
 use crate::status::ApiError;
 
 pub fn router(app: Arc<App>) -> Router {
-    Router::new().route("/__testserver/{action}", post(control)).fallback(api).with_state(app)
+    Router::new()
+        .route("/__testserver/{action}", post(control))
+        .fallback(api)
+        .with_state(app)
 }
 
 pub fn json_response(code: StatusCode, value: &Value) -> Response {
@@ -36,13 +39,26 @@ pub fn error_response(error: &ApiError) -> Response {
 
 /// `POST /__testserver/outage?seconds=3`, `/restore`, `/drop-watches`, `/latency?ms=50`,
 /// `/compact` (forget watch history so resuming watches get 410).
-async fn control(State(app): State<Arc<App>>, Path(action): Path<String>, Query(query): Query<HashMap<String, String>>) -> Response {
-    let number = |key: &str| query.get(key).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0);
+async fn control(
+    State(app): State<Arc<App>>,
+    Path(action): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let number = |key: &str| {
+        query
+            .get(key)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite() && *v >= 0.0)
+    };
     match action.as_str() {
-        "outage" => app.faults.outage(Duration::from_secs_f64(number("seconds").unwrap_or(3.0))),
+        "outage" => app
+            .faults
+            .outage(Duration::from_secs_f64(number("seconds").unwrap_or(3.0))),
         "restore" => app.faults.restore(),
         "drop-watches" => app.faults.drop_watches(),
-        "latency" => app.faults.set_latency(Duration::from_secs_f64(number("ms").unwrap_or(0.0) / 1000.0)),
+        "latency" => app.faults.set_latency(Duration::from_secs_f64(
+            number("ms").unwrap_or(0.0) / 1000.0,
+        )),
         "compact" => app.compact_history(),
         _ => return (StatusCode::NOT_FOUND, "unknown control action\n").into_response(),
     }
@@ -60,7 +76,13 @@ pub struct Target {
     pub subresource: Option<String>,
 }
 
-async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+async fn api(
+    State(app): State<Arc<App>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let latency = app.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -68,14 +90,21 @@ async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: Hea
     if app.faults.in_outage() {
         return error_response(&ApiError::unavailable("kube-testserver: injected outage"));
     }
-    let query: HashMap<String, String> = uri.query().and_then(|q| serde_urlencoded::from_str(q).ok()).unwrap_or_default();
+    let query: HashMap<String, String> = uri
+        .query()
+        .and_then(|q| serde_urlencoded::from_str(q).ok())
+        .unwrap_or_default();
     let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     if method == Method::GET
         && let Some(document) = discovery_document(&app, &segments)
     {
         return match document {
             Some(value) => json_response(StatusCode::OK, &value),
-            None => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+            None => error_response(&ApiError::new(
+                404,
+                "NotFound",
+                "the server could not find the requested resource",
+            )),
         };
     }
     let target = {
@@ -86,7 +115,11 @@ async fn api(State(app): State<Arc<App>>, method: Method, uri: Uri, headers: Hea
     };
     match target {
         Some(target) => resources::handle(&app, method, target, &query, &headers, &body),
-        None => error_response(&ApiError::new(404, "NotFound", "the server could not find the requested resource")),
+        None => error_response(&ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )),
     }
 }
 
@@ -105,7 +138,9 @@ fn discovery_document(app: &App, segments: &[&str]) -> Option<Option<Value>> {
         ["healthz" | "readyz" | "livez"] => Some(Value::String("ok".into())),
         ["openapi", "v3"] => Some(openapi::index(registry)),
         ["openapi", "v3", "api", version] => openapi::group_version(registry, "", version),
-        ["openapi", "v3", "apis", group, version] => openapi::group_version(registry, group, version),
+        ["openapi", "v3", "apis", group, version] => {
+            openapi::group_version(registry, group, version)
+        }
         ["openapi", ..] => None,
         _ => return None,
     })
@@ -119,9 +154,15 @@ pub fn parse_target(registry: &Registry, segments: &[&str]) -> Option<Target> {
         ["apis", group, version, rest @ ..] => (*group, *version, rest),
         _ => return None,
     };
-    let namespaced_plural = |plural: &str| registry.lookup(group, version, plural).is_some_and(|rt| rt.namespaced);
+    let namespaced_plural = |plural: &str| {
+        registry
+            .lookup(group, version, plural)
+            .is_some_and(|rt| rt.namespaced)
+    };
     let (namespace, rest) = match rest {
-        ["namespaces", ns, plural, ..] if namespaced_plural(plural) => (Some((*ns).to_owned()), &rest[2..]),
+        ["namespaces", ns, plural, ..] if namespaced_plural(plural) => {
+            (Some((*ns).to_owned()), &rest[2..])
+        }
         _ => (None, rest),
     };
     let (plural, name, subresource) = match rest {
@@ -153,13 +194,28 @@ mod tests {
     #[test]
     fn resource_urls_split_into_targets() {
         let t = parse("/api/v1/namespaces/ns1/pods/p/status").expect("pod status");
-        assert_eq!((t.namespace.as_deref(), t.plural.as_str(), t.name.as_deref(), t.subresource.as_deref()), (Some("ns1"), "pods", Some("p"), Some("status")));
+        assert_eq!(
+            (
+                t.namespace.as_deref(),
+                t.plural.as_str(),
+                t.name.as_deref(),
+                t.subresource.as_deref()
+            ),
+            (Some("ns1"), "pods", Some("p"), Some("status"))
+        );
         let t = parse("/api/v1/namespaces/ns1").expect("namespace object");
-        assert_eq!((t.namespace, t.plural.as_str(), t.name.as_deref()), (None, "namespaces", Some("ns1")));
+        assert_eq!(
+            (t.namespace, t.plural.as_str(), t.name.as_deref()),
+            (None, "namespaces", Some("ns1"))
+        );
         let t = parse("/api/v1/namespaces/ns1/status").expect("namespace status");
         assert_eq!(t.subresource.as_deref(), Some("status"));
-        let t = parse("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").expect("leases");
-        assert_eq!((t.group.as_str(), t.namespace.as_deref(), t.name), ("coordination.k8s.io", Some("kube-system"), None));
+        let t =
+            parse("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").expect("leases");
+        assert_eq!(
+            (t.group.as_str(), t.namespace.as_deref(), t.name),
+            ("coordination.k8s.io", Some("kube-system"), None)
+        );
         let t = parse("/api/v1/pods").expect("all-namespace list");
         assert_eq!(t.namespace, None);
         assert!(parse("/apis/cilium.io/v2/ciliumnodes").is_none());

@@ -24,7 +24,11 @@ pub struct LabelSelector {
 
 impl LabelSelector {
     pub fn parse(text: &str) -> Result<Self, ApiError> {
-        let bad = |why: &str| ApiError::bad_request(format!("unable to parse requirement: {why} in labelSelector {text:?}"));
+        let bad = |why: &str| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: {why} in labelSelector {text:?}"
+            ))
+        };
         let mut requirements = Vec::new();
         for term in split_terms(text) {
             let term = term.trim();
@@ -34,13 +38,27 @@ impl LabelSelector {
             let requirement = if let Some(key) = term.strip_prefix('!') {
                 Requirement::NotExists(valid_key(key.trim()).ok_or_else(|| bad("invalid key"))?)
             } else if let Some((key, value)) = term.split_once("!=") {
-                Requirement::NotEquals(valid_key(key.trim()).ok_or_else(|| bad("invalid key"))?, value.trim().to_owned())
-            } else if let Some((key, value)) = term.split_once("==").or_else(|| term.split_once('=')) {
-                Requirement::Equals(valid_key(key.trim()).ok_or_else(|| bad("invalid key"))?, value.trim().to_owned())
+                Requirement::NotEquals(
+                    valid_key(key.trim()).ok_or_else(|| bad("invalid key"))?,
+                    value.trim().to_owned(),
+                )
+            } else if let Some((key, value)) =
+                term.split_once("==").or_else(|| term.split_once('='))
+            {
+                Requirement::Equals(
+                    valid_key(key.trim()).ok_or_else(|| bad("invalid key"))?,
+                    value.trim().to_owned(),
+                )
             } else if let Some((key, values)) = set_term(term, " notin ") {
-                Requirement::NotIn(valid_key(key).ok_or_else(|| bad("invalid key"))?, values.ok_or_else(|| bad("bad value set"))?)
+                Requirement::NotIn(
+                    valid_key(key).ok_or_else(|| bad("invalid key"))?,
+                    values.ok_or_else(|| bad("bad value set"))?,
+                )
             } else if let Some((key, values)) = set_term(term, " in ") {
-                Requirement::In(valid_key(key).ok_or_else(|| bad("invalid key"))?, values.ok_or_else(|| bad("bad value set"))?)
+                Requirement::In(
+                    valid_key(key).ok_or_else(|| bad("invalid key"))?,
+                    values.ok_or_else(|| bad("bad value set"))?,
+                )
             } else {
                 Requirement::Exists(valid_key(term).ok_or_else(|| bad("invalid key"))?)
             };
@@ -97,7 +115,9 @@ fn set_term<'a>(term: &'a str, operator: &str) -> Option<(&'a str, Option<BTreeS
 
 fn valid_key(key: &str) -> Option<String> {
     let ok = !key.is_empty()
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
     ok.then(|| key.to_owned())
 }
 
@@ -116,7 +136,9 @@ impl FieldSelector {
             } else if let Some((p, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
                 (p, v, true)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{text}'; can't understand '{term}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{text}'; can't understand '{term}'"
+                )));
             };
             let path = path.trim().split('.').map(str::to_owned).collect();
             terms.push((path, value.trim().to_owned(), equal));
@@ -128,7 +150,9 @@ impl FieldSelector {
     pub fn pinned_name(&self) -> Option<&str> {
         self.terms
             .iter()
-            .find(|(path, _, equal)| *equal && path.len() == 2 && path[0] == "metadata" && path[1] == "name")
+            .find(|(path, _, equal)| {
+                *equal && path.len() == 2 && path[0] == "metadata" && path[1] == "name"
+            })
             .map(|(_, value, _)| value.as_str())
     }
 
@@ -199,7 +223,12 @@ mod tests {
         assert!(!matches("spec.nodeName!=w1"));
         assert!(matches("metadata.namespace="));
         assert!(!matches("metadata.name=n2"));
-        assert_eq!(FieldSelector::parse("metadata.name=n1").expect("ok").pinned_name(), Some("n1"));
+        assert_eq!(
+            FieldSelector::parse("metadata.name=n1")
+                .expect("ok")
+                .pinned_name(),
+            Some("n1")
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

@@ -37,20 +37,33 @@ impl Subject<'_> {
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { code, reason, message: message.into(), details: None }
+        Self {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub fn not_found(subject: Subject<'_>) -> Self {
         Self {
             details: Some(subject.details()),
-            ..Self::new(404, "NotFound", format!("{} not found", subject.qualified()))
+            ..Self::new(
+                404,
+                "NotFound",
+                format!("{} not found", subject.qualified()),
+            )
         }
     }
 
     pub fn already_exists(subject: Subject<'_>) -> Self {
         Self {
             details: Some(subject.details()),
-            ..Self::new(409, "AlreadyExists", format!("{} already exists", subject.qualified()))
+            ..Self::new(
+                409,
+                "AlreadyExists",
+                format!("{} already exists", subject.qualified()),
+            )
         }
     }
 
@@ -60,7 +73,10 @@ impl ApiError {
             "Operation cannot be fulfilled on {}: the object has been modified; please apply your changes to the latest version and try again",
             subject.qualified()
         );
-        Self { details: Some(subject.details()), ..Self::new(409, "Conflict", message) }
+        Self {
+            details: Some(subject.details()),
+            ..Self::new(409, "Conflict", message)
+        }
     }
 
     /// Server-side apply conflict; `conflicts` are (manager, field path) pairs.
@@ -69,11 +85,19 @@ impl ApiError {
             .iter()
             .map(|(manager, field)| format!("conflict with \"{manager}\": {field}"))
             .collect();
-        let noun = if conflicts.len() == 1 { "conflict" } else { "conflicts" };
+        let noun = if conflicts.len() == 1 {
+            "conflict"
+        } else {
+            "conflicts"
+        };
         let message = if conflicts.len() == 1 {
             format!("Apply failed with 1 conflict: {}", lines.join(""))
         } else {
-            format!("Apply failed with {} {noun}: {}", conflicts.len(), lines.join("\n"))
+            format!(
+                "Apply failed with {} {noun}: {}",
+                conflicts.len(),
+                lines.join("\n")
+            )
         };
         let causes: Vec<Value> = conflicts
             .iter()
@@ -84,7 +108,10 @@ impl ApiError {
             .collect();
         let mut details = subject.details();
         details["causes"] = Value::Array(causes);
-        Self { details: Some(details), ..Self::new(409, "Conflict", message) }
+        Self {
+            details: Some(details),
+            ..Self::new(409, "Conflict", message)
+        }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -93,7 +120,10 @@ impl ApiError {
 
     pub fn invalid(subject: Subject<'_>, message: impl Into<String>) -> Self {
         let message = format!("{} is invalid: {}", subject.qualified(), message.into());
-        Self { details: Some(subject.details()), ..Self::new(422, "Invalid", message) }
+        Self {
+            details: Some(subject.details()),
+            ..Self::new(422, "Invalid", message)
+        }
     }
 
     /// A watch asked for history the server no longer keeps.
@@ -110,14 +140,20 @@ impl ApiError {
     }
 
     pub fn method_not_allowed() -> Self {
-        Self::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        Self::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     pub fn unsupported_media_type(content_type: &str) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {content_type})"
+            ),
         )
     }
 

@@ -46,13 +46,21 @@ impl Store {
             dependents: HashMap::new(),
             hub: WatchHub::new(history_limit),
         };
-        let namespaces = ResourceKey { group: String::new(), plural: "namespaces".into() };
+        let namespaces = ResourceKey {
+            group: String::new(),
+            plural: "namespaces".into(),
+        };
         for name in INITIAL_NAMESPACES {
             let mut ns = json!({"apiVersion": "v1", "kind": "Namespace",
                 "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
             store.stamp_new(&mut ns, now);
-            store.commit(&namespaces, (String::new(), (*name).to_owned()), None, Some(ns));
+            store.commit(
+                &namespaces,
+                (String::new(), (*name).to_owned()),
+                None,
+                Some(ns),
+            );
         }
         store
     }
@@ -61,7 +69,12 @@ impl Store {
         self.resource_version
     }
 
-    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Arc<Value>, ApiError> {
+    pub fn get(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
         self.objects
             .get(&rt.key())
             .and_then(|objects| objects.get(&(namespace.to_owned(), name.to_owned())))
@@ -70,7 +83,9 @@ impl Store {
     }
 
     pub fn exists(&self, key: &ResourceKey, object: &ObjectKey) -> bool {
-        self.objects.get(key).is_some_and(|objects| objects.contains_key(object))
+        self.objects
+            .get(key)
+            .is_some_and(|objects| objects.contains_key(object))
     }
 
     /// Objects of a kind, optionally in one namespace, filtered by selectors, in name order.
@@ -81,15 +96,28 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Arc<Value>> {
-        let Some(objects) = self.objects.get(&rt.key()) else { return Vec::new() };
+        let Some(objects) = self.objects.get(&rt.key()) else {
+            return Vec::new();
+        };
         let matches = |obj: &Arc<Value>| labels.matches(obj) && fields.matches(obj);
         match (namespace, fields.pinned_name()) {
             (ns, Some(name)) => {
                 let candidates: Vec<&Arc<Value>> = match ns {
-                    Some(ns) => objects.get(&(ns.to_owned(), name.to_owned())).into_iter().collect(),
-                    None => objects.iter().filter(|((_, n), _)| n == name).map(|(_, o)| o).collect(),
+                    Some(ns) => objects
+                        .get(&(ns.to_owned(), name.to_owned()))
+                        .into_iter()
+                        .collect(),
+                    None => objects
+                        .iter()
+                        .filter(|((_, n), _)| n == name)
+                        .map(|(_, o)| o)
+                        .collect(),
                 };
-                candidates.into_iter().filter(|o| matches(o)).cloned().collect()
+                candidates
+                    .into_iter()
+                    .filter(|o| matches(o))
+                    .cloned()
+                    .collect()
             }
             (Some(ns), None) => objects
                 .range((ns.to_owned(), String::new())..)
@@ -115,10 +143,13 @@ impl Store {
     pub fn name_suffix(&mut self) -> String {
         const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
         self.uid_sequence += 1;
-        let mut state = self.uid_sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.resource_version;
+        let mut state =
+            self.uid_sequence.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ self.resource_version;
         (0..5)
             .map(|_| {
-                state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
                 ALPHABET[((state >> 33) % ALPHABET.len() as u64) as usize] as char
             })
             .collect()
@@ -126,16 +157,30 @@ impl Store {
 
     /// Stores `new` (or removes the object when `None`), bumps the resourceVersion, updates the
     /// indexes and publishes the change. Returns the stored object.
-    pub fn commit(&mut self, resource: &ResourceKey, key: ObjectKey, previous: Option<Arc<Value>>, new: Option<Value>) -> Arc<Value> {
+    pub fn commit(
+        &mut self,
+        resource: &ResourceKey,
+        key: ObjectKey,
+        previous: Option<Arc<Value>>,
+        new: Option<Value>,
+    ) -> Arc<Value> {
         self.resource_version += 1;
         let rv = self.resource_version;
         let objects = self.objects.entry(resource.clone()).or_default();
         let (kind, object) = match new {
             Some(mut object) => {
-                set_meta(&mut object, "resourceVersion", Value::String(rv.to_string()));
+                set_meta(
+                    &mut object,
+                    "resourceVersion",
+                    Value::String(rv.to_string()),
+                );
                 let object = Arc::new(object);
                 objects.insert(key.clone(), Arc::clone(&object));
-                let kind = if previous.is_some() { ChangeKind::Modified } else { ChangeKind::Added };
+                let kind = if previous.is_some() {
+                    ChangeKind::Modified
+                } else {
+                    ChangeKind::Added
+                };
                 (kind, object)
             }
             None => {
@@ -146,7 +191,10 @@ impl Store {
                 (ChangeKind::Deleted, Arc::new(last))
             }
         };
-        let reference = ObjectRef { resource: resource.clone(), key };
+        let reference = ObjectRef {
+            resource: resource.clone(),
+            key,
+        };
         if let Some(old) = &previous {
             for uid in owner_uids(old) {
                 if let Some(set) = self.dependents.get_mut(&uid) {
@@ -156,23 +204,38 @@ impl Store {
         }
         if kind != ChangeKind::Deleted {
             for uid in owner_uids(&object) {
-                self.dependents.entry(uid).or_default().insert(reference.clone());
+                self.dependents
+                    .entry(uid)
+                    .or_default()
+                    .insert(reference.clone());
             }
         } else if let Some(uid) = meta_str(&object, "uid") {
             self.dependents.remove(uid);
         }
-        self.hub.publish(Change { resource_version: rv, resource: resource.clone(), kind, object: Arc::clone(&object), previous });
+        self.hub.publish(Change {
+            resource_version: rv,
+            resource: resource.clone(),
+            kind,
+            object: Arc::clone(&object),
+            previous,
+        });
         object
     }
 
     /// Objects whose ownerReferences name `uid`.
     pub fn dependents_of(&self, uid: &str) -> Vec<ObjectRef> {
-        self.dependents.get(uid).map(|set| set.iter().cloned().collect()).unwrap_or_default()
+        self.dependents
+            .get(uid)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every object of a kind (for cascading a CRD deletion).
     pub fn keys_of(&self, resource: &ResourceKey) -> Vec<ObjectKey> {
-        self.objects.get(resource).map(|o| o.keys().cloned().collect()).unwrap_or_default()
+        self.objects
+            .get(resource)
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Every namespaced object in a namespace (for cascading a Namespace deletion).
@@ -187,14 +250,20 @@ impl Store {
                 objects
                     .range((namespace.to_owned(), String::new())..)
                     .take_while(|((ns, _), _)| ns == namespace)
-                    .map(|(key, _)| ObjectRef { resource: resource.clone(), key: key.clone() }),
+                    .map(|(key, _)| ObjectRef {
+                        resource: resource.clone(),
+                        key: key.clone(),
+                    }),
             );
         }
         refs
     }
 
     pub fn object(&self, reference: &ObjectRef) -> Option<Arc<Value>> {
-        self.objects.get(&reference.resource).and_then(|o| o.get(&reference.key)).cloned()
+        self.objects
+            .get(&reference.resource)
+            .and_then(|o| o.get(&reference.key))
+            .cloned()
     }
 
     /// Drops the storage of a kind whose CRD is gone.
@@ -216,7 +285,11 @@ impl Store {
 }
 
 pub fn subject<'a>(rt: &'a ResourceType, name: &'a str) -> Subject<'a> {
-    Subject { group: &rt.group, plural: &rt.plural, name }
+    Subject {
+        group: &rt.group,
+        plural: &rt.plural,
+        name,
+    }
 }
 
 #[cfg(test)]
@@ -228,7 +301,8 @@ mod tests {
     fn node(name: &str, owner: Option<&str>) -> Value {
         let mut obj = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {"role": name}}});
         if let Some(uid) = owner {
-            obj["metadata"]["ownerReferences"] = json!([{"uid": uid, "name": "o", "kind": "X", "apiVersion": "v1"}]);
+            obj["metadata"]["ownerReferences"] =
+                json!([{"uid": uid, "name": "o", "kind": "X", "apiVersion": "v1"}]);
         }
         obj
     }
@@ -237,11 +311,23 @@ mod tests {
     fn commits_bump_one_global_resource_version_and_feed_history() {
         let mut store = Store::new(100, NOW);
         let base = store.resource_version();
-        let nodes = store.registry.lookup("", "v1", "nodes").cloned().expect("nodes");
+        let nodes = store
+            .registry
+            .lookup("", "v1", "nodes")
+            .cloned()
+            .expect("nodes");
         let key = (String::new(), "a".to_owned());
         let first = store.commit(&nodes.key(), key.clone(), None, Some(node("a", None)));
-        let second = store.commit(&nodes.key(), key.clone(), Some(first), Some(node("a", None)));
-        assert_eq!(meta_str(&second, "resourceVersion"), Some((base + 2).to_string().as_str()));
+        let second = store.commit(
+            &nodes.key(),
+            key.clone(),
+            Some(first),
+            Some(node("a", None)),
+        );
+        assert_eq!(
+            meta_str(&second, "resourceVersion"),
+            Some((base + 2).to_string().as_str())
+        );
         let sub = store.hub.subscribe_after(base).expect("history");
         let kinds: Vec<ChangeKind> = sub.backlog.iter().map(|c| c.kind).collect();
         assert_eq!(kinds, vec![ChangeKind::Added, ChangeKind::Modified]);
@@ -252,7 +338,11 @@ mod tests {
     #[test]
     fn list_filters_by_namespace_selectors_and_pinned_name() {
         let mut store = Store::new(100, NOW);
-        let pods = store.registry.lookup("", "v1", "pods").cloned().expect("pods");
+        let pods = store
+            .registry
+            .lookup("", "v1", "pods")
+            .cloned()
+            .expect("pods");
         for (ns, name) in [("a", "p1"), ("a", "p2"), ("b", "p1")] {
             let obj = json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": name}}});
             store.commit(&pods.key(), (ns.into(), name.into()), None, Some(obj));
@@ -260,7 +350,17 @@ mod tests {
         let all = LabelSelector::default();
         let none = FieldSelector::default();
         assert_eq!(store.list(&pods, Some("a"), &all, &none).len(), 2);
-        assert_eq!(store.list(&pods, None, &LabelSelector::parse("app=p1").expect("sel"), &none).len(), 2);
+        assert_eq!(
+            store
+                .list(
+                    &pods,
+                    None,
+                    &LabelSelector::parse("app=p1").expect("sel"),
+                    &none
+                )
+                .len(),
+            2
+        );
         let pinned = FieldSelector::parse("metadata.name=p1").expect("sel");
         assert_eq!(store.list(&pods, Some("b"), &all, &pinned).len(), 1);
         assert_eq!(store.list(&pods, None, &all, &pinned).len(), 2);
@@ -269,10 +369,24 @@ mod tests {
     #[test]
     fn dependents_index_follows_owner_references() {
         let mut store = Store::new(100, NOW);
-        let nodes = store.registry.lookup("", "v1", "nodes").cloned().expect("nodes");
-        let obj = store.commit(&nodes.key(), (String::new(), "d".into()), None, Some(node("d", Some("owner-1"))));
+        let nodes = store
+            .registry
+            .lookup("", "v1", "nodes")
+            .cloned()
+            .expect("nodes");
+        let obj = store.commit(
+            &nodes.key(),
+            (String::new(), "d".into()),
+            None,
+            Some(node("d", Some("owner-1"))),
+        );
         assert_eq!(store.dependents_of("owner-1").len(), 1);
-        store.commit(&nodes.key(), (String::new(), "d".into()), Some(obj), Some(node("d", None)));
+        store.commit(
+            &nodes.key(),
+            (String::new(), "d".into()),
+            Some(obj),
+            Some(node("d", None)),
+        );
         assert!(store.dependents_of("owner-1").is_empty());
     }
 }

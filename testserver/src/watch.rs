@@ -55,7 +55,12 @@ const LIVE_BUFFER: usize = 65_536;
 impl WatchHub {
     pub fn new(history_limit: usize) -> Self {
         let (sender, _) = broadcast::channel(LIVE_BUFFER);
-        Self { history: VecDeque::new(), limit: history_limit.max(1), compacted_through: 0, sender }
+        Self {
+            history: VecDeque::new(),
+            limit: history_limit.max(1),
+            compacted_through: 0,
+            sender,
+        }
     }
 
     pub fn publish(&mut self, change: Change) {
@@ -73,12 +78,20 @@ impl WatchHub {
     /// Subscribes to changes with resourceVersion greater than `after`.
     pub fn subscribe_after(&self, after: u64) -> Result<Subscription, ApiError> {
         if after < self.compacted_through {
-            let oldest = self.history.front().map_or(self.compacted_through + 1, |c| c.resource_version);
+            let oldest = self
+                .history
+                .front()
+                .map_or(self.compacted_through + 1, |c| c.resource_version);
             return Err(ApiError::expired(after, oldest));
         }
-        let start = self.history.partition_point(|c| c.resource_version <= after);
+        let start = self
+            .history
+            .partition_point(|c| c.resource_version <= after);
         let backlog = self.history.range(start..).cloned().collect();
-        Ok(Subscription { backlog, live: self.sender.subscribe() })
+        Ok(Subscription {
+            backlog,
+            live: self.sender.subscribe(),
+        })
     }
 
     /// Subscribes to changes from now on (the caller sends the current state itself).
@@ -101,7 +114,10 @@ mod tests {
     fn change(rv: u64) -> Change {
         Change {
             resource_version: rv,
-            resource: ResourceKey { group: String::new(), plural: "nodes".into() },
+            resource: ResourceKey {
+                group: String::new(),
+                plural: "nodes".into(),
+            },
             kind: ChangeKind::Added,
             object: Arc::new(json!({"metadata": {"name": format!("n{rv}")}})),
             previous: None,
@@ -118,9 +134,18 @@ mod tests {
         for rv in 1..=5 {
             hub.publish(change(rv));
         }
-        assert_eq!(rvs(&hub.subscribe_after(2).expect("in history")), vec![3, 4, 5]);
-        assert_eq!(rvs(&hub.subscribe_after(5).expect("current")), Vec::<u64>::new());
-        assert_eq!(rvs(&hub.subscribe_after(0).expect("nothing evicted yet")), vec![1, 2, 3, 4, 5]);
+        assert_eq!(
+            rvs(&hub.subscribe_after(2).expect("in history")),
+            vec![3, 4, 5]
+        );
+        assert_eq!(
+            rvs(&hub.subscribe_after(5).expect("current")),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            rvs(&hub.subscribe_after(0).expect("nothing evicted yet")),
+            vec![1, 2, 3, 4, 5]
+        );
     }
 
     #[test]
@@ -131,7 +156,12 @@ mod tests {
         }
         let err = hub.subscribe_after(2).err().expect("expired");
         assert_eq!((err.code, err.reason), (410, "Expired"));
-        assert_eq!(rvs(&hub.subscribe_after(3).expect("rv 3 is the compaction point")), vec![4, 5, 6]);
+        assert_eq!(
+            rvs(&hub
+                .subscribe_after(3)
+                .expect("rv 3 is the compaction point")),
+            vec![4, 5, 6]
+        );
         hub.compact(5);
         assert!(hub.subscribe_after(4).is_err());
         assert_eq!(rvs(&hub.subscribe_after(5).expect("resumable")), vec![6]);

@@ -38,7 +38,10 @@ const BODY_BUFFER: usize = 256;
 
 impl WatchRequest {
     fn selects(&self, object: &Value) -> bool {
-        let in_namespace = self.namespace.as_deref().is_none_or(|ns| meta_str(object, "namespace") == Some(ns));
+        let in_namespace = self
+            .namespace
+            .as_deref()
+            .is_none_or(|ns| meta_str(object, "namespace") == Some(ns));
         in_namespace && self.labels.matches(object) && self.fields.matches(object)
     }
 
@@ -88,7 +91,8 @@ impl WatchRequest {
 }
 
 fn error_line(error: &ApiError) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": error.to_status()})).unwrap_or_default();
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": error.to_status()}))
+        .unwrap_or_default();
     line.push(b'\n');
     Bytes::from(line)
 }
@@ -96,35 +100,49 @@ fn error_line(error: &ApiError) -> Bytes {
 /// Starts a watch and returns the streaming body.
 pub fn start(app: &Arc<App>, request: WatchRequest) -> Result<Body, ApiError> {
     let mut first: Vec<Bytes> = Vec::new();
-    let (live, current) = {
-        let store = app.store.lock().map_err(|_| ApiError::unavailable("store lock poisoned"))?;
-        let current = store.resource_version();
-        let from_now = matches!(request.resource_version.as_deref(), None | Some("" | "0")) || request.send_initial_events;
-        if from_now {
-            let objects = store.list(&request.rt, request.namespace.as_deref(), &request.labels, &request.fields);
-            first.extend(objects.iter().map(|o| request.line("ADDED", o)));
-            if request.send_initial_events && request.bookmarks {
-                first.push(request.bookmark(current, true));
-            }
-            (Some(store.hub.subscribe_now()), current)
-        } else {
-            let after = request
-                .resource_version
-                .as_deref()
-                .and_then(|rv| rv.parse::<u64>().ok())
-                .ok_or_else(|| ApiError::bad_request("resourceVersion must be an unsigned integer"))?;
-            match store.hub.subscribe_after(after) {
-                Ok(sub) => {
-                    first.extend(sub.backlog.iter().filter_map(|c| request.view(c).map(|kind| request.line(kind, &c.object))));
-                    (Some(sub.live), current)
+    let (live, current) =
+        {
+            let store = app
+                .store
+                .lock()
+                .map_err(|_| ApiError::unavailable("store lock poisoned"))?;
+            let current = store.resource_version();
+            let from_now = matches!(request.resource_version.as_deref(), None | Some("" | "0"))
+                || request.send_initial_events;
+            if from_now {
+                let objects = store.list(
+                    &request.rt,
+                    request.namespace.as_deref(),
+                    &request.labels,
+                    &request.fields,
+                );
+                first.extend(objects.iter().map(|o| request.line("ADDED", o)));
+                if request.send_initial_events && request.bookmarks {
+                    first.push(request.bookmark(current, true));
                 }
-                Err(expired) => {
-                    first.push(error_line(&expired));
-                    (None, current)
+                (Some(store.hub.subscribe_now()), current)
+            } else {
+                let after = request
+                    .resource_version
+                    .as_deref()
+                    .and_then(|rv| rv.parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        ApiError::bad_request("resourceVersion must be an unsigned integer")
+                    })?;
+                match store.hub.subscribe_after(after) {
+                    Ok(sub) => {
+                        first.extend(sub.backlog.iter().filter_map(|c| {
+                            request.view(c).map(|kind| request.line(kind, &c.object))
+                        }));
+                        (Some(sub.live), current)
+                    }
+                    Err(expired) => {
+                        first.push(error_line(&expired));
+                        (None, current)
+                    }
                 }
             }
-        }
-    };
+        };
     let (sender, receiver) = mpsc::channel::<Bytes>(BODY_BUFFER);
     let drops = app.faults.watch_drops();
     tokio::spawn(async move {
@@ -138,7 +156,10 @@ pub fn start(app: &Arc<App>, request: WatchRequest) -> Result<Body, ApiError> {
         }
     });
     let stream = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|line| (Ok::<Bytes, std::io::Error>(line), receiver))
+        receiver
+            .recv()
+            .await
+            .map(|line| (Ok::<Bytes, std::io::Error>(line), receiver))
     });
     Ok(Body::from_stream(stream))
 }
