@@ -85,6 +85,34 @@ async fn reflector_follows_creates_updates_and_deletes() {
 }
 
 #[tokio::test]
+async fn streaming_list_watcher_gets_initial_events_then_changes() {
+    let server = TestServer::start().await.expect("server");
+    let nodes: Api<Node> = Api::all(server.client().expect("client"));
+    nodes
+        .create(&PostParams::default(), &node("existing"))
+        .await
+        .expect("create");
+    let (reader, writer) = reflector::store();
+    let config = watcher::Config::default().streaming_lists();
+    tokio::spawn(
+        reflector(writer, watcher(nodes.clone(), config))
+            .applied_objects()
+            .for_each(|_| async {}),
+    );
+    reader.wait_until_ready().await.expect("initial events end");
+    assert_eq!(reader.state().len(), 1);
+    nodes
+        .create(&PostParams::default(), &node("later"))
+        .await
+        .expect("create");
+    eventually("streamed watcher sees a new node", || {
+        let reader = reader.clone();
+        async move { reader.state().len() == 2 }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn watcher_recovers_from_dropped_watches_and_expired_history() {
     let server = TestServer::start().await.expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
@@ -288,4 +316,47 @@ async fn lease_moves_to_the_second_holder_when_the_first_releases_or_dies() {
         lease.spec.and_then(|s| s.holder_identity).as_deref(),
         Some("holder-3")
     );
+}
+
+/// Sends one raw HTTP/1.1 request and returns the status code (kube's client retries 503s,
+/// so the outage itself is observed without it).
+async fn raw_status(port: u16, method: &str, path: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read");
+    response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("status line")
+}
+
+#[tokio::test]
+async fn http_control_endpoints_inject_and_clear_an_outage() {
+    let server = TestServer::start().await.expect("server");
+    let port = server.port();
+    assert_eq!(raw_status(port, "GET", "/api/v1/nodes").await, 200);
+    assert_eq!(
+        raw_status(port, "POST", "/__testserver/outage?seconds=3600").await,
+        200
+    );
+    assert_eq!(raw_status(port, "GET", "/api/v1/nodes").await, 503);
+    assert_eq!(raw_status(port, "POST", "/__testserver/restore").await, 200);
+    assert_eq!(raw_status(port, "GET", "/api/v1/nodes").await, 200);
+    assert_eq!(
+        raw_status(port, "POST", "/__testserver/no-such-fault").await,
+        404
+    );
+
+    // kube-rs rides out a short outage by retrying.
+    server.faults().outage(Duration::from_millis(300));
+    let nodes: Api<Node> = Api::all(server.client().expect("client"));
+    assert!(nodes.list(&Default::default()).await.is_ok());
 }

@@ -3,6 +3,7 @@
 //! tests. Start it with [`TestServer::start`]; inject faults through [`TestServer::faults`] or the
 //! `/__testserver/*` HTTP endpoints.
 
+mod deletion;
 mod discovery;
 mod faults;
 mod fieldpath;
@@ -10,6 +11,8 @@ mod managed;
 mod objects;
 mod openapi;
 mod ops;
+#[cfg(test)]
+mod ops_tests;
 mod patch;
 mod registry;
 mod resources;

@@ -222,6 +222,11 @@ impl Store {
         object
     }
 
+    /// Removes an object (publishing DELETED); cascades are the caller's business.
+    pub fn remove(&mut self, reference: &ObjectRef, previous: Option<Arc<Value>>) -> Arc<Value> {
+        self.commit(&reference.resource, reference.key.clone(), previous, None)
+    }
+
     /// Objects whose ownerReferences name `uid`.
     pub fn dependents_of(&self, uid: &str) -> Vec<ObjectRef> {
         self.dependents

@@ -201,3 +201,62 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn change(kind: ChangeKind, before: Option<&str>, after: &str) -> Change {
+        let node =
+            |role: &str| Arc::new(json!({"metadata": {"name": "n", "labels": {"role": role}}}));
+        Change {
+            resource_version: 7,
+            resource: crate::registry::ResourceKey {
+                group: String::new(),
+                plural: "nodes".into(),
+            },
+            kind,
+            object: node(after),
+            previous: before.map(node),
+        }
+    }
+
+    #[test]
+    fn selector_watches_see_entries_as_added_and_exits_as_deleted() {
+        let rt = Registry::with_builtins()
+            .lookup("", "v1", "nodes")
+            .cloned()
+            .expect("nodes");
+        let request = WatchRequest {
+            rt,
+            version: "v1".into(),
+            namespace: None,
+            labels: LabelSelector::parse("role=egress").expect("selector"),
+            fields: FieldSelector::default(),
+            resource_version: None,
+            bookmarks: false,
+            send_initial_events: false,
+            timeout: Duration::from_secs(1),
+        };
+        let view = |c: Change| request.view(&c);
+        assert_eq!(
+            view(change(ChangeKind::Modified, Some("egress"), "egress")),
+            Some("MODIFIED")
+        );
+        assert_eq!(
+            view(change(ChangeKind::Modified, Some("web"), "egress")),
+            Some("ADDED")
+        );
+        assert_eq!(
+            view(change(ChangeKind::Modified, Some("egress"), "web")),
+            Some("DELETED")
+        );
+        assert_eq!(view(change(ChangeKind::Modified, Some("web"), "web")), None);
+        assert_eq!(view(change(ChangeKind::Added, None, "web")), None);
+        assert_eq!(
+            view(change(ChangeKind::Deleted, None, "egress")),
+            Some("DELETED")
+        );
+    }
+}
