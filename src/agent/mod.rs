@@ -5,6 +5,7 @@
 //! The Lease side (which VIPs this node holds) feeds `plan` and lives elsewhere.
 
 pub mod announce;
+pub mod lease;
 pub mod frames;
 pub mod netlink;
 pub mod plan;
