@@ -6,6 +6,9 @@
 
 pub mod announce;
 pub mod lease;
+pub mod lease_object;
+pub mod metrics;
 pub mod frames;
+pub mod health;
 pub mod netlink;
 pub mod plan;
