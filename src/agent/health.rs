@@ -62,12 +62,15 @@ impl Default for Health {
 impl Health {
     fn elapsed_ms(&self) -> u64 {
         // At least 1 so that 0 keeps meaning "never".
-        u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX).max(1)
+        u64::try_from(self.start.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// The loop completed a round.
     pub fn loop_round(&self) {
-        self.loop_round_ms.store(self.elapsed_ms(), Ordering::Relaxed);
+        self.loop_round_ms
+            .store(self.elapsed_ms(), Ordering::Relaxed);
     }
 
     /// An API request succeeded.
@@ -110,12 +113,14 @@ pub fn verdict(s: &Snapshot) -> (Result<(), String>, Result<(), Vec<String>>) {
         at.is_some_and(|at| s.now.saturating_sub(at) < limit)
     };
     // Before the first round completes the process counts as alive for STUCK_AFTER.
-    let alive = if recent(s.loop_round, STUCK_AFTER) || (s.loop_round.is_none() && s.now < STUCK_AFTER)
-    {
-        Ok(())
-    } else {
-        Err(format!("the agent loop has not completed a round for {STUCK_AFTER:?}"))
-    };
+    let alive =
+        if recent(s.loop_round, STUCK_AFTER) || (s.loop_round.is_none() && s.now < STUCK_AFTER) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the agent loop has not completed a round for {STUCK_AFTER:?}"
+            ))
+        };
     let mut problems = Vec::new();
     if !recent(s.api_ok, API_STALE_AFTER) {
         problems.push(format!("no successful API request for {API_STALE_AFTER:?}"));
@@ -124,7 +129,11 @@ pub fn verdict(s: &Snapshot) -> (Result<(), String>, Result<(), Vec<String>>) {
         problems.push("netlink does not work".to_owned());
     }
     problems.extend(s.interface_problems.iter().cloned());
-    let ready = if problems.is_empty() { Ok(()) } else { Err(problems) };
+    let ready = if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    };
     (alive, ready)
 }
 

@@ -109,8 +109,16 @@ pub fn decide(
         Some(_) if !granted => paced(Action::Release, now, local, timing),
         None if !granted => step_down_or_wait(local),
         None => paced(Action::Acquire, now, local, timing),
+        // Right after the bring-up that followed a successful write; after a failed write the
+        // `vip-ready` write waits like any retry.
         Some(_) if local.vip_up && lease.ready.as_deref() != Some(me) => {
-            Action::Renew { mark_ready: true }
+            let last_write_succeeded = local.last_attempt == local.last_successful_send;
+            let mark = Action::Renew { mark_ready: true };
+            if last_write_succeeded {
+                mark
+            } else {
+                paced(mark, now, local, timing)
+            }
         }
         // Granted and holding (or holding before a restart: the renewal re-confirms it
         // before the VIP is brought up again).

@@ -73,13 +73,18 @@ pub fn renewed(lease: &Lease, me: &str, now: Timestamp, mark_ready: bool) -> Lea
 /// Agent rule 4: `holderIdentity = ""`, `vip-ready = ""`.
 pub fn released(lease: &Lease) -> Lease {
     let mut out = lease.clone();
-    out.spec.get_or_insert_with(Default::default).holder_identity = Some(String::new());
+    out.spec
+        .get_or_insert_with(Default::default)
+        .holder_identity = Some(String::new());
     set_annotation(&mut out, READY_ANNOTATION, "");
     out
 }
 
 fn set_annotation(lease: &mut Lease, key: &str, value: &str) {
-    let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+    let annotations = lease
+        .metadata
+        .annotations
+        .get_or_insert_with(Default::default);
     if value.is_empty() && !annotations.contains_key(key) {
         return;
     }
@@ -163,7 +168,10 @@ mod tests {
     fn renew_marks_ready_only_when_asked_and_release_clears_holder_and_ready() {
         let now = Timestamp::UNIX_EPOCH;
         let held = lease("a", "a", "");
-        assert_eq!(read(&renewed(&held, "a", now, false)).and_then(|l| l.view.ready), None);
+        assert_eq!(
+            read(&renewed(&held, "a", now, false)).and_then(|l| l.view.ready),
+            None
+        );
         let ready = renewed(&held, "a", now, true);
         assert_eq!(
             read(&ready).and_then(|l| l.view.ready).as_deref(),

@@ -89,9 +89,18 @@ mod tests {
         metrics.garp_sent.inc_by(3);
         metrics.lease_renew_failures.inc();
         let text = metrics.render();
-        assert!(text.contains("egressc_vip_held{gateway=\"gw-a\"} 1"), "{text}");
-        assert!(text.contains("egressc_vip_held{gateway=\"gw-b\"} 0"), "{text}");
+        assert!(
+            text.contains("egressc_vip_held{gateway=\"gw-a\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("egressc_vip_held{gateway=\"gw-b\"} 0"),
+            "{text}"
+        );
         assert!(text.contains("egressc_garp_sent_total 3"), "{text}");
-        assert!(text.contains("egressc_lease_renew_failures_total 1"), "{text}");
+        assert!(
+            text.contains("egressc_lease_renew_failures_total 1"),
+            "{text}"
+        );
     }
 }

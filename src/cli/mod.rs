@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 invalid input (diagnostics on stderr, nothing on stdout),
 //! 2 usage, I/O or internal error.
 
+mod agent;
 mod inputs;
 
 use std::io::Write;
@@ -52,6 +53,8 @@ enum Command {
     Check(CheckArgs),
     /// Print the CustomResourceDefinitions of EgressGateway and EgressGatewayPolicy.
     Crds,
+    /// Run the VIP agent (DaemonSet): hold gateway VIPs on this node per their Leases.
+    Agent(agent::AgentArgs),
 }
 
 /// Flags shared by `build` and `check`.
@@ -113,6 +116,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build(&args),
         Command::Crds => trouble("`egressc crds` is not wired into this build yet"),
+        Command::Agent(args) => agent::agent(args),
     }
 }
 

@@ -70,6 +70,21 @@ fn rule2_marks_ready_at_once_after_the_vip_is_up() {
         run(Some(&lease), 10.01, &holding(10.0, true)),
         Action::Renew { mark_ready: true }
     );
+    // After a failed write it waits like any retry.
+    let failed_since = Local {
+        last_attempt: Some(at(10.2)),
+        ..holding(10.0, true)
+    };
+    assert_eq!(
+        run(Some(&lease), 10.3, &failed_since),
+        Action::Wait {
+            wake: Some(at(10.7))
+        }
+    );
+    assert_eq!(
+        run(Some(&lease), 10.7, &failed_since),
+        Action::Renew { mark_ready: true }
+    );
     // Not before the VIP is up: the renewal waits for its interval.
     assert_eq!(
         run(Some(&lease), 10.01, &holding(10.0, false)),
@@ -125,7 +140,10 @@ fn restart_with_grant_and_holder_me_renews_before_bringing_the_vip_up() {
 fn rule4_releases_when_the_grant_is_withdrawn_or_moved() {
     for grant in [None, Some(OTHER)] {
         let lease = view(grant, Some(ME), Some(ME));
-        assert_eq!(run(Some(&lease), 10.1, &holding(10.0, true)), Action::Release);
+        assert_eq!(
+            run(Some(&lease), 10.1, &holding(10.0, true)),
+            Action::Release
+        );
         // After a restart (nothing held locally) it still clears the Lease.
         assert_eq!(run(Some(&lease), 10.1, &Local::default()), Action::Release);
     }
@@ -151,7 +169,10 @@ fn release_write_that_failed_is_retried_paced() {
 #[test]
 fn rule5_steps_down_on_a_foreign_holder_or_a_vanished_lease() {
     let taken = view(Some(OTHER), Some(OTHER), None);
-    assert_eq!(run(Some(&taken), 10.1, &holding(10.0, true)), Action::StepDown);
+    assert_eq!(
+        run(Some(&taken), 10.1, &holding(10.0, true)),
+        Action::StepDown
+    );
     let taken_over_but_granted = view(Some(ME), Some(OTHER), None);
     assert_eq!(
         run(Some(&taken_over_but_granted), 10.1, &holding(10.0, true)),
