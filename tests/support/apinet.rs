@@ -86,6 +86,8 @@ impl ApiNet {
 
     /// A client for the test controller (use it inside [`ApiNet::run`]).
     pub fn client(&self) -> io::Result<kube::Client> {
+        // The client spawns its request buffer onto the current runtime.
+        let _inside = self.runtime.enter();
         self.server.client().map_err(io::Error::other)
     }
 
