@@ -15,11 +15,11 @@ use support::agent::{vip_addrs, wait_vanished};
 use support::agents::AgentProcess;
 use support::apinet::ApiNet;
 use support::netns::{LAN_IF, Lan};
-use support::observer::{Observer, Sighting, two_owners_within};
+use support::observer::{Observer, Sighting, ownership_runs, two_owners_within};
 use support::vipctl::{VipControl, install};
 
-/// Two probe intervals: no two MACs may claim the VIP closer together than this.
-const PROBE_WINDOW: Duration = Duration::from_millis(200);
+/// Two owners answering one probe (100 ms apart) would answer within this of each other.
+const SAME_PROBE: Duration = Duration::from_millis(10);
 const GATEWAY: &str = "gw";
 
 struct Cluster {
@@ -69,7 +69,10 @@ impl Cluster {
 
     fn wait_ready(&self, node: &'static str, timeout: Duration) -> io::Result<()> {
         let ctl = self.ctl.clone();
-        match self.api.run(async move { ctl.wait_ready(node, timeout).await })? {
+        match self
+            .api
+            .run(async move { ctl.wait_ready(node, timeout).await })?
+        {
             Some(_) => Ok(()),
             None => Err(self.failure(&format!("{node} never became ready"))),
         }
@@ -90,11 +93,22 @@ impl Cluster {
             .ok_or_else(|| self.failure(&format!("the observer never saw {mac}")))
     }
 
+    /// Never two owners at once: no two MACs answer the same probe, and every MAC's claims
+    /// form one contiguous run (two live owners would interleave across the 100 ms probes).
     fn no_overlap(&self) -> io::Result<()> {
-        match two_owners_within(&self.observer.sightings(), PROBE_WINDOW) {
-            None => Ok(()),
-            Some((x, y)) => Err(self.failure(&format!("two owners: {x:?} and {y:?}"))),
+        let sightings = self.observer.sightings();
+        if let Some((x, y)) = two_owners_within(&sightings, SAME_PROBE) {
+            return Err(self.failure(&format!("two owners: {x:?} and {y:?}")));
         }
+        let runs = ownership_runs(&sightings);
+        let macs: Vec<_> = runs.iter().map(|(mac, _, _)| *mac).collect();
+        let mut distinct = macs.clone();
+        distinct.sort_by_key(|m| m.0);
+        distinct.dedup();
+        if distinct.len() != macs.len() {
+            return Err(self.failure(&format!("owners interleave: {runs:?}")));
+        }
+        Ok(())
     }
 
     fn failure(&self, what: &str) -> io::Error {
@@ -121,7 +135,10 @@ impl Cluster {
         let gone = wait_vanished(&self.lan.a.ns, self.vip, Duration::from_secs(4))?
             .ok_or_else(|| self.failure("the VIP stayed on A"))?;
         let after = gone.duration_since(lost);
-        assert!(after <= Duration::from_millis(2600), "VIP left A {after:?} after the loss");
+        assert!(
+            after <= Duration::from_millis(2600),
+            "VIP left A {after:?} after the loss"
+        );
         let takeover = self.take_over("node-b", Duration::from_secs(10))?;
         assert!(takeover >= gone, "took over before A's VIP was gone");
         let first_b = self.seen(self.lan.b.mac, lost)?;
@@ -143,7 +160,10 @@ fn kill_case(vip: IpAddr) -> io::Result<Duration> {
         .into_iter()
         .filter(|s| s.mac == cluster.lan.a.mac && s.at > killed + Duration::from_secs(3))
         .collect();
-    assert!(a_claims_after.is_empty(), "A claimed after it died: {a_claims_after:?}");
+    assert!(
+        a_claims_after.is_empty(),
+        "A claimed after it died: {a_claims_after:?}"
+    );
     Ok(failover)
 }
 
@@ -151,7 +171,10 @@ fn kill_case(vip: IpAddr) -> io::Result<Duration> {
 fn sigkill_of_the_holder_moves_the_vip_after_the_lease_expires() -> io::Result<()> {
     require_netns!();
     let failover = kill_case("198.51.100.100".parse().map_err(io::Error::other)?)?;
-    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
     Ok(())
 }
 
@@ -159,7 +182,10 @@ fn sigkill_of_the_holder_moves_the_vip_after_the_lease_expires() -> io::Result<(
 fn ipv6_sigkill_of_the_holder_moves_the_vip() -> io::Result<()> {
     require_netns!();
     let failover = kill_case("2001:db8::100".parse().map_err(io::Error::other)?)?;
-    assert!(failover < Duration::from_secs(5), "failover took {failover:?}");
+    assert!(
+        failover < Duration::from_secs(5),
+        "failover took {failover:?}"
+    );
     Ok(())
 }
 
@@ -174,9 +200,15 @@ fn a_hung_holder_loses_the_vip_by_itself_and_steps_down_when_it_wakes() -> io::R
     let woke = Instant::now();
     cluster.a.signal(libc::SIGCONT)?;
     std::thread::sleep(Duration::from_secs(2));
-    assert!(vip_addrs(&cluster.lan.a.ns, cluster.vip)?.is_empty(), "A re-added the VIP");
+    assert!(
+        vip_addrs(&cluster.lan.a.ns, cluster.vip)?.is_empty(),
+        "A re-added the VIP"
+    );
     let ctl = cluster.ctl.clone();
-    let lease = cluster.api.run(async move { ctl.read().await })?.map_err(io::Error::other)?;
+    let lease = cluster
+        .api
+        .run(async move { ctl.read().await })?
+        .map_err(io::Error::other)?;
     assert_eq!(lease.view.holder.as_deref(), Some("node-b"));
     let late: Vec<_> = cluster
         .observer
@@ -211,7 +243,9 @@ fn a_graceful_move_needs_no_expiry_and_never_overlaps() -> io::Result<()> {
     let ctl = cluster.ctl.clone();
     let released = cluster.api.run(async move {
         ctl.withdraw().await?;
-        let free = ctl.wait(Duration::from_secs(5), |l| l.view.holder.is_none()).await;
+        let free = ctl
+            .wait(Duration::from_secs(5), |l| l.view.holder.is_none())
+            .await;
         if free.is_some() {
             ctl.grant("node-b", false).await?;
         }
@@ -233,10 +267,17 @@ fn sigterm_removes_the_vip_releases_the_lease_and_exits_zero() -> io::Result<()>
     cluster.a_holds()?;
     cluster.a.signal(libc::SIGTERM)?;
     let status = cluster.a.wait_exit(Duration::from_secs(5))?;
-    assert!(status.is_some_and(|s| s.success()), "exit: {status:?}\n{}", cluster.a.log_text());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        cluster.a.log_text()
+    );
     assert!(vip_addrs(&cluster.lan.a.ns, cluster.vip)?.is_empty());
     let ctl = cluster.ctl.clone();
-    let lease = cluster.api.run(async move { ctl.read().await })?.map_err(io::Error::other)?;
+    let lease = cluster
+        .api
+        .run(async move { ctl.read().await })?
+        .map_err(io::Error::other)?;
     assert_eq!((lease.view.holder, lease.view.ready), (None, None));
     Ok(())
 }
@@ -246,13 +287,19 @@ fn sigterm_removes_the_vip_releases_the_lease_and_exits_zero() -> io::Result<()>
 #[ignore = "benchmark: 20 SIGKILL failovers, about two minutes"]
 fn failover_bench() -> io::Result<()> {
     require_netns!();
-    let trials: usize = std::env::var("EGRESSC_TRIALS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+    let trials: usize = std::env::var("EGRESSC_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
     let mut samples = Vec::new();
     for _ in 0..trials {
-        samples.push(kill_case("198.51.100.100".parse().map_err(io::Error::other)?)?);
+        samples.push(kill_case(
+            "198.51.100.100".parse().map_err(io::Error::other)?,
+        )?);
     }
     samples.sort();
-    let pick = |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
+    let pick =
+        |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     eprintln!(
         "failover SIGKILL -> new MAC over {} trials: min {:?} p50 {:?} p99 {:?} max {:?}; overlaps: 0",
         samples.len(),

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::agent::announce::{BurstSchedule, PacketSocket, announce_burst, announcement_frames};
 use crate::agent::metrics::Metrics;
@@ -48,6 +49,44 @@ pub fn gate(plan: Plan, intents: &BTreeMap<IpAddr, VipIntent>) -> Vec<Op> {
         .collect()
 }
 
+/// Until when a held VIP may be announced: the end of the kernel lifetime given at its latest
+/// refresh, less a margin. The loop extends it after each refresh and closes it when the VIP is
+/// dropped; the burst task checks it before every round. A deadline rather than a flag, so that
+/// a process resumed after a stop (SIGSTOP, long pause) does not announce a VIP the kernel has
+/// already removed before the loop gets to step down.
+#[derive(Clone, Debug)]
+pub struct AnnounceWindow {
+    clock: std::time::Instant,
+    until_ms: Arc<AtomicU64>,
+}
+
+impl AnnounceWindow {
+    /// A closed window; `clock` is the epoch of the instants passed to [`Self::open_until`].
+    pub fn new(clock: std::time::Instant) -> Self {
+        AnnounceWindow {
+            clock,
+            until_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Allows announcements until `until` (time since the clock's epoch).
+    pub fn open_until(&self, until: Duration) {
+        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
+        self.until_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Stops announcements.
+    pub fn close(&self) {
+        self.until_ms.store(0, Ordering::Relaxed);
+    }
+
+    /// True while announcements are allowed.
+    pub fn is_open(&self) -> bool {
+        let now = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+        now < self.until_ms.load(Ordering::Relaxed)
+    }
+}
+
 /// A held VIP for one round: where it should be and what the Lease allows.
 #[derive(Clone, Debug)]
 pub struct HeldVip {
@@ -55,8 +94,8 @@ pub struct HeldVip {
     pub vip: DesiredVip,
     /// What the Lease allows now.
     pub intent: VipIntent,
-    /// Cleared when the gateway is no longer held: stops its announcement burst.
-    pub still_held: Arc<AtomicBool>,
+    /// Until when its announcement burst may continue.
+    pub window: AnnounceWindow,
 }
 
 /// The result of one address phase.
@@ -102,7 +141,7 @@ impl AddressPhase {
                 let flag = held
                     .iter()
                     .find(|h| h.vip.ip == vip.ip)
-                    .map(|h| h.still_held.clone());
+                    .map(|h| h.window.clone());
                 if let Some(flag) = flag {
                     self.announce(vip, announcement_frames(vip.ip, *mac), flag);
                 }
@@ -122,7 +161,7 @@ impl AddressPhase {
 
     /// Sends the first round now and the rest of the burst from a task that stops when the VIP
     /// is no longer held.
-    fn announce(&self, vip: &VipOnLink, frames: Vec<Vec<u8>>, still_held: Arc<AtomicBool>) {
+    fn announce(&self, vip: &VipOnLink, frames: Vec<Vec<u8>>, window: AnnounceWindow) {
         let socket = match PacketSocket::open(vip.ifindex) {
             Ok(socket) => socket,
             Err(error) => {
@@ -147,7 +186,7 @@ impl AddressPhase {
         tokio::spawn(async move {
             tokio::time::sleep(rest.interval).await;
             let per_round = frames.len() as u64;
-            let check = || still_held.load(Ordering::Relaxed);
+            let check = || window.is_open();
             match announce_burst(&socket, &frames, rest, check).await {
                 Ok(rounds) => {
                     metrics.garp_sent.inc_by(per_round * rounds as u64);
@@ -195,6 +234,20 @@ mod tests {
             ],
             issues: vec![],
         }
+    }
+
+    #[test]
+    fn a_window_is_closed_until_opened_and_after_its_deadline() {
+        let clock = std::time::Instant::now();
+        let window = AnnounceWindow::new(clock);
+        assert!(!window.is_open());
+        window.open_until(clock.elapsed() + Duration::from_secs(3600));
+        assert!(window.is_open());
+        window.open_until(Duration::ZERO);
+        assert!(!window.is_open(), "a deadline in the past");
+        window.open_until(Duration::from_secs(3600));
+        window.close();
+        assert!(!window.is_open());
     }
 
     #[test]

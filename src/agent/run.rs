@@ -57,6 +57,9 @@ pub enum AgentError {
     Netlink(#[from] crate::agent::netlink::NetlinkError),
 }
 
+/// Announcements stop this long before the kernel would delete the VIP.
+const ANNOUNCE_MARGIN: Duration = Duration::from_millis(100);
+
 /// How often the API is probed when nothing else has reached it (for `/readyz`).
 const API_PROBE_EVERY: Duration = Duration::from_secs(3);
 
@@ -329,14 +332,19 @@ impl Agent {
             else {
                 continue;
             };
+            let window = state.window(self.clock);
             let intent = match lease::address_lifetime(now, sent, lifetime) {
-                Some(lifetimes) if fresh.contains(gateway) => VipIntent::Refresh(lifetimes),
+                Some(lifetimes) if fresh.contains(gateway) => {
+                    let expiry = now + Duration::from_secs(u64::from(lifetimes.valid_secs));
+                    window.open_until((expiry - ANNOUNCE_MARGIN).0);
+                    VipIntent::Refresh(lifetimes)
+                }
                 _ => VipIntent::Keep,
             };
             held.push(HeldVip {
                 vip: vip.clone(),
                 intent,
-                still_held: state.still_held(),
+                window,
             });
         }
         let known = self.inputs.known_vips();

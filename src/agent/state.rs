@@ -9,12 +9,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::watcher::Event;
 
+use crate::agent::addresses::AnnounceWindow;
 use crate::agent::gateways::vip_of;
 use crate::agent::lease::Local;
 use crate::agent::lease_object::{self, resource_version_number};
@@ -158,14 +157,15 @@ impl Inputs {
 pub struct GatewayState {
     /// What the agent holds, for [`crate::agent::lease::decide`].
     pub local: Local,
-    announcing: Option<Arc<AtomicBool>>,
+    window: Option<AnnounceWindow>,
 }
 
 impl GatewayState {
-    /// The flag the gateway's announcement burst checks before every round.
-    pub fn still_held(&mut self) -> Arc<AtomicBool> {
-        self.announcing
-            .get_or_insert_with(|| Arc::new(AtomicBool::new(true)))
+    /// The window the gateway's announcement burst checks before every round (`clock`: the
+    /// loop's epoch, used when the window is created).
+    pub fn window(&mut self, clock: std::time::Instant) -> AnnounceWindow {
+        self.window
+            .get_or_insert_with(|| AnnounceWindow::new(clock))
             .clone()
     }
 
@@ -173,8 +173,8 @@ impl GatewayState {
     /// successful send, so the address phase removes the VIP. Keeps `last_attempt` to pace a
     /// retried release.
     pub fn drop_vip(&mut self) {
-        if let Some(flag) = self.announcing.take() {
-            flag.store(false, Ordering::Relaxed);
+        if let Some(window) = self.window.take() {
+            window.close();
         }
         self.local = Local {
             last_attempt: self.local.last_attempt,

@@ -21,7 +21,13 @@ impl AgentProcess {
     pub fn start(ns: &Netns, node: &str, kubeconfig: &Path, dir: &Path) -> io::Result<Self> {
         let log = dir.join(format!("agent-{node}.log"));
         let child = Command::new("ip")
-            .args(["netns", "exec", &ns.name, env!("CARGO_BIN_EXE_egressc"), "agent"])
+            .args([
+                "netns",
+                "exec",
+                &ns.name,
+                env!("CARGO_BIN_EXE_egressc"),
+                "agent",
+            ])
             .args(["--node", node, "--namespace", NAMESPACE])
             .args(["--health-addr", "127.0.0.1:9478"])
             .arg("--kubeconfig")

@@ -39,12 +39,21 @@ impl ApiNet {
         for (i, host) in hosts.iter().enumerate() {
             let port = format!("apiport{i}");
             ns.ip(&[
-                "link", "add", &port, "type", "veth", "peer", "name", API_IF, "netns",
+                "link",
+                "add",
+                &port,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                API_IF,
+                "netns",
                 &host.ns.name,
             ])?;
             ns.ip(&["link", "set", &port, "master", "brapi", "up"])?;
             let addr = Ipv4Addr::new(192, 0, 2, 10 + u8::try_from(i).unwrap_or(0));
-            host.ns.ip(&["addr", "add", &format!("{addr}/24"), "dev", API_IF])?;
+            host.ns
+                .ip(&["addr", "add", &format!("{addr}/24"), "dev", API_IF])?;
             host.ns.ip(&["link", "set", API_IF, "up"])?;
         }
         let name = ns.name.clone();
@@ -57,14 +66,15 @@ impl ApiNet {
                 let _ = enter(&name);
             })
             .build()?;
-        let (server, relay_port) = runtime.block_on(runtime.spawn(async {
-            let server = TestServer::start().await?;
-            let relay = TcpListener::bind((API_IP, 0)).await?;
-            let relay_port = relay.local_addr()?.port();
-            tokio::spawn(relay_to(relay, server.port()));
-            io::Result::Ok((server, relay_port))
-        }))
-        .map_err(io::Error::other)??;
+        let (server, relay_port) = runtime
+            .block_on(runtime.spawn(async {
+                let server = TestServer::start().await?;
+                let relay = TcpListener::bind((API_IP, 0)).await?;
+                let relay_port = relay.local_addr()?.port();
+                tokio::spawn(relay_to(relay, server.port()));
+                io::Result::Ok((server, relay_port))
+            }))
+            .map_err(io::Error::other)??;
         Ok(ApiNet {
             ns,
             runtime,

@@ -7,7 +7,9 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use egressc::agent::lease_object::{self, VipLease};
-use egressc::controller::{GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION, lease_name};
+use egressc::controller::{
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION, lease_name,
+};
 use egressc::model::api::{
     EgressGateway, EgressGatewaySpec, SourceIpMode, SourceIpSpec, VirtualIpAddressSpec,
 };
@@ -53,7 +55,11 @@ pub async fn install(
         },
         ..Default::default()
     };
-    ignore_exists(Api::<Namespace>::all(client.clone()).create(&pp, &namespace).await)?;
+    ignore_exists(
+        Api::<Namespace>::all(client.clone())
+            .create(&pp, &namespace)
+            .await,
+    )?;
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     ignore_exists(crds.create(&pp, &EgressGateway::crd()).await)?;
     let gateways: Api<EgressGateway> = Api::all(client.clone());
@@ -71,9 +77,14 @@ pub async fn install(
     // The CRD may take a moment to be served.
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        match gateways.create(&pp, &EgressGateway::new(gateway, spec.clone())).await {
+        match gateways
+            .create(&pp, &EgressGateway::new(gateway, spec.clone()))
+            .await
+        {
             Ok(_) => break,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(error) => return Err(error),
         }
     }
@@ -117,7 +128,11 @@ impl VipControl {
         loop {
             let mut lease = self.leases.get(&self.name).await?;
             change(&mut lease);
-            match self.leases.replace(&self.name, &PostParams::default(), &lease).await {
+            match self
+                .leases
+                .replace(&self.name, &PostParams::default(), &lease)
+                .await
+            {
                 Err(kube::Error::Api(status)) if status.code == 409 => continue,
                 other => return other.map(drop),
             }
@@ -127,11 +142,17 @@ impl VipControl {
     /// Controller rule 2: `vip-grant = node`; with `takeover` also clears holder and ready.
     pub async fn grant(&self, node: &str, takeover: bool) -> kube::Result<()> {
         self.update(|lease| {
-            let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+            let annotations = lease
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default);
             annotations.insert(GRANT_ANNOTATION.into(), node.into());
             if takeover {
                 annotations.insert(READY_ANNOTATION.into(), String::new());
-                lease.spec.get_or_insert_with(Default::default).holder_identity = Some(String::new());
+                lease
+                    .spec
+                    .get_or_insert_with(Default::default)
+                    .holder_identity = Some(String::new());
             }
         })
         .await
@@ -140,14 +161,21 @@ impl VipControl {
     /// Controller rule 3: `vip-grant = ""`.
     pub async fn withdraw(&self) -> kube::Result<()> {
         self.update(|lease| {
-            let annotations = lease.metadata.annotations.get_or_insert_with(Default::default);
+            let annotations = lease
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default);
             annotations.insert(GRANT_ANNOTATION.into(), String::new());
         })
         .await
     }
 
     /// Polls every 20 ms until `done` holds; the Lease then, or `None` after `timeout`.
-    pub async fn wait(&self, timeout: Duration, done: impl Fn(&VipLease) -> bool) -> Option<VipLease> {
+    pub async fn wait(
+        &self,
+        timeout: Duration,
+        done: impl Fn(&VipLease) -> bool,
+    ) -> Option<VipLease> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(lease) = self.read().await
@@ -163,8 +191,10 @@ impl VipControl {
     /// Waits until `grant == holder == ready == node`.
     pub async fn wait_ready(&self, node: &str, timeout: Duration) -> Option<VipLease> {
         let me = Some(node.to_owned());
-        self.wait(timeout, |l| l.view.grant == me && l.view.holder == me && l.view.ready == me)
-            .await
+        self.wait(timeout, |l| {
+            l.view.grant == me && l.view.holder == me && l.view.ready == me
+        })
+        .await
     }
 
     /// Watches the holder like the controller does (observed change of holder or renewTime on

@@ -75,17 +75,16 @@ fn a_relist_forgets_leases_that_did_not_reappear_and_vips_stay_known_from_leases
 #[test]
 fn dropping_the_vip_stops_the_burst_and_keeps_the_retry_pace() {
     let mut state = GatewayState::default();
-    let flag = state.still_held();
+    let clock = std::time::Instant::now();
+    let window = state.window(clock);
+    window.open_until(std::time::Duration::from_secs(3600));
     state.local.last_successful_send = Some(crate::controller::Instant::from_secs_f64(1.0));
     state.local.last_attempt = Some(crate::controller::Instant::from_secs_f64(1.0));
     state.local.vip_up = true;
     state.drop_vip();
-    assert!(!flag.load(Ordering::Relaxed));
+    assert!(!window.is_open());
     assert!(!state.local.holding());
     assert!(!state.local.vip_up);
     assert!(state.local.last_attempt.is_some());
-    assert!(
-        state.still_held().load(Ordering::Relaxed),
-        "a new hold gets a new flag"
-    );
+    assert!(!state.window(clock).is_open(), "a new hold starts closed");
 }
