@@ -78,12 +78,13 @@ impl Cluster {
         }
     }
 
-    /// The test controller's takeover of a dead holder, granting `to`.
-    fn take_over(&self, to: &'static str, timeout: Duration) -> io::Result<Instant> {
+    /// Starts the test controller's liveness watch: it grants `to` with a takeover once the
+    /// holder has not been seen to change for `D`. Started before the holder is lost, as a
+    /// real controller watches all along.
+    fn watch_takeover(&self, to: &'static str) -> tokio::task::JoinHandle<Option<Instant>> {
         let ctl = self.ctl.clone();
         self.api
-            .run(async move { ctl.take_over_when_dead(to, timeout).await })?
-            .ok_or_else(|| self.failure("the holder never looked dead"))
+            .spawn(async move { ctl.take_over_when_dead(to, Duration::from_secs(15)).await })
     }
 
     /// Waits for the observer to see `mac` claim the VIP after `since`.
@@ -131,7 +132,11 @@ impl Cluster {
     /// After A is gone (killed, hung or cut): its VIP leaves within valid_lft (+ kernel
     /// slack), the test controller takes over for B, the observer sees B; returns the time from
     /// `lost` to B's first claim.
-    fn b_takes_over(&self, lost: Instant) -> io::Result<Duration> {
+    fn b_takes_over(
+        &self,
+        lost: Instant,
+        takeover: tokio::task::JoinHandle<Option<Instant>>,
+    ) -> io::Result<Duration> {
         let gone = wait_vanished(&self.lan.a.ns, self.vip, Duration::from_secs(4))?
             .ok_or_else(|| self.failure("the VIP stayed on A"))?;
         let after = gone.duration_since(lost);
@@ -139,11 +144,22 @@ impl Cluster {
             after <= Duration::from_millis(2600),
             "VIP left A {after:?} after the loss"
         );
-        let takeover = self.take_over("node-b", Duration::from_secs(10))?;
+        let takeover = self
+            .api
+            .join(takeover)?
+            .ok_or_else(|| self.failure("the holder never looked dead"))?;
         assert!(takeover >= gone, "took over before A's VIP was gone");
         let first_b = self.seen(self.lan.b.mac, lost)?;
         self.wait_ready("node-b", Duration::from_secs(5))?;
         self.no_overlap()?;
+        if std::env::var_os("EGRESSC_PHASES").is_some() {
+            eprintln!(
+                "phases after loss: A's VIP gone {:?}, takeover {:?}, B claims {:?}",
+                gone.duration_since(lost),
+                takeover.duration_since(lost),
+                first_b.at.duration_since(lost)
+            );
+        }
         Ok(first_b.at.duration_since(lost))
     }
 }
@@ -151,9 +167,10 @@ impl Cluster {
 fn kill_case(vip: IpAddr) -> io::Result<Duration> {
     let cluster = Cluster::start(vip)?;
     cluster.a_holds()?;
+    let takeover = cluster.watch_takeover("node-b");
     let killed = Instant::now();
     cluster.a.signal(libc::SIGKILL)?;
-    let failover = cluster.b_takes_over(killed)?;
+    let failover = cluster.b_takes_over(killed, takeover)?;
     let a_claims_after: Vec<_> = cluster
         .observer
         .sightings()
@@ -194,9 +211,10 @@ fn a_hung_holder_loses_the_vip_by_itself_and_steps_down_when_it_wakes() -> io::R
     require_netns!();
     let cluster = Cluster::start("198.51.100.100".parse().map_err(io::Error::other)?)?;
     cluster.a_holds()?;
+    let takeover = cluster.watch_takeover("node-b");
     let stopped = Instant::now();
     cluster.a.signal(libc::SIGSTOP)?;
-    cluster.b_takes_over(stopped)?;
+    cluster.b_takes_over(stopped, takeover)?;
     let woke = Instant::now();
     cluster.a.signal(libc::SIGCONT)?;
     std::thread::sleep(Duration::from_secs(2));
@@ -225,9 +243,10 @@ fn a_holder_cut_from_the_api_drops_the_vip_while_its_lan_stays_up() -> io::Resul
     require_netns!();
     let cluster = Cluster::start("198.51.100.100".parse().map_err(io::Error::other)?)?;
     cluster.a_holds()?;
+    let takeover = cluster.watch_takeover("node-b");
     let cut = Instant::now();
     cluster.api.cut(&cluster.lan.a)?;
-    cluster.b_takes_over(cut)?;
+    cluster.b_takes_over(cut, takeover)?;
     // A's agent is alive and its LAN link up: it must still not answer for the VIP.
     std::thread::sleep(Duration::from_secs(1));
     assert!(vip_addrs(&cluster.lan.a.ns, cluster.vip)?.is_empty());

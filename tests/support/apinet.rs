@@ -94,6 +94,20 @@ impl ApiNet {
             .map_err(io::Error::other)
     }
 
+    /// Starts `f` on the api runtime without waiting (join it with [`ApiNet::join`]).
+    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(f)
+    }
+
+    /// Waits for a task started with [`ApiNet::spawn`].
+    pub fn join<T>(&self, task: tokio::task::JoinHandle<T>) -> io::Result<T> {
+        self.runtime.block_on(task).map_err(io::Error::other)
+    }
+
     /// A client for the test controller (use it inside [`ApiNet::run`]).
     pub fn client(&self) -> io::Result<kube::Client> {
         // The client spawns its request buffer onto the current runtime.
