@@ -1,10 +1,21 @@
-//! `egressc agent`, kernel side: holds a gateway's VIP on the active node.
+//! `egressc agent`: holds a gateway's VIP on the node the controller granted it to, following
+//! docs/lease-protocol.md.
 //!
-//! `plan` decides (pure), `netlink` adds, refreshes and removes addresses with kernel
-//! lifetimes (the dead-man switch), `frames` builds the announcements and `announce` sends them.
-//! The Lease side (which VIPs this node holds) feeds `plan` and lives elsewhere.
+//! Pure: `lease` (the agent rules: what to do next), `lease_object` (reading and writing the
+//! Lease object), `state` (watch bookkeeping), `gateways` (which gateways have a VIP), `plan`
+//! (address operations), `frames` (announcement frames), `addresses::gate` and `health::verdict`.
+//! Shells: `run` (the tokio loop: watches, Lease writes), `addresses` (netlink and
+//! announcements), `netlink`, `announce`, `health` (HTTP endpoints) and `metrics`.
 
+pub mod addresses;
 pub mod announce;
 pub mod frames;
+pub mod gateways;
+pub mod health;
+pub mod lease;
+pub mod lease_object;
+pub mod metrics;
 pub mod netlink;
 pub mod plan;
+pub mod run;
+pub mod state;

@@ -4,6 +4,7 @@
 //! Exit codes: 0 success, 1 invalid input (diagnostics on stderr, nothing on stdout),
 //! 2 usage, I/O or internal error.
 
+mod agent;
 mod argocd;
 mod build;
 mod discover;
@@ -62,6 +63,8 @@ enum Command {
         #[arg(value_name = "DIR", default_value = ".")]
         dir: PathBuf,
     },
+    /// Run the VIP agent (DaemonSet): hold gateway VIPs on this node per their Leases.
+    Agent(agent::AgentArgs),
 }
 
 /// Flags shared by `build` and `check`.
@@ -117,6 +120,7 @@ pub fn run() -> ExitCode {
                 Err(message) => trouble(&message),
             }
         }
+        Command::Agent(args) => agent::agent(args),
     }
 }
 

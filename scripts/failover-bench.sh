@@ -1,0 +1,7 @@
+#!/bin/sh
+# Failover benchmark: SIGKILL of the VIP holder -> the observer's first ARP answer from the new
+# node's MAC, over EGRESSC_TRIALS (default 20) trials with default agent timings, in real network
+# namespaces (root). Prints min/p50/p99/max; any overlap of two MACs fails the run.
+set -eu
+cd "$(dirname "$0")/.."
+EGRESSC_REQUIRE_NETNS=1 exec cargo test --test agent_e2e_netns failover_bench -- --ignored --nocapture

@@ -1,0 +1,163 @@
+//! `egressc agent`: flags, logging, the tokio runtime, signals, and the health server around
+//! [`crate::agent::run::run`]. Exits 0 after a graceful shutdown (SIGTERM or SIGINT: VIPs
+//! removed, Leases released), 2 when it cannot start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::agent::announce::BurstSchedule;
+use crate::agent::health::{self, Health};
+use crate::agent::lease::AgentTiming;
+use crate::agent::metrics::Metrics;
+use crate::agent::run::{AgentConfig, run};
+
+/// Flags of `egressc agent`.
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// This node's name: the Lease holder identity.
+    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    node: String,
+    /// Namespace of the VIP Leases (where egressc is deployed).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
+    namespace: String,
+    /// Address of /healthz, /readyz and /metrics.
+    #[arg(long, env = "EGRESSC_HEALTH_ADDR", default_value = "0.0.0.0:9478")]
+    health_addr: SocketAddr,
+    /// How often the holder renews its Lease (e.g. 500ms, 1s).
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    renew_interval: Duration,
+    /// How long a VIP outlives the send of the last successful renewal (whole seconds count).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    address_lifetime: Duration,
+    /// Time between announcement rounds after a VIP is added; 0 sends one round.
+    #[arg(long, default_value = "1100ms", value_parser = parse_duration)]
+    announce_interval: Duration,
+    /// How long announcement rounds continue after a VIP is added.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    announce_duration: Duration,
+    /// Kubeconfig to use instead of the in-cluster or default configuration.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+}
+
+/// Parses `500ms`, `2s`, `1.5s`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(s) = text.strip_suffix('s') {
+        (s, 1.0)
+    } else {
+        return Err(format!("`{text}`: give a unit, e.g. 500ms or 2s"));
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration"))?;
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub fn agent(args: AgentArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    if args.address_lifetime < Duration::from_secs(1) {
+        return super::trouble(
+            "--address-lifetime must be at least 1s (the kernel counts seconds)",
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return super::trouble(&format!("cannot start the runtime: {error}")),
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => super::trouble(&message),
+    }
+}
+
+async fn serve(args: AgentArgs) -> Result<(), String> {
+    let client = client(args.kubeconfig.as_deref()).await?;
+    let listener = health::bind(args.health_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.health_addr))?;
+    let health = Arc::new(Health::default());
+    let metrics = Metrics::default();
+    tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
+    let config = AgentConfig {
+        node: args.node,
+        namespace: args.namespace,
+        timing: AgentTiming {
+            renew_interval: args.renew_interval,
+            address_lifetime: args.address_lifetime,
+        },
+        burst: BurstSchedule {
+            interval: args.announce_interval,
+            duration: args.announce_duration,
+        },
+        write_timeout: (args.renew_interval * 2).max(Duration::from_millis(500)),
+    };
+    tracing::info!(node = %config.node, namespace = %config.namespace, "egressc agent starting");
+    run(client, config, health, metrics, shutdown_signal()?)
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("egressc agent stopped: VIPs removed, Leases released");
+    Ok(())
+}
+
+async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
+}
+
+/// Completes on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_accept_fractions() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.1s"), Ok(Duration::from_millis(1100)));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("xs").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
+}
