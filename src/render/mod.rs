@@ -1,0 +1,122 @@
+//! Rendering: a validated [`Catalog`] plus an [`Election`] become one YAML stream of Kubernetes
+//! objects — a CiliumEgressGatewayPolicy per policy, the VIP agent (when any gateway is in
+//! VirtualIPAddress mode) and, on request, partial Nodes carrying the election's labels.
+//!
+//! Pure: no I/O. Templates come in as text ([`Templates`]); the CLI reads overrides from disk.
+//! Contexts (what goes into the objects) are computed in Rust by `cegp`, `agent` and `nodes`;
+//! templates only lay them out, and every value they print is YAML-quoted by `yaml_scalar`.
+
+mod agent;
+mod cegp;
+mod engine;
+mod error;
+mod nodes;
+mod options;
+mod provenance;
+mod stream;
+mod templates;
+pub(crate) mod yaml_block;
+mod yaml_scalar;
+
+use std::collections::BTreeMap;
+
+pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
+pub use error::RenderError;
+pub use nodes::ARGOCD_SYNC_OPTIONS;
+pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};
+pub use provenance::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY, is_valid_label_value, label_value};
+pub use templates::Templates;
+pub use yaml_scalar::quote as yaml_quote;
+
+use crate::elect::Election;
+use crate::model::catalog::{Catalog, Gateway};
+use engine::Engine;
+use stream::Document;
+
+/// Compiled templates, reusable across renders (the controller renders on every change).
+pub struct Renderer {
+    engine: Engine,
+}
+
+impl Renderer {
+    /// Compiles `templates`. Errors name the template and line.
+    pub fn new(templates: &Templates) -> Result<Self, RenderError> {
+        Ok(Renderer {
+            engine: Engine::new(templates)?,
+        })
+    }
+
+    /// Renders the whole stream. Output is byte-identical for identical input, whatever the
+    /// order of gateways, policies and nodes in `catalog`.
+    pub fn render(
+        &self,
+        catalog: &Catalog,
+        election: &Election,
+        options: &RenderOptions,
+    ) -> Result<String, RenderError> {
+        let gateways: BTreeMap<&str, &Gateway> = catalog
+            .gateways
+            .iter()
+            .map(|g| (g.name.as_str(), g))
+            .collect();
+        let mut documents = Vec::with_capacity(catalog.policies.len() + 8);
+
+        for policy in &catalog.policies {
+            let gateway = gateways.get(policy.gateway.as_str()).ok_or_else(|| {
+                RenderError::UnknownGateway {
+                    policy: policy.name.clone(),
+                    gateway: policy.gateway.clone(),
+                }
+            })?;
+            let context = cegp::context(policy, gateway, options.cilium)?;
+            let text = self.engine.render(templates::CEGP, &context)?;
+            documents.push(Document::new(
+                "CiliumEgressGatewayPolicy",
+                &policy.name,
+                text,
+            ));
+        }
+
+        if let Some(context) = agent::context(gateways.values().copied(), options) {
+            let namespace = context.namespace.as_str();
+            let mut agent_objects = vec![
+                (templates::AGENT_SERVICE_ACCOUNT, "ServiceAccount"),
+                (templates::AGENT_CLUSTER_ROLE, "ClusterRole"),
+                (templates::AGENT_CLUSTER_ROLE_BINDING, "ClusterRoleBinding"),
+                (templates::AGENT_ROLE, "Role"),
+                (templates::AGENT_ROLE_BINDING, "RoleBinding"),
+                (templates::AGENT_DAEMONSET, "DaemonSet"),
+            ];
+            if options.renders_namespace() {
+                agent_objects.push((templates::AGENT_NAMESPACE, "Namespace"));
+            }
+            for (template, kind) in agent_objects {
+                let name = if kind == "Namespace" {
+                    namespace
+                } else {
+                    AGENT_NAME
+                };
+                let text = self.engine.render(template, &context)?;
+                documents.push(Document::new(kind, name, text));
+            }
+        }
+
+        if options.include_node_labels {
+            for context in nodes::contexts(catalog, election) {
+                let text = self.engine.render(templates::NODE, &context)?;
+                documents.push(Document::new("Node", &context.name, text));
+            }
+        }
+
+        Ok(stream::join(documents))
+    }
+}
+
+/// Renders with the built-in templates (see [`Renderer::render`]).
+pub fn render(
+    catalog: &Catalog,
+    election: &Election,
+    options: &RenderOptions,
+) -> Result<String, RenderError> {
+    Renderer::new(&Templates::builtin())?.render(catalog, election, options)
+}
