@@ -5,6 +5,7 @@
 //! 2 usage, I/O or internal error.
 
 mod inputs;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,6 +53,8 @@ enum Command {
     Check(CheckArgs),
     /// Print the CustomResourceDefinitions of EgressGateway and EgressGatewayPolicy.
     Crds,
+    /// Run the in-cluster controller: election, failover, CEGPs, status.
+    Sync(sync::SyncArgs),
 }
 
 /// Flags shared by `build` and `check`.
@@ -112,6 +115,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build(&args),
+        Command::Sync(args) => sync::run(args),
         Command::Crds => trouble("`egressc crds` is not wired into this build yet"),
     }
 }

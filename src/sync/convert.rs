@@ -178,15 +178,20 @@ mod tests {
     #[test]
     fn pods_need_a_node_and_a_true_ready_condition() {
         let pod = |node: Option<&str>, ready: &str| -> Pod {
-            from(json!({"metadata": {"name": "cilium-x", "namespace": "kube-system"},
+            from(
+                json!({"metadata": {"name": "cilium-x", "namespace": "kube-system"},
                 "spec": {"containers": [], "nodeName": node},
-                "status": {"conditions": [{"type": "Ready", "status": ready}]}}))
+                "status": {"conditions": [{"type": "Ready", "status": ready}]}}),
+            )
         };
         assert_eq!(
             agent_pod(&pod(Some("n1"), "True")),
             Some(("kube-system/cilium-x".to_owned(), "n1".to_owned(), true))
         );
-        assert_eq!(agent_pod(&pod(Some("n1"), "False")).map(|p| p.2), Some(false));
+        assert_eq!(
+            agent_pod(&pod(Some("n1"), "False")).map(|p| p.2),
+            Some(false)
+        );
         assert_eq!(agent_pod(&pod(None, "True")), None);
     }
 

@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use super::convert;
 use super::objects::{GatewayStore, PolicyStore, Verdict};
-use crate::controller::{Controller, Instant};
+use crate::controller::{Controller, Instant, NodeKind};
 use crate::model::catalog::Catalog;
+use crate::model::labels::{MEMBER_LABEL, is_active_for_label};
 use crate::validate::Options;
 
 /// The watches the shell runs, one per source of observations.
@@ -152,6 +153,9 @@ pub struct Index {
     pub vip_leases: BTreeMap<String, Lease>,
     /// Managed CEGPs by name.
     pub cegps: BTreeMap<String, Value>,
+    /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
+    /// the full set it wants to own).
+    pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
     /// Gateways, validated.
     pub gateways: GatewayStore,
     /// Policies, validated.
@@ -172,6 +176,7 @@ impl Index {
             relisting: BTreeMap::new(),
             vip_leases: BTreeMap::new(),
             cegps: BTreeMap::new(),
+            node_labels: BTreeMap::new(),
             gateways: GatewayStore::default(),
             policies: PolicyStore::default(),
             catalog_changed: true,
@@ -209,7 +214,10 @@ impl Index {
             }
             WatchEvent::InitDone(source) => {
                 let listed = self.relisting.remove(&source).unwrap_or_default();
-                let known = self.known.insert(source, listed.clone()).unwrap_or_default();
+                let known = self
+                    .known
+                    .insert(source, listed.clone())
+                    .unwrap_or_default();
                 for gone in known.difference(&listed) {
                     self.forget(now, source, gone);
                 }
@@ -254,6 +262,8 @@ impl Index {
         match object {
             Object::Node(node) => {
                 if let Some(seen) = convert::node(&node) {
+                    self.node_labels
+                        .insert((NodeKind::Node, seen.name.clone()), ours(&seen.labels));
                     core.apply_node(now, seen);
                 }
             }
@@ -264,7 +274,10 @@ impl Index {
             }
             Object::CiliumNode(value) => {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                    core.apply_cilium_node(now, name, convert::labels_of(&value));
+                    let labels = convert::labels_of(&value);
+                    self.node_labels
+                        .insert((NodeKind::CiliumNode, name.to_owned()), ours(&labels));
+                    core.apply_cilium_node(now, name, labels);
                 }
             }
             Object::CiliumPod(pod) => match convert::agent_pod(&pod) {
@@ -295,6 +308,7 @@ impl Index {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
                     self.cegps.insert(name.to_owned(), value);
                 }
+                self.catalog_changed = true;
             }
         }
     }
@@ -309,10 +323,17 @@ impl Index {
     fn forget(&mut self, now: Instant, source: Source, key: &str) {
         let core = &mut self.controller;
         match source {
-            Source::Node => core.delete_node(now, key),
+            Source::Node => {
+                self.node_labels.remove(&(NodeKind::Node, key.to_owned()));
+                core.delete_node(now, key);
+            }
             // A vanished heartbeat Lease simply stops changing: the node goes stale.
             Source::NodeLease => {}
-            Source::CiliumNode => core.delete_cilium_node(now, key),
+            Source::CiliumNode => {
+                self.node_labels
+                    .remove(&(NodeKind::CiliumNode, key.to_owned()));
+                core.delete_cilium_node(now, key);
+            }
             Source::CiliumPod | Source::VipPod => core.delete_pod(now, key),
             Source::VipLease => {
                 if let Some(lease) = self.vip_leases.remove(key)
@@ -331,6 +352,7 @@ impl Index {
             }
             Source::Cegp => {
                 self.cegps.remove(key);
+                self.catalog_changed = true;
             }
         }
     }
@@ -347,27 +369,31 @@ impl Index {
         for name in gone {
             self.controller.delete_gateway(now, &name);
         }
-        self.changes
-            .extend(self.gateways.take_changes().into_iter().map(|(name, invalid)| {
-                VerdictChange {
+        self.changes.extend(
+            self.gateways
+                .take_changes()
+                .into_iter()
+                .map(|(name, invalid)| VerdictChange {
                     kind: crate::validate::documents::GATEWAY_KIND,
                     name,
                     invalid,
-                }
-            }));
+                }),
+        );
         self.revalidate_policies();
     }
 
     fn revalidate_policies(&mut self) {
         self.policies.revalidate(&self.gateways, &self.options);
-        self.changes
-            .extend(self.policies.take_changes().into_iter().map(|(name, invalid)| {
-                VerdictChange {
+        self.changes.extend(
+            self.policies
+                .take_changes()
+                .into_iter()
+                .map(|(name, invalid)| VerdictChange {
                     kind: crate::validate::documents::POLICY_KIND,
                     name,
                     invalid,
-                }
-            }));
+                }),
+        );
         self.catalog_changed = true;
     }
 
@@ -375,4 +401,13 @@ impl Index {
     pub fn gateway_verdict(&self, name: &str) -> Option<&Verdict> {
         self.gateways.verdict(name)
     }
+}
+
+/// egressc's labels among `labels`.
+fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| *k == MEMBER_LABEL || is_active_for_label(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

@@ -1,7 +1,6 @@
 //! Prometheus metrics of `egressc sync` and the HTTP endpoint serving them with the probes:
 //! `/metrics`, `/healthz` (the process runs), `/readyz` (every watch has listed).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -64,9 +63,8 @@ impl Metrics {
         let active_node = Family::<GatewayNodeLabels, Gauge>::default();
         let eligible_nodes = Family::<GatewayLabel, Gauge>::default();
         let reconcile_errors = Counter::default();
-        let label_move = Histogram::new([
-            0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0,
-        ]);
+        let label_move =
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0]);
         registry.register(
             "failovers",
             "Moves of a gateway's active label to another node",
@@ -141,14 +139,16 @@ impl Metrics {
     }
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until the process ends.
-pub async fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> std::io::Result<()> {
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the process ends.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
     let app = Router::new()
         .route("/metrics", get(render))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(metrics);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
 }
 

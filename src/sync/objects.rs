@@ -23,6 +23,9 @@ pub enum Verdict {
     Invalid(String),
 }
 
+/// A gateway as the core takes it: last good value, its generation, the stored status.
+pub type CoreGateway = (Gateway, i64, Option<ObservedStatus>);
+
 /// `(uid, generation)`: what makes a cached verdict stale.
 type Revision = (String, i64);
 
@@ -173,7 +176,7 @@ impl GatewayStore {
 
     /// Gateways to (re)apply to the core with generation and stored status, and names to
     /// delete from it, since the last call.
-    pub fn core_updates(&mut self) -> (Vec<(Gateway, i64, Option<ObservedStatus>)>, Vec<String>) {
+    pub fn core_updates(&mut self) -> (Vec<CoreGateway>, Vec<String>) {
         let mut present = Vec::new();
         let mut gone = Vec::new();
         for name in std::mem::take(&mut self.dirty) {

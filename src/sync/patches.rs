@@ -143,7 +143,11 @@ pub fn gateway_status(
             &update.ready.message,
             at,
         );
-        upsert(&mut conditions, super::convert::READY_CONDITION, Some(ready));
+        upsert(
+            &mut conditions,
+            super::convert::READY_CONDITION,
+            Some(ready),
+        );
         status.insert(
             "observedGeneration".into(),
             json!(update.observed_generation),
@@ -165,14 +169,25 @@ pub fn policy_status(generation: i64, ready: Condition) -> Value {
 }
 
 /// The `Ready` condition of a policy.
-pub fn policy_ready(stored: &[Condition], invalid: Option<&str>, cegp: &str, now: &Time) -> Condition {
+pub fn policy_ready(
+    stored: &[Condition],
+    invalid: Option<&str>,
+    cegp: &str,
+    now: &Time,
+) -> Condition {
     let status = invalid.is_none();
     let at = stored
         .iter()
         .find(|c| c.type_ == super::convert::READY_CONDITION && (c.status == "True") == status)
         .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
     match invalid {
-        Some(message) => condition(super::convert::READY_CONDITION, false, INVALID_REASON, message, at),
+        Some(message) => condition(
+            super::convert::READY_CONDITION,
+            false,
+            INVALID_REASON,
+            message,
+            at,
+        ),
         None => condition(
             super::convert::READY_CONDITION,
             true,
@@ -228,7 +243,10 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
     annotations.insert(GRANT_ANNOTATION.to_owned(), grant.to_owned());
     if takeover {
         annotations.insert(READY_ANNOTATION.to_owned(), String::new());
-        lease.spec.get_or_insert_with(LeaseSpec::default).holder_identity = Some(String::new());
+        lease
+            .spec
+            .get_or_insert_with(LeaseSpec::default)
+            .holder_identity = Some(String::new());
     }
     Some(lease)
 }

@@ -63,7 +63,12 @@ pub fn gateway(name: &str, object: &Value, options: &Options) -> Result<Gateway,
         options,
         &Limits::default(),
     );
-    match checked.catalog.gateways.into_iter().find(|g| g.name == name) {
+    match checked
+        .catalog
+        .gateways
+        .into_iter()
+        .find(|g| g.name == name)
+    {
         Some(gateway) => Ok(gateway),
         None => Err(summarize(&checked.diagnostics, &input.name)),
     }
@@ -83,7 +88,12 @@ pub fn policy(
         inputs.push(input_of(GATEWAY_KIND, gateway_name, gateway_object));
     }
     let checked = pipeline::check(&inputs, None, options, &Limits::default());
-    if let Some(policy) = checked.catalog.policies.into_iter().find(|p| p.name == name) {
+    if let Some(policy) = checked
+        .catalog
+        .policies
+        .into_iter()
+        .find(|p| p.name == name)
+    {
         return Ok(policy);
     }
     let own = summarize(&checked.diagnostics, &inputs[0].name);
@@ -161,26 +171,41 @@ mod tests {
     fn a_policy_is_checked_against_its_gateway() {
         let options = Options::default();
         let good = gw("192.0.2.10");
-        let ok = policy("p", &pol("gw", "198.51.100.0/24"), Some(("gw", &good)), &options)
-            .expect("valid");
+        let ok = policy(
+            "p",
+            &pol("gw", "198.51.100.0/24"),
+            Some(("gw", &good)),
+            &options,
+        )
+        .expect("valid");
         assert_eq!(ok.gateway, "gw");
-        let missing = policy("p", &pol("gw", "198.51.100.0/24"), None, &options)
-            .expect_err("no gateway");
+        let missing =
+            policy("p", &pol("gw", "198.51.100.0/24"), None, &options).expect_err("no gateway");
         assert!(missing.contains("unknown EgressGateway `gw`"), "{missing}");
         let bad = gw("nope");
-        let broken_gateway =
-            policy("p", &pol("gw", "198.51.100.0/24"), Some(("gw", &bad)), &options)
-                .expect_err("gateway invalid");
+        let broken_gateway = policy(
+            "p",
+            &pol("gw", "198.51.100.0/24"),
+            Some(("gw", &bad)),
+            &options,
+        )
+        .expect_err("gateway invalid");
         assert!(broken_gateway.contains("is invalid"), "{broken_gateway}");
-        let bad_cidr = policy("p", &pol("gw", "198.51.100.1/24"), Some(("gw", &good)), &options)
-            .expect_err("host bits");
+        let bad_cidr = policy(
+            "p",
+            &pol("gw", "198.51.100.1/24"),
+            Some(("gw", &good)),
+            &options,
+        )
+        .expect_err("host bits");
         assert!(bad_cidr.contains("destinationCIDRs"), "{bad_cidr}");
     }
 
     #[test]
     fn the_younger_gateway_loses_a_shared_vip() {
         let (old, young) = (gw("192.0.2.10"), gw("192.0.2.10"));
-        let losers = shared_vip_losers(&[("b-old", &old), ("a-young", &young)], &Options::default());
+        let losers =
+            shared_vip_losers(&[("b-old", &old), ("a-young", &young)], &Options::default());
         assert_eq!(losers.len(), 1);
         assert_eq!(losers[0].0, "a-young");
         assert!(losers[0].1.contains("already used"), "{}", losers[0].1);
