@@ -2,11 +2,13 @@
 //! diagnostics (and, once wired, manifests) out. The CLI reads files and prints; this module
 //! does neither.
 //!
-//! Today: load → validate. Election and rendering are added to [`compile`] by their owners.
+//! `check`: load → validate. `compile`: load → validate → elect → render.
 
 use crate::diag::Diagnostic;
+use crate::elect;
 use crate::load::{self, Document, Limits};
 use crate::model::catalog::Catalog;
+use crate::render::{RenderError, RenderOptions, Renderer};
 use crate::validate::{self, Options};
 
 /// One input stream: a display name (a path, or `<stdin>`) and its text.
@@ -25,8 +27,7 @@ pub struct Compiled {
     pub catalog: Catalog,
     /// Every diagnostic of every input, in reading order.
     pub diagnostics: Vec<Diagnostic>,
-    /// The rendered manifest stream. Empty until election and rendering are wired into
-    /// [`compile`].
+    /// The rendered manifest stream (empty for `check` and when there are errors).
     pub manifests: String,
 }
 
@@ -58,16 +59,31 @@ pub fn check(
     }
 }
 
-/// Loads, validates and (once wired) elects and renders: what `egressc build` runs. Nothing
-/// is rendered when there are errors.
+/// Loads, validates, elects and renders: what `egressc build` runs. Nothing is rendered when
+/// there are errors. `render.include_node_labels` is set from whether an inventory is given.
+///
+/// A [`RenderError`] (a broken template override, or an object the target Cilium cannot
+/// express) is returned as such: it has no source position to attach to.
 pub fn compile(
     inputs: &[Input],
     inventory: Option<&Input>,
     options: &Options,
     limits: &Limits,
-) -> Compiled {
-    // Election and rendering of `compiled.catalog` into `compiled.manifests` go here.
-    check(inputs, inventory, options, limits)
+    renderer: &Renderer,
+    render: &RenderOptions,
+) -> Result<Compiled, RenderError> {
+    let mut compiled = check(inputs, inventory, options, limits);
+    if compiled.has_errors() {
+        return Ok(compiled);
+    }
+    let election = elect::elect(&compiled.catalog.gateways, &compiled.catalog.nodes);
+    let render = RenderOptions {
+        cilium: options.cilium,
+        include_node_labels: inventory.is_some(),
+        ..render.clone()
+    };
+    compiled.manifests = renderer.render(&compiled.catalog, &election, &render)?;
+    Ok(compiled)
 }
 
 fn load_all(inputs: &[Input], limits: &Limits, diagnostics: &mut Vec<Diagnostic>) -> Vec<Document> {

@@ -78,7 +78,7 @@ fn election(entries: Vec<(&str, GatewayElection)>) -> Election {
 
 fn options(minor: u8) -> RenderOptions {
     RenderOptions {
-        cilium: CiliumVersion::new(minor).unwrap(),
+        cilium: format!("1.{minor}").parse::<CiliumVersion>().unwrap(),
         agent_image: "registry.example/egressc:1.0.0".into(),
         ..RenderOptions::default()
     }

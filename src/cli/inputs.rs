@@ -11,10 +11,16 @@ use crate::pipeline::Input;
 pub const STDIN_NAME: &str = "<stdin>";
 const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
-/// Reads every input named by `paths`, in order; directories expand to their sorted files.
+/// Reads every input named by `paths`, in order; directories expand to their sorted files,
+/// leaving out `exclude` (the node inventory, which may live in the source directory).
 /// At most `max_bytes + 1` bytes are read from each, so an oversized input costs bounded
 /// memory and the loader reports its budget diagnostic.
-pub fn read_inputs(paths: &[PathBuf], max_bytes: usize) -> Result<Vec<Input>, String> {
+pub fn read_inputs(
+    paths: &[PathBuf],
+    max_bytes: usize,
+    exclude: Option<&Path>,
+) -> Result<Vec<Input>, String> {
+    let excluded = exclude.and_then(|p| fs::canonicalize(p).ok());
     let mut inputs = Vec::new();
     let mut stdin_used = false;
     for path in paths {
@@ -29,16 +35,17 @@ pub fn read_inputs(paths: &[PathBuf], max_bytes: usize) -> Result<Vec<Input>, St
         let meta =
             fs::metadata(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if meta.is_dir() {
-            let mut files = Vec::new();
-            walk(path, &mut files)?;
+            let files = list_files(path)?;
             if files.is_empty() {
                 return Err(format!(
                     "no *.yaml, *.yml or *.json files under {}",
                     path.display()
                 ));
             }
-            files.sort();
             for file in files {
+                if excluded.is_some() && fs::canonicalize(&file).ok() == excluded {
+                    continue;
+                }
                 inputs.push(read_file(&file, max_bytes)?);
             }
         } else {
@@ -55,6 +62,14 @@ pub fn read_one(path: &Path, max_bytes: usize) -> Result<Input, String> {
     } else {
         read_file(path, max_bytes)
     }
+}
+
+/// The source files under `dir` (recursive, sorted, hidden entries skipped).
+pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
+    let mut files = Vec::new();
+    walk(dir, &mut files)?;
+    files.sort();
+    Ok(files)
 }
 
 fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {

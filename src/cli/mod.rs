@@ -4,6 +4,10 @@
 //! Exit codes: 0 success, 1 invalid input (diagnostics on stderr, nothing on stdout),
 //! 2 usage, I/O or internal error.
 
+mod argocd;
+mod build;
+mod discover;
+mod drift;
 mod inputs;
 mod sync;
 
@@ -21,7 +25,7 @@ use crate::pipeline::{self, Compiled, Input};
 use crate::validate::Options;
 
 /// Exit code for invalid input.
-const EXIT_INVALID: u8 = 1;
+pub(super) const EXIT_INVALID: u8 = 1;
 /// Exit code for usage, I/O and internal errors.
 const EXIT_TROUBLE: u8 = 2;
 
@@ -47,7 +51,7 @@ pub struct Cli {
 enum Command {
     /// Compile EgressGateway/EgressGatewayPolicy documents into Cilium manifests.
     #[command(after_help = AFTER_HELP)]
-    Build(BuildArgs),
+    Build(build::BuildArgs),
     /// Validate documents without producing output.
     #[command(after_help = AFTER_HELP)]
     Check(CheckArgs),
@@ -55,20 +59,26 @@ enum Command {
     Crds,
     /// Run the in-cluster controller: election, failover, CEGPs, status.
     Sync(sync::SyncArgs),
+    /// Print the first egressc source file under DIR (Argo CD plugin discovery); nothing if none.
+    Discover {
+        /// Directory to search.
+        #[arg(value_name = "DIR", default_value = ".")]
+        dir: PathBuf,
+    },
 }
 
 /// Flags shared by `build` and `check`.
 #[derive(Debug, Args)]
-struct CommonArgs {
+pub(super) struct CommonArgs {
     /// Files or directories to read (directories recursively: *.yaml, *.yml, *.json); `-` is stdin.
     #[arg(value_name = "PATH", default_value = ".")]
-    paths: Vec<PathBuf>,
+    pub(super) paths: Vec<PathBuf>,
     /// Node inventory: `kubectl get nodes -o yaml` output, a NodeList, or Node documents.
     #[arg(long, value_name = "FILE")]
-    nodes: Option<PathBuf>,
-    /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20); older is stricter.
-    #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
-    cilium_version: CiliumVersion,
+    pub(super) nodes: Option<PathBuf>,
+    /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20; default 1.17, the strictest).
+    #[arg(long, value_name = "X.Y")]
+    pub(super) cilium_version: Option<CiliumVersion>,
     /// Diagnostics format: human, json or github (workflow annotations).
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
@@ -84,18 +94,6 @@ struct CommonArgs {
 struct CheckArgs {
     #[command(flatten)]
     common: CommonArgs,
-}
-
-#[derive(Debug, Args)]
-struct BuildArgs {
-    #[command(flatten)]
-    common: CommonArgs,
-    /// Directory with template overrides.
-    #[arg(long, value_name = "DIR")]
-    templates: Option<PathBuf>,
-    /// Write the manifests to FILE instead of stdout.
-    #[arg(short, long, value_name = "FILE")]
-    output: Option<PathBuf>,
 }
 
 /// Runs the CLI with the process arguments; never panics outward (see [`main`]).
@@ -114,9 +112,15 @@ pub fn run() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check(&args.common),
-        Command::Build(args) => build(&args),
+        Command::Build(args) => build::run(args),
         Command::Sync(args) => sync::run(args),
-        Command::Crds => trouble("`egressc crds` is not wired into this build yet"),
+        Command::Crds => print_stdout(&crate::crds::render_crds()),
+        Command::Discover { dir } => {
+            match discover::first_source(&dir, Limits::default().max_bytes) {
+                Ok(found) => print_stdout(&found.map(|f| f + "\n").unwrap_or_default()),
+                Err(message) => trouble(&message),
+            }
+        }
     }
 }
 
@@ -146,14 +150,28 @@ fn panic_message(payload: &dyn std::any::Any) -> &str {
         .unwrap_or("(no message)")
 }
 
-fn trouble(message: &str) -> ExitCode {
+fn print_stdout(text: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => trouble(&format!("cannot write to stdout: {e}")),
+    }
+}
+
+pub(super) fn trouble(message: &str) -> ExitCode {
     eprintln!("egressc: {message}");
     ExitCode::from(EXIT_TROUBLE)
 }
 
 /// Reads the inputs of `args` or explains why not.
-fn read(args: &CommonArgs, limits: &Limits) -> Result<(Vec<Input>, Option<Input>), String> {
-    let sources = inputs::read_inputs(&args.paths, limits.max_bytes)?;
+pub(super) fn read(
+    args: &CommonArgs,
+    limits: &Limits,
+) -> Result<(Vec<Input>, Option<Input>), String> {
+    let sources = inputs::read_inputs(&args.paths, limits.max_bytes, args.nodes.as_deref())?;
     let nodes = args
         .nodes
         .as_deref()
@@ -162,9 +180,9 @@ fn read(args: &CommonArgs, limits: &Limits) -> Result<(Vec<Input>, Option<Input>
     Ok((sources, nodes))
 }
 
-fn options(args: &CommonArgs) -> Options {
+pub(super) fn options(args: &CommonArgs) -> Options {
     Options {
-        cilium: args.cilium_version,
+        cilium: args.cilium_version.unwrap_or_default(),
         ignore_unknown_kinds: args.ignore_unknown_kinds,
     }
 }
@@ -183,39 +201,9 @@ fn check(args: &CommonArgs) -> ExitCode {
     }
 }
 
-fn build(args: &BuildArgs) -> ExitCode {
-    let common = &args.common;
-    let limits = Limits::default();
-    let (sources, nodes) = match read(common, &limits) {
-        Ok(read) => read,
-        Err(message) => return trouble(&message),
-    };
-    // `--templates` is parsed here and handed to rendering once that is wired in.
-    let _templates = args.templates.as_deref();
-    let compiled = pipeline::compile(&sources, nodes.as_ref(), &options(common), &limits);
-    if report(common, &compiled, &sources, nodes.as_ref()) {
-        return ExitCode::from(EXIT_INVALID);
-    }
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, &compiled.manifests)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(compiled.manifests.as_bytes())
-                .and_then(|()| stdout.flush())
-                .map_err(|e| format!("cannot write to stdout: {e}"))
-        }
-    };
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => trouble(&message),
-    }
-}
-
 /// Prints the diagnostics to stderr; true when the run failed (errors, or warnings under
 /// `--deny-warnings`).
-fn report(
+pub(super) fn report(
     args: &CommonArgs,
     compiled: &Compiled,
     sources: &[Input],

@@ -77,7 +77,7 @@ pub fn context(
         detail,
         minor: version.minor(),
     };
-    if !version.supports_ipv6_cidrs()
+    if !version.supports_ipv6_destinations()
         && let Some(v6) = policy
             .destinations
             .iter()

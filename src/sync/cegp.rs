@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::elect::Election;
 use crate::model::api::API_VERSION;
 use crate::model::catalog::{Catalog, Gateway, Policy};
-use crate::model::cilium::CiliumVersion as ModelCiliumVersion;
-use crate::render::{CiliumVersion, RenderError, RenderOptions, Renderer, Templates};
+use crate::model::cilium::CiliumVersion;
+use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
@@ -32,9 +32,9 @@ impl std::fmt::Debug for CegpCompiler {
 
 impl CegpCompiler {
     /// A compiler for `cilium` with the built-in templates.
-    pub fn new(cilium: ModelCiliumVersion) -> Result<Self, RenderError> {
+    pub fn new(cilium: CiliumVersion) -> Result<Self, RenderError> {
         let options = RenderOptions {
-            cilium: CiliumVersion::new(cilium.minor())?,
+            cilium,
             ..RenderOptions::default()
         };
         Ok(CegpCompiler {
@@ -161,11 +161,11 @@ mod tests {
     #[test]
     fn renders_the_same_cegp_as_the_whole_stream() {
         let catalog = catalog();
-        let mut compiler = CegpCompiler::new(ModelCiliumVersion::OLDEST).expect("templates");
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
         let desired = compiler.desired(&catalog);
         let cegp = desired["p"].clone().expect("renders");
         let options = RenderOptions {
-            cilium: CiliumVersion::new(17).expect("supported"),
+            cilium: CiliumVersion::OLDEST,
             ..RenderOptions::default()
         };
         let stream =
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn owner_reference_and_spec_changes_are_detected() {
-        let mut compiler = CegpCompiler::new(ModelCiliumVersion::OLDEST).expect("templates");
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
         let rendered = compiler.desired(&catalog())["p"].clone().expect("renders");
         let desired = owned_by_policy(rendered, "p", "uid-1");
         assert!(differs(None, &desired));
