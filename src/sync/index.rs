@@ -411,3 +411,108 @@ fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::Timing;
+    use serde_json::json;
+
+    fn node(name: &str) -> Object {
+        Object::Node(Box::new(
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("node"),
+        ))
+    }
+
+    fn gateway(name: &str, ip: &str) -> Object {
+        Object::Gateway(json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": name, "uid": format!("u-{name}"), "generation": 1},
+            "spec": {"sourceIP": {"mode": "VirtualIPAddress", "virtualIPAddress": {"ip": ip}}}
+        }))
+    }
+
+    fn listed(index: &mut Index, source: Source, objects: Vec<Object>) {
+        index.handle(Instant::default(), WatchEvent::Init(source));
+        for object in objects {
+            index.handle(Instant::default(), WatchEvent::Apply(object));
+        }
+        index.handle(Instant::default(), WatchEvent::InitDone(source));
+    }
+
+    #[test]
+    fn synced_only_when_every_watch_listed_and_lost_on_failure() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        for source in Source::ALL {
+            assert!(!index.synced());
+            listed(&mut index, source, Vec::new());
+        }
+        assert!(index.synced());
+        index.handle(Instant::default(), WatchEvent::Failed(Source::Node));
+        assert!(!index.synced());
+        listed(&mut index, Source::Node, Vec::new());
+        assert!(index.synced());
+    }
+
+    #[test]
+    fn a_relist_forgets_objects_not_listed_again() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        listed(
+            &mut index,
+            Source::Gateway,
+            vec![gateway("a", "192.0.2.1"), gateway("b", "192.0.2.2")],
+        );
+        assert_eq!(index.catalog().gateways.len(), 2);
+        listed(&mut index, Source::Gateway, vec![gateway("b", "192.0.2.2")]);
+        let names: Vec<String> = index
+            .catalog()
+            .gateways
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        assert_eq!(names, ["b"]);
+        listed(&mut index, Source::Node, vec![node("n1")]);
+        assert!(
+            index
+                .node_labels
+                .contains_key(&(NodeKind::Node, "n1".to_owned()))
+        );
+        listed(&mut index, Source::Node, Vec::new());
+        assert!(index.node_labels.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_last_good_gateway_and_is_reported_once() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(gateway("gw", "192.0.2.1")),
+        );
+        assert!(index.take_verdict_changes().is_empty());
+        let mut broken = gateway("gw", "not-an-ip");
+        if let Object::Gateway(v) = &mut broken {
+            v["metadata"]["generation"] = json!(2);
+        }
+        index.handle(Instant::default(), WatchEvent::Apply(broken.clone()));
+        let changes = index.take_verdict_changes();
+        assert_eq!(changes.len(), 1);
+        assert!(
+            changes[0]
+                .invalid
+                .as_deref()
+                .is_some_and(|m| m.contains("virtualIPAddress"))
+        );
+        // The same revision again (e.g. a status write): no re-report.
+        index.handle(Instant::default(), WatchEvent::Apply(broken));
+        assert!(index.take_verdict_changes().is_empty());
+        let kept = index.catalog().gateways;
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            kept[0].source,
+            crate::model::catalog::SourceIp::VirtualIp {
+                ip: "192.0.2.1".parse().expect("literal"),
+                interfaces: Vec::new(),
+            }
+        );
+    }
+}

@@ -250,3 +250,107 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
     }
     Some(lease)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::ConditionUpdate;
+
+    fn at(text: &str) -> Time {
+        serde_json::from_value(json!(text)).expect("timestamp")
+    }
+
+    #[test]
+    fn label_apply_keeps_owned_labels_and_drops_removed_ones() {
+        let active = crate::model::labels::active_for_label("gw");
+        let observed = BTreeMap::from([
+            (MEMBER_LABEL.to_owned(), String::new()),
+            (active.clone(), String::new()),
+            ("role".to_owned(), "egress".to_owned()),
+        ]);
+        let patch = LabelPatch {
+            kind: NodeKind::CiliumNode,
+            node: "n1".into(),
+            set: BTreeMap::new(),
+            remove: BTreeSet::from([active.clone()]),
+        };
+        let keep = owned_labels(&observed, &patch);
+        assert_eq!(
+            keep,
+            BTreeMap::from([(MEMBER_LABEL.to_owned(), String::new())])
+        );
+        let body = label_apply(NodeKind::CiliumNode, "n1", &keep);
+        assert_eq!(body["apiVersion"], "cilium.io/v2");
+        assert_eq!(
+            body["metadata"]["labels"].as_object().map(|m| m.len()),
+            Some(1)
+        );
+        let removal = label_removal(&patch.remove);
+        assert_eq!(removal["metadata"]["labels"][&active], Value::Null);
+    }
+
+    #[test]
+    fn gateway_status_keeps_other_conditions_and_transition_time() {
+        let stored = vec![condition(
+            ACCEPTED_CONDITION,
+            false,
+            INVALID_REASON,
+            "bad",
+            at("2025-01-01T00:00:00Z"),
+        )];
+        let update = StatusUpdate {
+            gateway: "gw".into(),
+            observed_generation: 2,
+            active_node: Some("n1".into()),
+            ready_nodes: 3,
+            ready: ConditionUpdate {
+                status: true,
+                reason: "Elected".into(),
+                message: "node n1 carries the gateway".into(),
+                last_transition: TransitionTime::Keep("2025-02-02T00:00:00Z".into()),
+            },
+        };
+        let now = at("2025-03-03T00:00:00Z");
+        // Fixed: Accepted flips to True with a new transition time.
+        let accepted = accepted_condition(&stored, None, &now);
+        let body = gateway_status(Some(&update), &stored, accepted, &now);
+        let conditions = body["status"]["conditions"].as_array().expect("list");
+        assert_eq!(conditions.len(), 2);
+        assert_eq!(conditions[0]["type"], "Accepted");
+        assert_eq!(conditions[0]["status"], "True");
+        assert_eq!(conditions[0]["lastTransitionTime"], "2025-03-03T00:00:00Z");
+        assert_eq!(conditions[1]["type"], "Ready");
+        assert_eq!(conditions[1]["lastTransitionTime"], "2025-02-02T00:00:00Z");
+        assert_eq!(body["status"]["activeNodeName"], "n1");
+        assert_eq!(body["status"]["readyNodes"], 3);
+        // Never refused: no Accepted condition at all.
+        assert_eq!(accepted_condition(&[], None, &now), None);
+    }
+
+    #[test]
+    fn vip_updates_are_conditional_on_the_version_they_were_decided_on() {
+        let lease: Lease = serde_json::from_value(json!({
+            "metadata": {"name": "egressc-vip-gw", "resourceVersion": "7",
+                "annotations": {GRANT_ANNOTATION: "", READY_ANNOTATION: "n0"}},
+            "spec": {"holderIdentity": "n0"}
+        }))
+        .expect("lease");
+        let grant = |rv: &str| VipWrite::Grant {
+            gateway: "gw".into(),
+            lease: "egressc-vip-gw".into(),
+            resource_version: rv.into(),
+            node: "n1".into(),
+            takeover: true,
+        };
+        assert_eq!(updated_vip_lease(&lease, &grant("6")), None);
+        let updated = updated_vip_lease(&lease, &grant("7")).expect("same version");
+        let annotations = updated.metadata.annotations.expect("annotations");
+        assert_eq!(annotations[GRANT_ANNOTATION], "n1");
+        assert_eq!(annotations[READY_ANNOTATION], "");
+        assert_eq!(
+            updated.spec.and_then(|s| s.holder_identity).as_deref(),
+            Some("")
+        );
+        assert_eq!(updated.metadata.resource_version.as_deref(), Some("7"));
+    }
+}
