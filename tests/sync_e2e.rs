@@ -140,8 +140,10 @@ async fn elects_fails_over_and_restarts_without_moving() {
     .await;
 
     // Failover after the active node goes NotReady.
+    let not_ready = std::time::Instant::now();
     cluster.set_ready(&first, false).await;
     let second = cluster.wait_active(&[first.as_str()]).await;
+    eprintln!("NotReady -> label on both kinds: {:?}", not_ready.elapsed());
     eventually("a Failover Event", || async {
         cluster
             .events()
@@ -158,6 +160,7 @@ async fn elects_fails_over_and_restarts_without_moving() {
         .wait_active(&[first.as_str(), second.as_str()])
         .await;
     let took = powered_off.elapsed();
+    eprintln!("heartbeat stopped (grace 3 s) -> label on both kinds: {took:?}");
     assert!(
         took.as_secs_f64() < 3.0 + 5.0,
         "power-off failover took {took:?}"
@@ -205,8 +208,10 @@ async fn a_standby_takes_over_after_the_leader_is_killed() {
     };
     leader.kill();
 
+    let killed = std::time::Instant::now();
     cluster.set_ready(&first, false).await;
     let second = cluster.wait_active(&[first.as_str()]).await;
+    eprintln!("leader SIGKILL (lease 3 s) -> failover by standby: {:?}", killed.elapsed());
     assert_ne!(first, second, "standby log:\n{}", standby.log());
     let holder = leases
         .get("egressc-sync")
