@@ -14,4 +14,5 @@ pub mod load;
 pub mod model;
 pub mod pipeline;
 pub mod render;
+pub mod sync;
 pub mod validate;

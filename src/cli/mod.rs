@@ -10,6 +10,7 @@ mod build;
 mod discover;
 mod drift;
 mod inputs;
+mod sync;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -57,6 +58,8 @@ enum Command {
     Check(CheckArgs),
     /// Print the CustomResourceDefinitions of EgressGateway and EgressGatewayPolicy.
     Crds,
+    /// Run the in-cluster controller: election, failover, CEGPs, status.
+    Sync(sync::SyncArgs),
     /// Print the first egressc source file under DIR (Argo CD plugin discovery); nothing if none.
     Discover {
         /// Directory to search.
@@ -113,6 +116,7 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build::run(args),
+        Command::Sync(args) => sync::run(args),
         Command::Crds => print_stdout(&crate::crds::render_crds()),
         Command::Discover { dir } => {
             match discover::first_source(&dir, Limits::default().max_bytes) {

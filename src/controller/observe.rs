@@ -66,6 +66,15 @@ impl Controller {
         self.evaluate_all(now);
     }
 
+    /// Forgets the election so that the next reconcile adopts the labels in place, as after a
+    /// restart. For a replica that (re)gains leadership: another replica may have moved labels
+    /// while this one was not deciding.
+    pub fn readopt(&mut self) {
+        self.elector = None;
+        self.fed.clear();
+        self.decided.clear();
+    }
+
     /// Label moves (not first elections) per gateway since start: `failovers_total`.
     pub fn failovers_total(&self) -> &BTreeMap<String, u64> {
         &self.failovers

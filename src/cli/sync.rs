@@ -1,0 +1,138 @@
+//! `egressc sync`: flags → [`SyncConfig`], a tokio runtime, logging to stderr, and the exit
+//! status of the controller.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::controller::Timing;
+use crate::model::cilium::CiliumVersion;
+use crate::sync::SyncConfig;
+
+/// Flags of `egressc sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// The controller's namespace (VIP Leases, leader Lease, VIP agent Pods).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
+    namespace: String,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, default_value = "0.0.0.0:9477")]
+    metrics_addr: SocketAddr,
+    /// Namespace of the cilium-agent Pods.
+    #[arg(long, default_value = "kube-system")]
+    cilium_namespace: String,
+    /// Label selector of the cilium-agent Pods.
+    #[arg(long, default_value = "k8s-app=cilium")]
+    cilium_selector: String,
+    /// Label selector of the VIP agent Pods (as `egressc build` renders them).
+    #[arg(
+        long,
+        default_value = "app.kubernetes.io/name=egressc,app.kubernetes.io/component=vip-agent"
+    )]
+    vip_agent_selector: String,
+    /// A node whose heartbeat Lease is not seen renewed for this long is unhealthy.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    node_lease_grace: Duration,
+    /// A recovered node gets no new gateways until it has been healthy this long.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    settle: Duration,
+    /// Compete for the leader Lease `egressc-sync` (false: single replica, always writes).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// Duration of the leader Lease; a dead leader is replaced after at most this long.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    leader_lease_duration: Duration,
+    /// This replica's identity (default: env POD_NAME, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Cilium release to compile CiliumEgressGatewayPolicies for.
+    #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
+    cilium_version: CiliumVersion,
+}
+
+/// `20s`, `1500ms`, `2m`, or plain seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 20s, 500ms or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+impl SyncArgs {
+    fn config(self) -> SyncConfig {
+        let identity = self.identity.unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_owned())
+                .unwrap_or_else(|_| "egressc".to_owned());
+            format!("{host}-{}", std::process::id())
+        });
+        SyncConfig {
+            namespace: self.namespace,
+            metrics_addr: self.metrics_addr,
+            cilium_namespace: self.cilium_namespace,
+            cilium_selector: self.cilium_selector,
+            vip_agent_selector: self.vip_agent_selector,
+            timing: Timing {
+                node_lease_grace: self.node_lease_grace,
+                settle: self.settle,
+                ..Timing::default()
+            },
+            leader_elect: self.leader_elect,
+            leader_lease_duration: self.leader_lease_duration,
+            identity,
+            cilium_version: self.cilium_version,
+        }
+    }
+}
+
+/// Runs `egressc sync`; returns only on a fatal error.
+pub fn run(args: SyncArgs) -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return super::trouble(&format!("cannot start the runtime: {error}")),
+    };
+    match runtime.block_on(crate::sync::run(args.config())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => super::trouble(&error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("3h").is_err());
+        assert!(parse_duration("x").is_err());
+    }
+}

@@ -1,0 +1,518 @@
+//! The shell's in-memory index: every watch event goes through [`Index::handle`], which keeps
+//! the raw objects the writer needs (gateways, policies, VIP Leases, managed CEGPs), validates
+//! gateways and policies (cached per object, so node churn never re-validates anything), and
+//! feeds the controller core. It also tracks which watches have listed, so the core is only
+//! told "synced" when every cache is complete. No I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use serde_json::Value;
+
+use super::convert;
+use super::objects::{GatewayStore, PolicyStore, Verdict};
+use crate::controller::{Controller, Instant, NodeKind};
+use crate::model::catalog::Catalog;
+use crate::model::labels::{MEMBER_LABEL, is_active_for_label};
+use crate::validate::Options;
+
+/// The watches the shell runs, one per source of observations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// `v1` Nodes.
+    Node,
+    /// kubelet heartbeat Leases in `kube-node-lease`.
+    NodeLease,
+    /// `cilium.io/v2` CiliumNodes.
+    CiliumNode,
+    /// cilium-agent Pods.
+    CiliumPod,
+    /// VIP agent Pods.
+    VipPod,
+    /// VIP Leases in the controller namespace.
+    VipLease,
+    /// EgressGateways.
+    Gateway,
+    /// EgressGatewayPolicies.
+    Policy,
+    /// CiliumEgressGatewayPolicies managed by egressc.
+    Cegp,
+}
+
+impl Source {
+    /// Every source; the core is synced once all of them have listed.
+    pub const ALL: [Source; 9] = [
+        Source::Node,
+        Source::NodeLease,
+        Source::CiliumNode,
+        Source::CiliumPod,
+        Source::VipPod,
+        Source::VipLease,
+        Source::Gateway,
+        Source::Policy,
+        Source::Cegp,
+    ];
+}
+
+/// One object from a watch.
+#[derive(Clone, Debug)]
+pub enum Object {
+    /// A Node.
+    Node(Box<Node>),
+    /// A heartbeat Lease.
+    NodeLease(Box<Lease>),
+    /// A CiliumNode (JSON).
+    CiliumNode(Value),
+    /// A cilium-agent Pod.
+    CiliumPod(Box<Pod>),
+    /// A VIP agent Pod.
+    VipPod(Box<Pod>),
+    /// A VIP Lease.
+    VipLease(Box<Lease>),
+    /// An EgressGateway (JSON: validated from the raw object).
+    Gateway(Value),
+    /// An EgressGatewayPolicy (JSON).
+    Policy(Value),
+    /// A managed CiliumEgressGatewayPolicy (JSON).
+    Cegp(Value),
+}
+
+impl Object {
+    fn source(&self) -> Source {
+        match self {
+            Object::Node(_) => Source::Node,
+            Object::NodeLease(_) => Source::NodeLease,
+            Object::CiliumNode(_) => Source::CiliumNode,
+            Object::CiliumPod(_) => Source::CiliumPod,
+            Object::VipPod(_) => Source::VipPod,
+            Object::VipLease(_) => Source::VipLease,
+            Object::Gateway(_) => Source::Gateway,
+            Object::Policy(_) => Source::Policy,
+            Object::Cegp(_) => Source::Cegp,
+        }
+    }
+
+    /// The key a deletion is known by: the name, or `namespace/name` for Pods.
+    fn key(&self) -> Option<String> {
+        let json_name = |v: &Value| {
+            v.pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        match self {
+            Object::Node(n) => n.metadata.name.clone(),
+            Object::NodeLease(l) | Object::VipLease(l) => l.metadata.name.clone(),
+            Object::CiliumPod(p) | Object::VipPod(p) => Some(convert::pod_key(
+                p.metadata.namespace.as_deref().unwrap_or_default(),
+                p.metadata.name.as_deref()?,
+            )),
+            Object::CiliumNode(v) | Object::Gateway(v) | Object::Policy(v) | Object::Cegp(v) => {
+                json_name(v)
+            }
+        }
+    }
+}
+
+/// What a watch reports.
+#[derive(Clone, Debug)]
+pub enum WatchEvent {
+    /// The watch (re)started listing.
+    Init(Source),
+    /// An object was listed, added or changed.
+    Apply(Object),
+    /// An object was deleted.
+    Delete(Object),
+    /// The list is complete; objects not listed since `Init` are gone.
+    InitDone(Source),
+    /// The watch failed; it restarts with a fresh list.
+    Failed(Source),
+}
+
+/// A gateway or policy whose validity changed (for an Event).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerdictChange {
+    /// `EgressGateway` or `EgressGatewayPolicy`.
+    pub kind: &'static str,
+    /// Object name.
+    pub name: String,
+    /// The diagnostic, or `None` when it became valid.
+    pub invalid: Option<String>,
+}
+
+/// The index. See the module docs.
+#[derive(Debug)]
+pub struct Index {
+    /// The pure core, fed by [`Index::handle`].
+    pub controller: Controller,
+    options: Options,
+    listed: BTreeSet<Source>,
+    known: BTreeMap<Source, BTreeSet<String>>,
+    relisting: BTreeMap<Source, BTreeSet<String>>,
+    /// VIP Leases by name (the writer updates them conditionally).
+    pub vip_leases: BTreeMap<String, Lease>,
+    /// Managed CEGPs by name.
+    pub cegps: BTreeMap<String, Value>,
+    /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
+    /// the full set it wants to own).
+    pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
+    /// Gateways, validated.
+    pub gateways: GatewayStore,
+    /// Policies, validated.
+    pub policies: PolicyStore,
+    /// Gateways or policies changed since the last [`Index::take_catalog_change`].
+    catalog_changed: bool,
+    changes: Vec<VerdictChange>,
+}
+
+impl Index {
+    /// An empty index around `controller`; validation with `options`.
+    pub fn new(controller: Controller, options: Options) -> Self {
+        Index {
+            controller,
+            options,
+            listed: BTreeSet::new(),
+            known: BTreeMap::new(),
+            relisting: BTreeMap::new(),
+            vip_leases: BTreeMap::new(),
+            cegps: BTreeMap::new(),
+            node_labels: BTreeMap::new(),
+            gateways: GatewayStore::default(),
+            policies: PolicyStore::default(),
+            catalog_changed: true,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Has every watch listed since its last failure?
+    pub fn synced(&self) -> bool {
+        Source::ALL.iter().all(|s| self.listed.contains(s))
+    }
+
+    /// Applies one watch event at `now`.
+    pub fn handle(&mut self, now: Instant, event: WatchEvent) {
+        match event {
+            WatchEvent::Init(source) => {
+                self.relisting.insert(source, BTreeSet::new());
+            }
+            WatchEvent::Apply(object) => {
+                let source = object.source();
+                if let Some(key) = object.key() {
+                    if let Some(listing) = self.relisting.get_mut(&source) {
+                        listing.insert(key.clone());
+                    }
+                    self.known.entry(source).or_default().insert(key);
+                }
+                self.apply(now, object);
+            }
+            WatchEvent::Delete(object) => {
+                let source = object.source();
+                if let Some(key) = object.key() {
+                    self.known.entry(source).or_default().remove(&key);
+                    self.forget(now, source, &key);
+                }
+            }
+            WatchEvent::InitDone(source) => {
+                let listed = self.relisting.remove(&source).unwrap_or_default();
+                let known = self
+                    .known
+                    .insert(source, listed.clone())
+                    .unwrap_or_default();
+                for gone in known.difference(&listed) {
+                    self.forget(now, source, gone);
+                }
+                self.listed.insert(source);
+            }
+            WatchEvent::Failed(source) => {
+                self.listed.remove(&source);
+                self.relisting.remove(&source);
+            }
+        }
+    }
+
+    /// Validity changes since the last call (for Events).
+    pub fn take_verdict_changes(&mut self) -> Vec<VerdictChange> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// True once after any gateway or policy change: the CEGPs must be recomputed.
+    pub fn take_catalog_change(&mut self) -> bool {
+        std::mem::replace(&mut self.catalog_changed, false)
+    }
+
+    /// The catalog of the last good gateways and policies, as `build` would see it.
+    pub fn catalog(&self) -> Catalog {
+        let gateways = self.gateways.last_good();
+        let known: BTreeSet<&str> = gateways.iter().map(|g| g.name.as_str()).collect();
+        let policies = self
+            .policies
+            .last_good()
+            .into_iter()
+            .filter(|p| known.contains(p.gateway.as_str()))
+            .collect();
+        Catalog {
+            gateways,
+            policies,
+            nodes: Vec::new(),
+        }
+    }
+
+    fn apply(&mut self, now: Instant, object: Object) {
+        let core = &mut self.controller;
+        match object {
+            Object::Node(node) => {
+                if let Some(seen) = convert::node(&node) {
+                    self.node_labels
+                        .insert((NodeKind::Node, seen.name.clone()), ours(&seen.labels));
+                    core.apply_node(now, seen);
+                }
+            }
+            Object::NodeLease(lease) => {
+                if let Some((node, renew)) = convert::node_heartbeat(&lease) {
+                    core.apply_node_lease(now, &node, &renew);
+                }
+            }
+            Object::CiliumNode(value) => {
+                if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+                    let labels = convert::labels_of(&value);
+                    self.node_labels
+                        .insert((NodeKind::CiliumNode, name.to_owned()), ours(&labels));
+                    core.apply_cilium_node(now, name, labels);
+                }
+            }
+            Object::CiliumPod(pod) => match convert::agent_pod(&pod) {
+                Some((key, node, ready)) => core.apply_cilium_pod(now, &key, &node, ready),
+                None => self.forget_pod(now, &pod),
+            },
+            Object::VipPod(pod) => match convert::agent_pod(&pod) {
+                Some((key, node, ready)) => core.apply_vip_agent_pod(now, &key, &node, ready),
+                None => self.forget_pod(now, &pod),
+            },
+            Object::VipLease(lease) => {
+                if let Some((gateway, seen)) = convert::vip_lease(&lease) {
+                    core.apply_vip_lease(now, &gateway, seen);
+                }
+                if let Some(name) = lease.metadata.name.clone() {
+                    self.vip_leases.insert(name, *lease);
+                }
+            }
+            Object::Gateway(value) => {
+                self.gateways.apply(value, &self.options);
+                self.after_gateway_change(now);
+            }
+            Object::Policy(value) => {
+                self.policies.apply(value);
+                self.revalidate_policies();
+            }
+            Object::Cegp(value) => {
+                if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+                    self.cegps.insert(name.to_owned(), value);
+                }
+                self.catalog_changed = true;
+            }
+        }
+    }
+
+    fn forget_pod(&mut self, now: Instant, pod: &Pod) {
+        if let Some(name) = &pod.metadata.name {
+            let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+            self.controller.delete_pod(now, &convert::pod_key(ns, name));
+        }
+    }
+
+    fn forget(&mut self, now: Instant, source: Source, key: &str) {
+        let core = &mut self.controller;
+        match source {
+            Source::Node => {
+                self.node_labels.remove(&(NodeKind::Node, key.to_owned()));
+                core.delete_node(now, key);
+            }
+            // A vanished heartbeat Lease simply stops changing: the node goes stale.
+            Source::NodeLease => {}
+            Source::CiliumNode => {
+                self.node_labels
+                    .remove(&(NodeKind::CiliumNode, key.to_owned()));
+                core.delete_cilium_node(now, key);
+            }
+            Source::CiliumPod | Source::VipPod => core.delete_pod(now, key),
+            Source::VipLease => {
+                if let Some(lease) = self.vip_leases.remove(key)
+                    && let Some((gateway, _)) = convert::vip_lease(&lease)
+                {
+                    core.delete_vip_lease(now, &gateway);
+                }
+            }
+            Source::Gateway => {
+                self.gateways.remove(key);
+                self.after_gateway_change(now);
+            }
+            Source::Policy => {
+                self.policies.remove(key);
+                self.catalog_changed = true;
+            }
+            Source::Cegp => {
+                self.cegps.remove(key);
+                self.catalog_changed = true;
+            }
+        }
+    }
+
+    /// Re-runs the cross-gateway checks, pushes the last good gateways into the core and
+    /// re-checks policies (their gateway may have changed).
+    fn after_gateway_change(&mut self, now: Instant) {
+        self.gateways.check_shared_vips(&self.options);
+        let (present, gone) = self.gateways.core_updates();
+        for (gateway, generation, status) in present {
+            self.controller
+                .apply_gateway(now, gateway, generation, status);
+        }
+        for name in gone {
+            self.controller.delete_gateway(now, &name);
+        }
+        self.changes.extend(
+            self.gateways
+                .take_changes()
+                .into_iter()
+                .map(|(name, invalid)| VerdictChange {
+                    kind: crate::validate::documents::GATEWAY_KIND,
+                    name,
+                    invalid,
+                }),
+        );
+        self.revalidate_policies();
+    }
+
+    fn revalidate_policies(&mut self) {
+        self.policies.revalidate(&self.gateways, &self.options);
+        self.changes.extend(
+            self.policies
+                .take_changes()
+                .into_iter()
+                .map(|(name, invalid)| VerdictChange {
+                    kind: crate::validate::documents::POLICY_KIND,
+                    name,
+                    invalid,
+                }),
+        );
+        self.catalog_changed = true;
+    }
+
+    /// The validity of gateway `name`, if known.
+    pub fn gateway_verdict(&self, name: &str) -> Option<&Verdict> {
+        self.gateways.verdict(name)
+    }
+}
+
+/// egressc's labels among `labels`.
+fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| *k == MEMBER_LABEL || is_active_for_label(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::Timing;
+    use serde_json::json;
+
+    fn node(name: &str) -> Object {
+        Object::Node(Box::new(
+            serde_json::from_value(json!({"metadata": {"name": name}})).expect("node"),
+        ))
+    }
+
+    fn gateway(name: &str, ip: &str) -> Object {
+        Object::Gateway(json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": name, "uid": format!("u-{name}"), "generation": 1},
+            "spec": {"sourceIP": {"mode": "VirtualIPAddress", "virtualIPAddress": {"ip": ip}}}
+        }))
+    }
+
+    fn listed(index: &mut Index, source: Source, objects: Vec<Object>) {
+        index.handle(Instant::default(), WatchEvent::Init(source));
+        for object in objects {
+            index.handle(Instant::default(), WatchEvent::Apply(object));
+        }
+        index.handle(Instant::default(), WatchEvent::InitDone(source));
+    }
+
+    #[test]
+    fn synced_only_when_every_watch_listed_and_lost_on_failure() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        for source in Source::ALL {
+            assert!(!index.synced());
+            listed(&mut index, source, Vec::new());
+        }
+        assert!(index.synced());
+        index.handle(Instant::default(), WatchEvent::Failed(Source::Node));
+        assert!(!index.synced());
+        listed(&mut index, Source::Node, Vec::new());
+        assert!(index.synced());
+    }
+
+    #[test]
+    fn a_relist_forgets_objects_not_listed_again() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        listed(
+            &mut index,
+            Source::Gateway,
+            vec![gateway("a", "192.0.2.1"), gateway("b", "192.0.2.2")],
+        );
+        assert_eq!(index.catalog().gateways.len(), 2);
+        listed(&mut index, Source::Gateway, vec![gateway("b", "192.0.2.2")]);
+        let names: Vec<String> = index
+            .catalog()
+            .gateways
+            .into_iter()
+            .map(|g| g.name)
+            .collect();
+        assert_eq!(names, ["b"]);
+        listed(&mut index, Source::Node, vec![node("n1")]);
+        assert!(
+            index
+                .node_labels
+                .contains_key(&(NodeKind::Node, "n1".to_owned()))
+        );
+        listed(&mut index, Source::Node, Vec::new());
+        assert!(index.node_labels.is_empty());
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_last_good_gateway_and_is_reported_once() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(gateway("gw", "192.0.2.1")),
+        );
+        assert!(index.take_verdict_changes().is_empty());
+        let mut broken = gateway("gw", "not-an-ip");
+        if let Object::Gateway(v) = &mut broken {
+            v["metadata"]["generation"] = json!(2);
+        }
+        index.handle(Instant::default(), WatchEvent::Apply(broken.clone()));
+        let changes = index.take_verdict_changes();
+        assert_eq!(changes.len(), 1);
+        assert!(
+            changes[0]
+                .invalid
+                .as_deref()
+                .is_some_and(|m| m.contains("virtualIPAddress"))
+        );
+        // The same revision again (e.g. a status write): no re-report.
+        index.handle(Instant::default(), WatchEvent::Apply(broken));
+        assert!(index.take_verdict_changes().is_empty());
+        let kept = index.catalog().gateways;
+        assert_eq!(kept.len(), 1);
+        assert_eq!(
+            kept[0].source,
+            crate::model::catalog::SourceIp::VirtualIp {
+                ip: "192.0.2.1".parse().expect("literal"),
+                interfaces: Vec::new(),
+            }
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! Stores of the cluster's EgressGateways and EgressGatewayPolicies: the raw object, its
+//! validation verdict (cached by uid and generation, so only a spec change re-validates) and
+//! the last good validated value. An object that turns invalid keeps its last good value in
+//! use: a typo in an edit must not tear down a working gateway or delete a compiled policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde_json::Value;
+
+use super::convert;
+use super::validation;
+use crate::controller::ObservedStatus;
+use crate::model::catalog::{Gateway, Policy, SourceIp};
+use crate::validate::Options;
+
+/// Validity of one object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Accepted.
+    Valid,
+    /// Refused, with the diagnostics in one line.
+    Invalid(String),
+}
+
+/// A gateway as the core takes it: last good value, its generation, the stored status.
+pub type CoreGateway = (Gateway, i64, Option<ObservedStatus>);
+
+/// `(uid, generation)`: what makes a cached verdict stale.
+type Revision = (String, i64);
+
+fn revision(object: &Value) -> Revision {
+    let uid = object
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or_default();
+    (uid, generation)
+}
+
+fn name_of(object: &Value) -> Option<String> {
+    object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn created_of(object: &Value) -> String {
+    object
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[derive(Clone, Debug)]
+struct GatewayEntry {
+    object: Value,
+    revision: Revision,
+    /// Validated on its own.
+    own: Result<Gateway, String>,
+    /// After the checks across gateways.
+    verdict: Verdict,
+    last_good: Option<(Gateway, i64)>,
+}
+
+/// The gateways. See the module docs.
+#[derive(Debug, Default)]
+pub struct GatewayStore {
+    entries: BTreeMap<String, GatewayEntry>,
+    /// Changed since the core was last updated.
+    dirty: BTreeSet<String>,
+    /// Verdict transitions not yet reported.
+    changes: Vec<(String, Option<String>)>,
+}
+
+impl GatewayStore {
+    /// Stores a listed or changed gateway, validating it when its revision is new.
+    pub fn apply(&mut self, object: Value, options: &Options) {
+        let Some(name) = name_of(&object) else { return };
+        let revision = revision(&object);
+        let own = match self.entries.get(&name) {
+            Some(entry) if entry.revision == revision => entry.own.clone(),
+            _ => validation::gateway(&name, &object, options),
+        };
+        let previous = self.entries.remove(&name);
+        let entry = GatewayEntry {
+            // The verdict reported so far; `check_shared_vips` decides the new one. A new
+            // object counts as valid so far: only a refusal is news.
+            verdict: previous
+                .as_ref()
+                .map_or(Verdict::Valid, |p| p.verdict.clone()),
+            last_good: previous.as_ref().and_then(|p| p.last_good.clone()),
+            own,
+            revision,
+            object,
+        };
+        self.entries.insert(name.clone(), entry);
+        self.dirty.insert(name);
+    }
+
+    /// Forgets a deleted gateway.
+    pub fn remove(&mut self, name: &str) {
+        if self.entries.remove(name).is_some() {
+            self.dirty.insert(name.to_owned());
+        }
+    }
+
+    /// The raw object of gateway `name`.
+    pub fn object(&self, name: &str) -> Option<&Value> {
+        self.entries.get(name).map(|e| &e.object)
+    }
+
+    /// The verdict of gateway `name`.
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.entries.get(name).map(|e| &e.verdict)
+    }
+
+    /// Every gateway's name and verdict.
+    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
+        self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
+    }
+
+    /// Gateways valid on their own that share a VIP are validated together, oldest first;
+    /// the younger ones are refused. Then verdict transitions are recorded and the last good
+    /// values updated.
+    pub fn check_shared_vips(&mut self, options: &Options) {
+        let mut by_vip: BTreeMap<IpAddr, Vec<(String, String)>> = BTreeMap::new();
+        for (name, entry) in &self.entries {
+            if let Ok(Gateway {
+                source: SourceIp::VirtualIp { ip, .. },
+                ..
+            }) = &entry.own
+            {
+                by_vip
+                    .entry(*ip)
+                    .or_default()
+                    .push((created_of(&entry.object), name.clone()));
+            }
+        }
+        let mut losers: BTreeMap<String, String> = BTreeMap::new();
+        for mut group in by_vip.into_values().filter(|g| g.len() > 1) {
+            group.sort();
+            let objects: Vec<(&str, &Value)> = group
+                .iter()
+                .filter_map(|(_, n)| Some((n.as_str(), &self.entries.get(n)?.object)))
+                .collect();
+            losers.extend(validation::shared_vip_losers(&objects, options));
+        }
+        for (name, entry) in &mut self.entries {
+            let verdict = match (&entry.own, losers.get(name)) {
+                (Err(message), _) | (Ok(_), Some(message)) => Verdict::Invalid(message.clone()),
+                (Ok(_), None) => Verdict::Valid,
+            };
+            if let (Ok(gateway), Verdict::Valid) = (&entry.own, &verdict) {
+                let generation = entry.revision.1;
+                if entry.last_good.as_ref() != Some(&(gateway.clone(), generation)) {
+                    entry.last_good = Some((gateway.clone(), generation));
+                    self.dirty.insert(name.clone());
+                }
+            }
+            if verdict != entry.verdict {
+                let report = match &verdict {
+                    Verdict::Valid => None,
+                    Verdict::Invalid(m) => Some(m.clone()),
+                };
+                self.changes.push((name.clone(), report));
+            }
+            entry.verdict = verdict;
+        }
+    }
+
+    /// Gateways to (re)apply to the core with generation and stored status, and names to
+    /// delete from it, since the last call.
+    pub fn core_updates(&mut self) -> (Vec<CoreGateway>, Vec<String>) {
+        let mut present = Vec::new();
+        let mut gone = Vec::new();
+        for name in std::mem::take(&mut self.dirty) {
+            match self.entries.get(&name) {
+                Some(entry) => {
+                    if let Some((gateway, generation)) = &entry.last_good {
+                        let status = convert::gateway_status(&entry.object);
+                        present.push((gateway.clone(), *generation, status));
+                    }
+                }
+                None => gone.push(name),
+            }
+        }
+        (present, gone)
+    }
+
+    /// Verdict transitions since the last call: `(name, Some(diagnostic))` when it turned
+    /// invalid, `(name, None)` when it became valid again.
+    pub fn take_changes(&mut self) -> Vec<(String, Option<String>)> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The last good value of every gateway, sorted by name.
+    pub fn last_good(&self) -> Vec<Gateway> {
+        self.entries
+            .values()
+            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g.clone()))
+            .collect()
+    }
+}
+
+/// What a policy's verdict depends on: its own revision and its gateway's.
+type PolicyRevision = (Revision, Option<Revision>);
+
+#[derive(Clone, Debug)]
+struct PolicyEntry {
+    object: Value,
+    checked: Option<PolicyRevision>,
+    verdict: Verdict,
+    last_good: Option<Policy>,
+}
+
+/// The policies. See the module docs.
+#[derive(Debug, Default)]
+pub struct PolicyStore {
+    entries: BTreeMap<String, PolicyEntry>,
+    changes: Vec<(String, Option<String>)>,
+}
+
+impl PolicyStore {
+    /// Stores a listed or changed policy; [`PolicyStore::revalidate`] checks it.
+    pub fn apply(&mut self, object: Value) {
+        let Some(name) = name_of(&object) else { return };
+        match self.entries.get_mut(&name) {
+            Some(entry) => entry.object = object,
+            None => {
+                self.entries.insert(
+                    name,
+                    PolicyEntry {
+                        object,
+                        checked: None,
+                        verdict: Verdict::Valid,
+                        last_good: None,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Forgets a deleted policy.
+    pub fn remove(&mut self, name: &str) {
+        self.entries.remove(name);
+    }
+
+    /// The raw object of policy `name`.
+    pub fn object(&self, name: &str) -> Option<&Value> {
+        self.entries.get(name).map(|e| &e.object)
+    }
+
+    /// Every policy's name and verdict.
+    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
+        self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
+    }
+
+    /// Validates every policy whose own revision or gateway's revision changed.
+    pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) {
+        for (name, entry) in &mut self.entries {
+            let gateway_name = entry
+                .object
+                .pointer("/spec/egressGatewayName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let gateway = gateways.object(gateway_name);
+            let key = (revision(&entry.object), gateway.map(revision));
+            if entry.checked.as_ref() == Some(&key) {
+                continue;
+            }
+            entry.checked = Some(key);
+            let result = validation::policy(
+                name,
+                &entry.object,
+                gateway.map(|g| (gateway_name, g)),
+                options,
+            );
+            let verdict = match result {
+                Ok(policy) => {
+                    entry.last_good = Some(policy);
+                    Verdict::Valid
+                }
+                Err(message) => Verdict::Invalid(message),
+            };
+            if verdict != entry.verdict {
+                let report = match &verdict {
+                    Verdict::Valid => None,
+                    Verdict::Invalid(m) => Some(m.clone()),
+                };
+                self.changes.push((name.clone(), report));
+            }
+            entry.verdict = verdict;
+        }
+    }
+
+    /// Verdict transitions since the last call (as [`GatewayStore::take_changes`]).
+    pub fn take_changes(&mut self) -> Vec<(String, Option<String>)> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The last good value of every policy, sorted by name.
+    pub fn last_good(&self) -> Vec<Policy> {
+        self.entries
+            .values()
+            .filter_map(|e| e.last_good.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,347 @@
+//! The reconcile loop: drain watch events into the [`Index`], and after each batch (or at the
+//! plan's wakeup, or a retry) ask the core for a plan and — only while every cache is synced
+//! and this replica leads — write it. Writes run in order: label removals before additions,
+//! then VIP Leases, statuses, Events, CEGPs. A failed label write ends the batch, so a new
+//! active label is never added while the old one may still be in place.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::Value;
+use tokio::time::Instant as TokioInstant;
+
+use super::cegp::{self, CegpCompiler};
+use super::convert;
+use super::index::{Index, WatchEvent};
+use super::leader::Leadership;
+use super::metrics::{GatewayLabel, Metrics};
+use super::objects::Verdict;
+use super::patches;
+use super::writer::Writer;
+use crate::controller::{Instant, Plan};
+use crate::validate::documents::GATEWAY_KIND;
+
+const IDLE: Duration = Duration::from_secs(3600);
+const MIN_RETRY: Duration = Duration::from_millis(200);
+const MAX_RETRY: Duration = Duration::from_secs(5);
+
+/// The loop's state.
+pub struct Loop {
+    pub(super) index: Index,
+    pub(super) compiler: CegpCompiler,
+    pub(super) writer: Writer,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) leadership: Leadership,
+    epoch: TokioInstant,
+    synced: bool,
+    retry: Duration,
+    cegps_dirty: bool,
+    failovers_seen: BTreeMap<String, u64>,
+    active_seen: BTreeMap<String, Option<String>>,
+}
+
+impl Loop {
+    /// A loop over the given parts; its monotonic epoch is now.
+    pub fn new(
+        index: Index,
+        compiler: CegpCompiler,
+        writer: Writer,
+        metrics: Arc<Metrics>,
+        leadership: Leadership,
+    ) -> Self {
+        Loop {
+            index,
+            compiler,
+            writer,
+            metrics,
+            leadership,
+            epoch: TokioInstant::now(),
+            synced: false,
+            retry: MIN_RETRY,
+            cegps_dirty: true,
+            failovers_seen: BTreeMap::new(),
+            active_seen: BTreeMap::new(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant(self.epoch.elapsed())
+    }
+
+    /// Runs until the watches end (they do not, unless the runtime shuts down).
+    pub async fn run(mut self, mut events: tokio::sync::mpsc::Receiver<WatchEvent>) {
+        let mut wake = TokioInstant::now() + IDLE;
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let Some(event) = event else { return };
+                    let now = self.now();
+                    self.index.handle(now, event);
+                    // Coalesce a burst: everything already queued joins this batch.
+                    while let Ok(event) = events.try_recv() {
+                        let now = self.now();
+                        self.index.handle(now, event);
+                    }
+                }
+                () = tokio::time::sleep_until(wake) => {}
+                () = self.leadership.changed() => {
+                    if self.leadership.is_leader() {
+                        tracing::info!("became leader; adopting the labels in place");
+                        self.index.controller.readopt();
+                        self.cegps_dirty = true;
+                    } else {
+                        tracing::warn!("lost leadership; writing stops");
+                    }
+                }
+            }
+            wake = self.step().await;
+        }
+    }
+
+    /// One reconcile; returns when to run again without new events.
+    async fn step(&mut self) -> TokioInstant {
+        let now = self.now();
+        let synced = self.index.synced();
+        if synced != self.synced {
+            self.synced = synced;
+            self.index.controller.set_synced(now, synced);
+            self.metrics.set_ready(synced);
+            tracing::info!(synced, "watch caches");
+        }
+        if !synced || !self.leadership.is_leader() {
+            return TokioInstant::now() + IDLE;
+        }
+        let decided_at = TokioInstant::now();
+        let plan = self.index.controller.reconcile(now);
+        let mut wake = plan
+            .next_wakeup
+            .map_or(decided_at + IDLE, |at| self.epoch + at.0);
+        self.export_decisions(&plan);
+        if self.apply(plan, decided_at).await {
+            self.retry = MIN_RETRY;
+        } else {
+            self.metrics.reconcile_errors.inc();
+            wake = wake.min(TokioInstant::now() + self.retry);
+            self.retry = (self.retry * 2).min(MAX_RETRY);
+        }
+        wake
+    }
+
+    fn export_decisions(&mut self, plan: &Plan) {
+        for (gateway, total) in self.index.controller.failovers_total() {
+            let seen = self.failovers_seen.entry(gateway.clone()).or_default();
+            if *total > *seen {
+                self.metrics
+                    .failovers
+                    .get_or_create(&GatewayLabel {
+                        gateway: gateway.clone(),
+                    })
+                    .inc_by(*total - *seen);
+                *seen = *total;
+            }
+        }
+        for update in &plan.statuses {
+            let previous = self
+                .active_seen
+                .insert(update.gateway.clone(), update.active_node.clone())
+                .flatten();
+            self.metrics.set_active(
+                &update.gateway,
+                previous.as_deref(),
+                update.active_node.as_deref(),
+            );
+            self.metrics
+                .eligible_nodes
+                .get_or_create(&GatewayLabel {
+                    gateway: update.gateway.clone(),
+                })
+                .set(update.ready_nodes);
+        }
+    }
+
+    /// Writes the plan and everything validation asks for; false if any write failed.
+    async fn apply(&mut self, plan: Plan, decided_at: TokioInstant) -> bool {
+        let mut ok = true;
+        let empty = BTreeMap::new();
+        for patch in &plan.labels {
+            if !self.leadership.is_leader() {
+                return true;
+            }
+            let observed = self
+                .index
+                .node_labels
+                .get(&(patch.kind, patch.node.clone()))
+                .unwrap_or(&empty);
+            if let Err(error) = self.writer.labels(patch, observed).await {
+                tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
+                return false;
+            }
+        }
+        let applied = decided_at.elapsed();
+        for (_, latency) in &plan.decision_latencies {
+            self.metrics.observe_label_move(*latency + applied);
+        }
+        if !self.leadership.is_leader() {
+            return true;
+        }
+        for write in &plan.vip {
+            if let Err(error) = self.writer.vip(write, &self.index.vip_leases).await {
+                tracing::warn!(?write, %error, "VIP Lease write failed");
+                ok = false;
+            }
+        }
+        ok &= self.write_statuses(&plan).await;
+        for event in &plan.events {
+            let Some(object) = self.index.gateways.object(&event.gateway) else {
+                continue;
+            };
+            if let Err(error) = self
+                .writer
+                .event(object, event.warning, event.reason, event.message.clone())
+                .await
+            {
+                tracing::warn!(gateway = %event.gateway, %error, "event failed");
+            }
+        }
+        ok &= self.write_verdict_events().await;
+        ok &= self.write_cegps().await;
+        ok
+    }
+
+    /// Gateway statuses (the core's, plus `Accepted`) and policy statuses.
+    async fn write_statuses(&mut self, plan: &Plan) -> bool {
+        let mut ok = true;
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let updates: BTreeMap<&str, _> = plan
+            .statuses
+            .iter()
+            .map(|u| (u.gateway.as_str(), u))
+            .collect();
+        let mut bodies: Vec<(String, Value)> = Vec::new();
+        for (name, verdict) in self.index.gateways.verdicts() {
+            let Some(object) = self.index.gateways.object(name) else {
+                continue;
+            };
+            let stored = convert::conditions_of(object);
+            let invalid = match verdict {
+                Verdict::Invalid(m) => Some(m.as_str()),
+                Verdict::Valid => None,
+            };
+            let accepted = patches::accepted_condition(&stored, invalid, &now);
+            let update = updates.get(name).copied();
+            let accepted_changed = accepted
+                .as_ref()
+                .is_some_and(|c| patches::condition_differs(&stored, c));
+            if update.is_some() || accepted_changed {
+                bodies.push((
+                    name.to_owned(),
+                    patches::gateway_status(update, &stored, accepted, &now),
+                ));
+            }
+        }
+        for (name, body) in bodies {
+            if let Err(error) = self.writer.gateway_status(&name, body).await {
+                tracing::warn!(gateway = %name, %error, "status write failed");
+                ok = false;
+            }
+        }
+        let mut bodies: Vec<(String, Value)> = Vec::new();
+        for (name, verdict) in self.index.policies.verdicts() {
+            let Some(object) = self.index.policies.object(name) else {
+                continue;
+            };
+            let stored = convert::conditions_of(object);
+            let invalid = match verdict {
+                Verdict::Invalid(m) => Some(m.as_str()),
+                Verdict::Valid => None,
+            };
+            let ready = patches::policy_ready(&stored, invalid, name, &now);
+            let generation = object
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or_default();
+            let observed = object
+                .pointer("/status/observedGeneration")
+                .and_then(Value::as_i64);
+            if observed != Some(generation) || patches::condition_differs(&stored, &ready) {
+                bodies.push((name.to_owned(), patches::policy_status(generation, ready)));
+            }
+        }
+        for (name, body) in bodies {
+            if let Err(error) = self.writer.policy_status(&name, body).await {
+                tracing::warn!(policy = %name, %error, "status write failed");
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    async fn write_verdict_events(&mut self) -> bool {
+        for change in self.index.take_verdict_changes() {
+            let object = if change.kind == GATEWAY_KIND {
+                self.index.gateways.object(&change.name)
+            } else {
+                self.index.policies.object(&change.name)
+            };
+            let Some(object) = object else { continue };
+            let (warning, reason, note) = match change.invalid {
+                Some(message) => (true, patches::INVALID_REASON, message),
+                None => (false, "Valid", "the spec is valid again".to_owned()),
+            };
+            if let Err(error) = self.writer.event(object, warning, reason, note).await {
+                tracing::warn!(name = %change.name, %error, "event failed");
+            }
+        }
+        true
+    }
+
+    /// Applies changed CEGPs and deletes managed ones whose policy is gone.
+    async fn write_cegps(&mut self) -> bool {
+        if !(self.index.take_catalog_change() || self.cegps_dirty) {
+            return true;
+        }
+        self.cegps_dirty = false;
+        let desired = self.compiler.desired(&self.index.catalog());
+        let mut ok = true;
+        for (name, rendered) in &desired {
+            let rendered = match rendered {
+                Ok(value) => value.clone(),
+                Err(error) => {
+                    tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
+                    continue;
+                }
+            };
+            let uid = self
+                .index
+                .policies
+                .object(name)
+                .and_then(|o| o.pointer("/metadata/uid"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            let wanted = cegp::owned_by_policy(rendered, name, uid);
+            if cegp::differs(self.index.cegps.get(name), &wanted)
+                && let Err(error) = self.writer.apply_cegp(name, wanted).await
+            {
+                tracing::warn!(policy = %name, %error, "CEGP write failed");
+                ok = false;
+            }
+        }
+        let orphans: Vec<String> = self
+            .index
+            .cegps
+            .keys()
+            .filter(|name| self.index.policies.object(name).is_none())
+            .cloned()
+            .collect();
+        for name in orphans {
+            if let Err(error) = self.writer.delete_cegp(&name).await {
+                tracing::warn!(cegp = %name, %error, "CEGP delete failed");
+                ok = false;
+            }
+        }
+        self.cegps_dirty = !ok;
+        ok
+    }
+}

@@ -1,0 +1,163 @@
+//! Watch plumbing: one kube-runtime watcher per [`Source`], each forwarding its events as
+//! [`WatchEvent`]s into one channel that the reconcile loop drains. A failed watch reports
+//! [`WatchEvent::Failed`] (the loop then stops writing) and is restarted from a fresh list
+//! after a backoff, so it always reports `Init … InitDone` again before counting as synced.
+
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::config::SyncConfig;
+use super::index::{Object, Source, WatchEvent};
+use crate::model::api::{EgressGateway, EgressGatewayPolicy};
+use crate::model::labels::MANAGED_BY;
+
+/// Namespace of kubelet heartbeat Leases.
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The API resource of CiliumNode.
+pub fn cilium_node_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cilium.io", "v2", "CiliumNode"),
+        "ciliumnodes",
+    )
+}
+
+/// The API resource of CiliumEgressGatewayPolicy.
+pub fn cegp_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("cilium.io", "v2", "CiliumEgressGatewayPolicy"),
+        "ciliumegressgatewaypolicies",
+    )
+}
+
+/// The label selector of everything egressc creates.
+pub fn managed_selector() -> String {
+    format!("app.kubernetes.io/managed-by={MANAGED_BY}")
+}
+
+fn json(object: DynamicObject) -> serde_json::Value {
+    serde_json::to_value(object).unwrap_or_default()
+}
+
+/// Starts every watch; events arrive on the returned channel.
+pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<WatchEvent> {
+    let (tx, rx) = mpsc::channel(4096);
+    let all = watcher::Config::default();
+    let managed = watcher::Config::default().labels(&managed_selector());
+    let gateway = ApiResource::erase::<EgressGateway>(&());
+    let policy = ApiResource::erase::<EgressGatewayPolicy>(&());
+    spawn(
+        Api::<Node>::all(client.clone()),
+        all.clone(),
+        Source::Node,
+        |n| Object::Node(Box::new(n)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<Lease>::namespaced(client.clone(), NODE_LEASE_NAMESPACE),
+        all.clone(),
+        Source::NodeLease,
+        |l| Object::NodeLease(Box::new(l)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<DynamicObject>::all_with(client.clone(), &cilium_node_resource()),
+        all.clone(),
+        Source::CiliumNode,
+        |o| Object::CiliumNode(json(o)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<Pod>::namespaced(client.clone(), &config.cilium_namespace),
+        watcher::Config::default().labels(&config.cilium_selector),
+        Source::CiliumPod,
+        |p| Object::CiliumPod(Box::new(p)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<Pod>::namespaced(client.clone(), &config.namespace),
+        watcher::Config::default().labels(&config.vip_agent_selector),
+        Source::VipPod,
+        |p| Object::VipPod(Box::new(p)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<Lease>::namespaced(client.clone(), &config.namespace),
+        managed.clone(),
+        Source::VipLease,
+        |l| Object::VipLease(Box::new(l)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<DynamicObject>::all_with(client.clone(), &gateway),
+        all.clone(),
+        Source::Gateway,
+        |o| Object::Gateway(json(o)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<DynamicObject>::all_with(client.clone(), &policy),
+        all,
+        Source::Policy,
+        |o| Object::Policy(json(o)),
+        tx.clone(),
+    );
+    spawn(
+        Api::<DynamicObject>::all_with(client.clone(), &cegp_resource()),
+        managed,
+        Source::Cegp,
+        |o| Object::Cegp(json(o)),
+        tx,
+    );
+    rx
+}
+
+fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    source: Source,
+    wrap: fn(K) -> Object,
+    tx: mpsc::Sender<WatchEvent>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
+{
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut stream = watcher::watcher(api.clone(), config.clone()).boxed();
+            while let Some(item) = stream.next().await {
+                let event = match item {
+                    Ok(Event::Init) => WatchEvent::Init(source),
+                    Ok(Event::InitApply(k) | Event::Apply(k)) => WatchEvent::Apply(wrap(k)),
+                    Ok(Event::Delete(k)) => WatchEvent::Delete(wrap(k)),
+                    Ok(Event::InitDone) => {
+                        backoff = Duration::from_millis(100);
+                        WatchEvent::InitDone(source)
+                    }
+                    Err(error) => {
+                        tracing::warn!(?source, %error, "watch failed; relisting");
+                        if tx.send(WatchEvent::Failed(source)).await.is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                };
+                if tx.send(event).await.is_err() {
+                    return;
+                }
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    });
+}

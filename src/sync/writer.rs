@@ -1,0 +1,220 @@
+//! The writes of `egressc sync`, one method per kind of write. Labels and CEGPs go out by
+//! server-side apply (field manager `egressc-sync`), status and label removals by merge patch,
+//! VIP Leases by conditional update (a 409 means the watch brings a newer version; the next
+//! reconcile decides again), Events through kube-runtime's recorder.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use kube::Client;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
+};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use serde_json::Value;
+
+use super::patches::{self, FIELD_MANAGER};
+use super::watch::{cegp_resource, cilium_node_resource};
+use crate::controller::{LabelPatch, NodeKind, VipWrite};
+use crate::model::api::{EgressGateway, EgressGatewayPolicy};
+
+/// Holds the clients of every write.
+pub struct Writer {
+    nodes: Api<Node>,
+    cilium_nodes: Api<DynamicObject>,
+    leases: Api<Lease>,
+    gateways: Api<DynamicObject>,
+    policies: Api<DynamicObject>,
+    cegps: Api<DynamicObject>,
+    recorder: Recorder,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer").finish_non_exhaustive()
+    }
+}
+
+fn is_status(error: &kube::Error, code: u16) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == code)
+}
+
+impl Writer {
+    /// Writer for the controller in `namespace`; Events name `identity` as the instance.
+    pub fn new(client: Client, namespace: &str, identity: &str) -> Self {
+        let reporter = Reporter {
+            controller: "egressc-sync".to_owned(),
+            instance: Some(identity.to_owned()),
+        };
+        Writer {
+            nodes: Api::all(client.clone()),
+            cilium_nodes: Api::all_with(client.clone(), &cilium_node_resource()),
+            leases: Api::namespaced(client.clone(), namespace),
+            gateways: Api::all_with(client.clone(), &ApiResource::erase::<EgressGateway>(&())),
+            policies: Api::all_with(
+                client.clone(),
+                &ApiResource::erase::<EgressGatewayPolicy>(&()),
+            ),
+            cegps: Api::all_with(client.clone(), &cegp_resource()),
+            recorder: Recorder::new(client, reporter),
+        }
+    }
+
+    /// Applies one label patch: removals by merge patch, then the full set of egressc labels
+    /// the object keeps, by apply. `observed` is egressc's labels on the object now.
+    pub async fn labels(
+        &self,
+        patch: &LabelPatch,
+        observed: &BTreeMap<String, String>,
+    ) -> Result<(), kube::Error> {
+        let name = patch.node.as_str();
+        if !patch.remove.is_empty() {
+            let body = Patch::Merge(patches::label_removal(&patch.remove));
+            let params = PatchParams::default();
+            match patch.kind {
+                NodeKind::Node => self.nodes.patch(name, &params, &body).await.map(drop)?,
+                NodeKind::CiliumNode => self
+                    .cilium_nodes
+                    .patch(name, &params, &body)
+                    .await
+                    .map(drop)?,
+            }
+        }
+        let keep = patches::owned_labels(observed, patch);
+        if patch.set.is_empty() {
+            return Ok(());
+        }
+        let body = Patch::Apply(patches::label_apply(patch.kind, name, &keep));
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        match patch.kind {
+            NodeKind::Node => self.nodes.patch(name, &params, &body).await.map(drop),
+            NodeKind::CiliumNode => self
+                .cilium_nodes
+                .patch(name, &params, &body)
+                .await
+                .map(drop),
+        }
+    }
+
+    /// Makes one VIP Lease write; a lost race (409, or a stale stored version) is not an
+    /// error: the watch delivers the newer version and the next plan decides again.
+    pub async fn vip(
+        &self,
+        write: &VipWrite,
+        stored: &BTreeMap<String, Lease>,
+    ) -> Result<(), kube::Error> {
+        let result = match write {
+            VipWrite::Create {
+                gateway,
+                lease,
+                vip,
+                duration_seconds,
+            } => {
+                let object = patches::new_vip_lease(gateway, lease, vip, *duration_seconds);
+                self.leases
+                    .create(&PostParams::default(), &object)
+                    .await
+                    .map(drop)
+            }
+            VipWrite::Grant { lease, .. } | VipWrite::Withdraw { lease, .. } => {
+                let Some(updated) = stored
+                    .get(lease)
+                    .and_then(|s| patches::updated_vip_lease(s, write))
+                else {
+                    return Ok(());
+                };
+                self.leases
+                    .replace(lease, &PostParams::default(), &updated)
+                    .await
+                    .map(drop)
+            }
+            VipWrite::Delete {
+                lease,
+                resource_version,
+            } => {
+                let params = DeleteParams {
+                    preconditions: Some(Preconditions {
+                        resource_version: Some(resource_version.clone()),
+                        uid: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                self.leases.delete(lease, &params).await.map(drop)
+            }
+        };
+        match result {
+            Err(e) if is_status(&e, 409) || is_status(&e, 404) => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Merge-patches the status of gateway `name`.
+    pub async fn gateway_status(&self, name: &str, body: Value) -> Result<(), kube::Error> {
+        self.gateways
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+            .await
+            .map(drop)
+    }
+
+    /// Merge-patches the status of policy `name`.
+    pub async fn policy_status(&self, name: &str, body: Value) -> Result<(), kube::Error> {
+        self.policies
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
+            .await
+            .map(drop)
+    }
+
+    /// Applies a CEGP.
+    pub async fn apply_cegp(&self, name: &str, body: Value) -> Result<(), kube::Error> {
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.cegps
+            .patch(name, &params, &Patch::Apply(body))
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a CEGP (already gone is fine).
+    pub async fn delete_cegp(&self, name: &str) -> Result<(), kube::Error> {
+        match self.cegps.delete(name, &DeleteParams::default()).await {
+            Err(e) if is_status(&e, 404) => Ok(()),
+            other => other.map(drop),
+        }
+    }
+
+    /// Publishes an Event about `object` (a gateway or policy as JSON).
+    pub async fn event(
+        &self,
+        object: &Value,
+        warning: bool,
+        reason: &str,
+        note: String,
+    ) -> Result<(), kube::Error> {
+        let text = |pointer: &str| {
+            object
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let reference = ObjectReference {
+            api_version: text("/apiVersion"),
+            kind: text("/kind"),
+            name: text("/metadata/name"),
+            uid: text("/metadata/uid"),
+            resource_version: text("/metadata/resourceVersion"),
+            ..ObjectReference::default()
+        };
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: "Reconcile".to_owned(),
+            secondary: None,
+        };
+        self.recorder.publish(&event, &reference).await
+    }
+}

@@ -1,0 +1,231 @@
+//! `egressc sync` end to end: the real binary against kube-testserver. Initial election
+//! (labels on Node and CiliumNode), the CEGP equal to `egressc build`'s, status and Events;
+//! failover on NotReady and on a heartbeat Lease that stops (power-off); a restart that moves
+//! nothing; leader handover after SIGKILL.
+
+#[path = "sync/cluster.rs"]
+mod cluster;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, poll};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Node;
+use kube::api::Api;
+use serde_json::Value;
+
+/// A running `egressc sync`; killed (SIGKILL) on drop.
+struct Sync {
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Sync {
+    fn start(cluster: &Cluster, identity: &str, leader_elect: bool) -> Sync {
+        let log = cluster.dir.path().join(format!("{identity}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_egressc"))
+            .args([
+                "sync",
+                "--namespace",
+                NAMESPACE,
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--node-lease-grace", "3s", "--settle", "1s"])
+            .args([
+                "--leader-elect",
+                if leader_elect { "true" } else { "false" },
+            ])
+            .args(["--leader-lease-duration", "3s", "--identity", identity])
+            .args(["--cilium-version", "1.19"])
+            .env("KUBECONFIG", cluster.dir.path().join("kubeconfig"))
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("egressc sync starts");
+        Sync { child, log }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Sync {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// The CEGP `egressc build` renders for the same sources.
+fn built_cegp(dir: &Path) -> Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_egressc"))
+        .args(["build", "--cilium-version", "1.19"])
+        .arg(dir.join("sources.yaml"))
+        .output()
+        .expect("egressc build runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(&String::from_utf8_lossy(&out.stdout)).expect("yaml");
+    docs.into_iter()
+        .find(|d| d["kind"] == "CiliumEgressGatewayPolicy")
+        .expect("build renders a CEGP")
+}
+
+async fn node_version(cluster: &Cluster, node: &str) -> String {
+    let nodes: Api<Node> = Api::all(cluster.client.clone());
+    let n = nodes.get(node).await.expect("node");
+    n.metadata.resource_version.unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elects_fails_over_and_restarts_without_moving() {
+    let cluster = Cluster::start(&["n1", "n2", "n3"]).await;
+    let mut sync = Sync::start(&cluster, "solo", false);
+
+    // Initial election: one node carries the label on Node and CiliumNode.
+    let first = cluster.wait_active(&[]).await;
+
+    // The CEGP equals what `egressc build` renders, plus the owner reference.
+    let built = built_cegp(cluster.dir.path());
+    let applied: Value = poll("the CEGP is created", || async {
+        let cegp = cegps(&cluster.client).get_opt("p").await.ok().flatten()?;
+        serde_json::to_value(cegp).ok()
+    })
+    .await;
+    assert_eq!(applied["spec"], built["spec"], "log:\n{}", sync.log());
+    for (key, value) in Cluster::labels_of(&built) {
+        assert_eq!(
+            Cluster::labels_of(&applied).get(&key),
+            Some(&value),
+            "label {key}"
+        );
+    }
+    assert_eq!(
+        applied["metadata"]["ownerReferences"][0]["kind"],
+        "EgressGatewayPolicy"
+    );
+
+    // Status and an Event.
+    eventually("gateway status names the active node", || async {
+        let gw = gateways(&cluster.client).get("gw").await.expect("gateway");
+        let gw = serde_json::to_value(gw).unwrap_or_default();
+        gw["status"]["activeNodeName"] == first.as_str()
+            && gw["status"]["readyNodes"] == 3
+            && gw["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            })
+    })
+    .await;
+    eventually("an ActiveNodeElected Event", || async {
+        cluster
+            .events()
+            .await
+            .iter()
+            .any(|e| e["reason"] == "ActiveNodeElected")
+    })
+    .await;
+
+    // Failover after the active node goes NotReady.
+    let not_ready = std::time::Instant::now();
+    cluster.set_ready(&first, false).await;
+    let second = cluster.wait_active(&[first.as_str()]).await;
+    eprintln!("NotReady -> label on both kinds: {:?}", not_ready.elapsed());
+    eventually("a Failover Event", || async {
+        cluster
+            .events()
+            .await
+            .iter()
+            .any(|e| e["reason"] == "Failover")
+    })
+    .await;
+
+    // Failover after the active node's heartbeat stops (Node stays Ready): grace is 3 s.
+    let powered_off = std::time::Instant::now();
+    cluster.power_off(&second);
+    let third = cluster
+        .wait_active(&[first.as_str(), second.as_str()])
+        .await;
+    let took = powered_off.elapsed();
+    eprintln!("heartbeat stopped (grace 3 s) -> label on both kinds: {took:?}");
+    assert!(
+        took.as_secs_f64() < 3.0 + 5.0,
+        "power-off failover took {took:?}"
+    );
+
+    // Restart: the new process adopts the label in place and moves nothing.
+    let before = node_version(&cluster, &third).await;
+    sync.kill();
+    let restarted = Sync::start(&cluster, "solo-2", false);
+    eventually("the restarted process is synced", || async {
+        restarted.log().contains("synced=true")
+    })
+    .await;
+    // Give it several reconcile rounds (heartbeats arrive every 500 ms) to prove a negative.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let (nodes, cilium) = cluster.active().await;
+    assert_eq!(nodes, vec![third.clone()], "log:\n{}", restarted.log());
+    assert_eq!(cilium, vec![third.clone()]);
+    assert_eq!(
+        node_version(&cluster, &third).await,
+        before,
+        "the active Node was rewritten"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_takes_over_after_the_leader_is_killed() {
+    let cluster = Cluster::start(&["n1", "n2"]).await;
+    let a = Sync::start(&cluster, "replica-a", true);
+    let b = Sync::start(&cluster, "replica-b", true);
+    let first = cluster.wait_active(&[]).await;
+
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let holder = leases
+        .get("egressc-sync")
+        .await
+        .expect("leader lease")
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    let (mut leader, standby) = if holder == "replica-a" {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    leader.kill();
+
+    let killed = std::time::Instant::now();
+    cluster.set_ready(&first, false).await;
+    let second = cluster.wait_active(&[first.as_str()]).await;
+    eprintln!("leader SIGKILL (lease 3 s) -> failover by standby: {:?}", killed.elapsed());
+    assert_ne!(first, second, "standby log:\n{}", standby.log());
+    let holder = leases
+        .get("egressc-sync")
+        .await
+        .expect("leader lease")
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default();
+    assert_ne!(holder, leader_identity(&leader));
+}
+
+fn leader_identity(sync: &Sync) -> String {
+    sync.log
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
