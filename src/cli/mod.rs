@@ -6,14 +6,16 @@
 
 mod inputs;
 
+use inputs::Text;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::diag::Tally;
 use crate::diag::render::{self, Format, Sources};
+use crate::diag::{Diagnostic, Tally};
 use crate::load::Limits;
 use crate::model::cilium::CiliumVersion;
 use crate::pipeline::{self, Compiled, Input};
@@ -147,15 +149,62 @@ fn trouble(message: &str) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
+/// What `read` gathered: decoded inputs, plus files that are not UTF-8 (reported as
+/// diagnostics beside the pipeline's own; their lossy text feeds source snippets only).
+struct Gathered {
+    sources: Vec<Input>,
+    nodes: Option<Input>,
+    undecodable: Vec<(Input, Diagnostic)>,
+}
+
+impl Gathered {
+    fn take(&mut self, text: Text) -> Option<Input> {
+        match text {
+            Text::Decoded(input) => Some(input),
+            Text::Undecodable { lossy, diagnostic } => {
+                self.undecodable.push((lossy, *diagnostic));
+                None
+            }
+        }
+    }
+
+    /// Adds the undecodable files' diagnostics to `compiled`, in reading order.
+    fn merge_into(&self, compiled: &mut Compiled) {
+        compiled
+            .diagnostics
+            .extend(self.undecodable.iter().map(|(_, d)| d.clone()));
+        crate::diag::sort(&mut compiled.diagnostics);
+    }
+
+    /// Every text a diagnostic may quote.
+    fn texts(&self) -> impl Iterator<Item = &Input> {
+        self.sources
+            .iter()
+            .chain(&self.nodes)
+            .chain(self.undecodable.iter().map(|(input, _)| input))
+    }
+}
+
 /// Reads the inputs of `args` or explains why not.
-fn read(args: &CommonArgs, limits: &Limits) -> Result<(Vec<Input>, Option<Input>), String> {
-    let sources = inputs::read_inputs(&args.paths, limits.max_bytes)?;
+fn read(args: &CommonArgs, limits: &Limits) -> Result<Gathered, String> {
+    let texts = inputs::read_inputs(&args.paths, limits.max_bytes)?;
     let nodes = args
         .nodes
         .as_deref()
         .map(|path| inputs::read_one(path, limits.max_bytes))
         .transpose()?;
-    Ok((sources, nodes))
+    let mut gathered = Gathered {
+        sources: Vec::new(),
+        nodes: None,
+        undecodable: Vec::new(),
+    };
+    for text in texts {
+        if let Some(input) = gathered.take(text) {
+            gathered.sources.push(input);
+        }
+    }
+    gathered.nodes = nodes.and_then(|text| gathered.take(text));
+    Ok(gathered)
 }
 
 fn options(args: &CommonArgs) -> Options {
@@ -167,12 +216,18 @@ fn options(args: &CommonArgs) -> Options {
 
 fn check(args: &CommonArgs) -> ExitCode {
     let limits = Limits::default();
-    let (sources, nodes) = match read(args, &limits) {
+    let gathered = match read(args, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
     };
-    let compiled = pipeline::check(&sources, nodes.as_ref(), &options(args), &limits);
-    if report(args, &compiled, &sources, nodes.as_ref()) {
+    let mut compiled = pipeline::check(
+        &gathered.sources,
+        gathered.nodes.as_ref(),
+        &options(args),
+        &limits,
+    );
+    gathered.merge_into(&mut compiled);
+    if report(args, &compiled, &gathered) {
         ExitCode::from(EXIT_INVALID)
     } else {
         ExitCode::SUCCESS
@@ -182,14 +237,20 @@ fn check(args: &CommonArgs) -> ExitCode {
 fn build(args: &BuildArgs) -> ExitCode {
     let common = &args.common;
     let limits = Limits::default();
-    let (sources, nodes) = match read(common, &limits) {
+    let gathered = match read(common, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
     };
     // `--templates` is parsed here and handed to rendering once that is wired in.
     let _templates = args.templates.as_deref();
-    let compiled = pipeline::compile(&sources, nodes.as_ref(), &options(common), &limits);
-    if report(common, &compiled, &sources, nodes.as_ref()) {
+    let mut compiled = pipeline::compile(
+        &gathered.sources,
+        gathered.nodes.as_ref(),
+        &options(common),
+        &limits,
+    );
+    gathered.merge_into(&mut compiled);
+    if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }
     let written = match &args.output {
@@ -211,17 +272,12 @@ fn build(args: &BuildArgs) -> ExitCode {
 
 /// Prints the diagnostics to stderr; true when the run failed (errors, or warnings under
 /// `--deny-warnings`).
-fn report(
-    args: &CommonArgs,
-    compiled: &Compiled,
-    sources: &[Input],
-    nodes: Option<&Input>,
-) -> bool {
+fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered) -> bool {
     let tally = Tally::of(&compiled.diagnostics);
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    for input in sources.iter().chain(nodes) {
+    for input in gathered.texts() {
         texts.insert(input.name.clone(), input.text.clone());
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);

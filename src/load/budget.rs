@@ -148,6 +148,15 @@ fn classify(error: &Error, limits: &Limits) -> (Code, String, Option<String>) {
         Error::AliasReplayLimitExceeded { .. }
         | Error::AliasExpansionLimitExceeded { .. }
         | Error::AliasReplayStackDepthExceeded { .. } => alias_budget(limits),
+        // The parser's own message names its configuration knob; say what the user can do.
+        Error::DuplicateMappingKey { key, .. } => (
+            Code::YamlSyntax,
+            match key {
+                Some(key) => format!("duplicate mapping key `{key}`"),
+                None => "duplicate mapping key".to_owned(),
+            },
+            Some("each key may appear once per mapping; merge the two entries".to_owned()),
+        ),
         other => (Code::YamlSyntax, message_of(other), None),
     }
 }

@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod de;
 pub mod path;
+pub mod text;
 pub mod tree;
 
 pub use budget::Limits;
@@ -153,5 +154,6 @@ mod tests {
         let err = parse_stream("t.yaml", "a: 1\na: 2\n", &Limits::default()).unwrap_err();
         assert_eq!(err.code, Code::YamlSyntax);
         assert_eq!(err.span.line, 2);
+        assert_eq!(err.message, "duplicate mapping key `a`");
     }
 }
