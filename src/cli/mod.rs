@@ -5,6 +5,7 @@
 //! 2 usage, I/O or internal error.
 
 mod inputs;
+mod test_hooks;
 
 use inputs::Text;
 
@@ -111,6 +112,7 @@ pub fn run() -> ExitCode {
             };
         }
     };
+    test_hooks::maybe_panic();
     match cli.command {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build(&args),
@@ -215,7 +217,10 @@ fn options(args: &CommonArgs) -> Options {
 }
 
 fn check(args: &CommonArgs) -> ExitCode {
-    let limits = Limits::default();
+    let limits = match test_hooks::limits() {
+        Ok(limits) => limits,
+        Err(message) => return trouble(&message),
+    };
     let gathered = match read(args, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
@@ -236,7 +241,10 @@ fn check(args: &CommonArgs) -> ExitCode {
 
 fn build(args: &BuildArgs) -> ExitCode {
     let common = &args.common;
-    let limits = Limits::default();
+    let limits = match test_hooks::limits() {
+        Ok(limits) => limits,
+        Err(message) => return trouble(&message),
+    };
     let gathered = match read(common, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
