@@ -398,3 +398,28 @@ fn internal_error_exits_2_asking_for_a_bug_report() {
     assert!(!stderr.contains("stack backtrace"), "{stderr}");
     assert!(!stderr.contains("RUST_BACKTRACE"), "{stderr}");
 }
+
+#[test]
+fn twenty_thousand_errors_in_one_file_render_within_the_bound() {
+    // Regression: quoting each diagnostic's line used to rescan the file from the start,
+    // so this 4 MB input took minutes in the default (human) format.
+    let doc = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGateway\nmetadata:\n  name: gw-NUM\nspec:\n  sourceIP:\n    mode: VirtualIPAddress\n    virtualIPAddress: {ip: 192.0.2.300}\n---\n";
+    let text: String = (0..20_000)
+        .map(|i| doc.replace("NUM", &i.to_string()))
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("many.yaml"), text).expect("written");
+    let run = egressc(
+        dir.path(),
+        &["check".to_owned(), "many.yaml".to_owned()],
+        &[],
+    );
+    assert_eq!(run.status, Some(1));
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(stderr.matches("error[E024]").count(), 20_000);
+    assert!(
+        stderr.ends_with("failed: 20000 errors, 0 warnings\n"),
+        "{}",
+        &stderr[stderr.len().saturating_sub(200)..]
+    );
+}
