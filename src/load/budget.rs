@@ -20,7 +20,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Alias uses (default 10,000); anchors are bounded by the same number.
     pub max_aliases: usize,
-    /// Events replayed by alias expansion (default 1,000,000).
+    /// Events replayed by alias expansion (default 20,000). Measured on a release build, a
+    /// billion-laughs bomb is stopped after this many events: at 1,000,000 it cost 0.65 s and
+    /// 200 MB, at 100,000 0.17 s and 24 MB; real inputs replay a few hundred.
     pub max_alias_replay: usize,
     /// YAML nodes (default 20,000,000: 100,000 documents of 200 nodes each).
     pub max_nodes: usize,
@@ -35,7 +37,7 @@ impl Default for Limits {
             max_documents: 100_000,
             max_depth: 64,
             max_aliases: 10_000,
-            max_alias_replay: 1_000_000,
+            max_alias_replay: 20_000,
             max_nodes: 20_000_000,
             max_scalar_bytes: 128 * 1024 * 1024,
         }
