@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CommonArgs, EXIT_INVALID, argocd, drift, inputs, read, report, trouble};
+use super::inputs::Text;
+use super::{CommonArgs, EXIT_INVALID, argocd, drift, inputs, read, report, test_hooks, trouble};
 use crate::load::Limits;
 use crate::pipeline;
 use crate::render::{DEFAULT_AGENT_NAMESPACE, RenderOptions, Renderer, Templates};
@@ -67,8 +68,11 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         }
     }
     let common = &args.common;
-    let limits = Limits::default();
-    let (sources, nodes) = match read(common, &limits) {
+    let limits = match test_hooks::limits() {
+        Ok(limits) => limits,
+        Err(message) => return trouble(&message),
+    };
+    let gathered = match read(common, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
     };
@@ -86,9 +90,9 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         render.agent_image = image;
     }
     let options = super::options(common);
-    let compiled = match pipeline::compile(
-        &sources,
-        nodes.as_ref(),
+    let mut compiled = match pipeline::compile(
+        &gathered.sources,
+        gathered.nodes.as_ref(),
         &options,
         &limits,
         &renderer,
@@ -100,7 +104,8 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    if report(common, &compiled, &sources, nodes.as_ref()) {
+    gathered.merge_into(&mut compiled);
+    if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }
     if let Some(path) = &args.check_against {
@@ -147,6 +152,16 @@ fn templates(dir: Option<&Path>) -> Result<Templates, String> {
 
 fn check_against(rendered: &str, path: &Path, limits: &Limits) -> ExitCode {
     let committed = match inputs::read_inputs(&[path.to_path_buf()], limits.max_bytes, None) {
+        Ok(texts) => texts
+            .into_iter()
+            .map(|text| match text {
+                Text::Decoded(input) => Ok(input),
+                Text::Undecodable { lossy, .. } => Err(format!("{} is not UTF-8 text", lossy.name)),
+            })
+            .collect::<Result<Vec<_>, _>>(),
+        Err(message) => Err(message),
+    };
+    let committed = match committed {
         Ok(committed) => committed,
         Err(message) => return trouble(&message),
     };

@@ -33,8 +33,10 @@ pub fn is_egressc_source(text: &str) -> bool {
 /// The first egressc source file under `dir`, if any.
 pub fn first_source(dir: &Path, max_bytes: usize) -> Result<Option<String>, String> {
     for file in inputs::list_files(dir)? {
-        let input = inputs::read_one(&file, max_bytes)?;
-        if is_egressc_source(&input.text) {
+        // A file that is not UTF-8 cannot be a source; `build` reports it if it is one.
+        if let inputs::Text::Decoded(input) = inputs::read_one(&file, max_bytes)?
+            && is_egressc_source(&input.text)
+        {
             return Ok(Some(input.name));
         }
     }

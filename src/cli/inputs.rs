@@ -1,11 +1,29 @@
 //! Input discovery and reading for the CLI: files, directories (recursive, `*.yaml`, `*.yml`,
 //! `*.json`, sorted; hidden entries such as `.git` or `.github` skipped), and `-` for stdin.
+//! A file that is not UTF-8 is not an I/O failure: it comes back as [`Text::Undecodable`] with
+//! its diagnostic, so the other files are still checked.
 
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use crate::diag::Diagnostic;
+use crate::load::text;
 use crate::pipeline::Input;
+
+/// One input as read: decoded text, or a file that is not UTF-8.
+#[derive(Debug)]
+pub enum Text {
+    /// UTF-8 text, ready for the pipeline.
+    Decoded(Input),
+    /// Not UTF-8: the diagnostic, and the text decoded lossily (for source snippets only).
+    Undecodable {
+        /// The lossy text (invalid sequences replaced by U+FFFD).
+        lossy: Input,
+        /// E008 at the first invalid byte.
+        diagnostic: Box<Diagnostic>,
+    },
+}
 
 /// Display name of standard input in diagnostics.
 pub const STDIN_NAME: &str = "<stdin>";
@@ -19,7 +37,7 @@ pub fn read_inputs(
     paths: &[PathBuf],
     max_bytes: usize,
     exclude: Option<&Path>,
-) -> Result<Vec<Input>, String> {
+) -> Result<Vec<Text>, String> {
     let excluded = exclude.and_then(|p| fs::canonicalize(p).ok());
     let mut inputs = Vec::new();
     let mut stdin_used = false;
@@ -56,7 +74,7 @@ pub fn read_inputs(
 }
 
 /// Reads one named file (e.g. `--nodes`), or stdin for `-`.
-pub fn read_one(path: &Path, max_bytes: usize) -> Result<Input, String> {
+pub fn read_one(path: &Path, max_bytes: usize) -> Result<Text, String> {
     if path.as_os_str() == "-" {
         read_stdin(max_bytes)
     } else {
@@ -96,17 +114,17 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-fn read_file(path: &Path, max_bytes: usize) -> Result<Input, String> {
+fn read_file(path: &Path, max_bytes: usize) -> Result<Text, String> {
     let file = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path.display().to_string();
     read_bounded(file, name, max_bytes)
 }
 
-fn read_stdin(max_bytes: usize) -> Result<Input, String> {
+fn read_stdin(max_bytes: usize) -> Result<Text, String> {
     read_bounded(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes)
 }
 
-fn read_bounded(reader: impl Read, name: String, max_bytes: usize) -> Result<Input, String> {
+fn read_bounded(reader: impl Read, name: String, max_bytes: usize) -> Result<Text, String> {
     let limit = u64::try_from(max_bytes)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
@@ -115,11 +133,19 @@ fn read_bounded(reader: impl Read, name: String, max_bytes: usize) -> Result<Inp
         .take(limit)
         .read_to_end(&mut bytes)
         .map_err(|e| format!("cannot read {name}: {e}"))?;
-    let text = if bytes.len() > max_bytes {
+    if bytes.len() > max_bytes {
         // Over budget: the loader rejects it by length; the cut may split a character.
-        String::from_utf8_lossy(&bytes).into_owned()
-    } else {
-        String::from_utf8(bytes).map_err(|e| format!("{name} is not UTF-8 text: {e}"))?
-    };
-    Ok(Input { name, text })
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        return Ok(Text::Decoded(Input { name, text }));
+    }
+    Ok(match text::decode(&name, bytes) {
+        Ok(text) => Text::Decoded(Input { name, text }),
+        Err(undecodable) => Text::Undecodable {
+            lossy: Input {
+                name,
+                text: undecodable.lossy,
+            },
+            diagnostic: undecodable.diagnostic,
+        },
+    })
 }

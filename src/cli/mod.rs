@@ -11,6 +11,9 @@ mod discover;
 mod drift;
 mod inputs;
 mod sync;
+mod test_hooks;
+
+use inputs::Text;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -18,8 +21,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::diag::Tally;
 use crate::diag::render::{self, Format, Sources};
+use crate::diag::{Diagnostic, Tally};
 use crate::load::Limits;
 use crate::model::cilium::CiliumVersion;
 use crate::pipeline::{self, Compiled, Input};
@@ -113,6 +116,7 @@ pub fn run() -> ExitCode {
             };
         }
     };
+    test_hooks::maybe_panic();
     match cli.command {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build::run(args),
@@ -170,18 +174,63 @@ pub(super) fn trouble(message: &str) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
-/// Reads the inputs of `args` or explains why not.
-pub(super) fn read(
-    args: &CommonArgs,
-    limits: &Limits,
-) -> Result<(Vec<Input>, Option<Input>), String> {
-    let sources = inputs::read_inputs(&args.paths, limits.max_bytes, args.nodes.as_deref())?;
+/// What `read` gathered: decoded inputs, plus files that are not UTF-8 (reported as
+/// diagnostics beside the pipeline's own; their lossy text feeds source snippets only).
+pub(super) struct Gathered {
+    pub(super) sources: Vec<Input>,
+    pub(super) nodes: Option<Input>,
+    undecodable: Vec<(Input, Diagnostic)>,
+}
+
+impl Gathered {
+    fn take(&mut self, text: Text) -> Option<Input> {
+        match text {
+            Text::Decoded(input) => Some(input),
+            Text::Undecodable { lossy, diagnostic } => {
+                self.undecodable.push((lossy, *diagnostic));
+                None
+            }
+        }
+    }
+
+    /// Adds the undecodable files' diagnostics to `compiled`, in reading order.
+    pub(super) fn merge_into(&self, compiled: &mut Compiled) {
+        compiled
+            .diagnostics
+            .extend(self.undecodable.iter().map(|(_, d)| d.clone()));
+        crate::diag::sort(&mut compiled.diagnostics);
+    }
+
+    /// Every text a diagnostic may quote.
+    fn texts(&self) -> impl Iterator<Item = &Input> {
+        self.sources
+            .iter()
+            .chain(&self.nodes)
+            .chain(self.undecodable.iter().map(|(input, _)| input))
+    }
+}
+
+/// Reads the inputs of `args` or explains why not. A `--nodes` file inside a source directory
+/// is read as the inventory only.
+pub(super) fn read(args: &CommonArgs, limits: &Limits) -> Result<Gathered, String> {
+    let texts = inputs::read_inputs(&args.paths, limits.max_bytes, args.nodes.as_deref())?;
     let nodes = args
         .nodes
         .as_deref()
         .map(|path| inputs::read_one(path, limits.max_bytes))
         .transpose()?;
-    Ok((sources, nodes))
+    let mut gathered = Gathered {
+        sources: Vec::new(),
+        nodes: None,
+        undecodable: Vec::new(),
+    };
+    for text in texts {
+        if let Some(input) = gathered.take(text) {
+            gathered.sources.push(input);
+        }
+    }
+    gathered.nodes = nodes.and_then(|text| gathered.take(text));
+    Ok(gathered)
 }
 
 pub(super) fn options(args: &CommonArgs) -> Options {
@@ -192,13 +241,22 @@ pub(super) fn options(args: &CommonArgs) -> Options {
 }
 
 fn check(args: &CommonArgs) -> ExitCode {
-    let limits = Limits::default();
-    let (sources, nodes) = match read(args, &limits) {
+    let limits = match test_hooks::limits() {
+        Ok(limits) => limits,
+        Err(message) => return trouble(&message),
+    };
+    let gathered = match read(args, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
     };
-    let compiled = pipeline::check(&sources, nodes.as_ref(), &options(args), &limits);
-    if report(args, &compiled, &sources, nodes.as_ref()) {
+    let mut compiled = pipeline::check(
+        &gathered.sources,
+        gathered.nodes.as_ref(),
+        &options(args),
+        &limits,
+    );
+    gathered.merge_into(&mut compiled);
+    if report(args, &compiled, &gathered) {
         ExitCode::from(EXIT_INVALID)
     } else {
         ExitCode::SUCCESS
@@ -207,17 +265,12 @@ fn check(args: &CommonArgs) -> ExitCode {
 
 /// Prints the diagnostics to stderr; true when the run failed (errors, or warnings under
 /// `--deny-warnings`).
-pub(super) fn report(
-    args: &CommonArgs,
-    compiled: &Compiled,
-    sources: &[Input],
-    nodes: Option<&Input>,
-) -> bool {
+pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered) -> bool {
     let tally = Tally::of(&compiled.diagnostics);
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    for input in sources.iter().chain(nodes) {
+    for input in gathered.texts() {
         texts.insert(input.name.clone(), input.text.clone());
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);

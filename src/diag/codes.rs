@@ -65,6 +65,11 @@ codes! {
     /// **Why**: bounds memory for one run.
     /// **Fix**: remove the oversized values.
     ScalarBudget = ("E007", Error, "scalar text exceeds the budget"),
+    /// **Flags** an input file that is not UTF-8 text (e.g. saved as UTF-16 or Latin-1, or a
+    /// binary file with a `.yaml` name); the position is that of the first invalid byte.
+    /// **Why**: YAML streams are UTF-8 here; guessing another encoding could change values.
+    /// **Fix**: save the file as UTF-8 (`iconv -f UTF-16 -t UTF-8`), or remove the binary file.
+    NotUtf8 = ("E008", Error, "input is not UTF-8"),
     /// **Flags** a document whose top level is not a mapping (e.g. a bare list or string).
     /// **Why**: every Kubernetes object is a mapping with `apiVersion`, `kind`, `metadata`.
     /// **Fix**: write the object as `apiVersion: …`, `kind: …`, `metadata: …`, `spec: …`.
@@ -190,6 +195,12 @@ codes! {
     /// **Why**: traffic of the other family cannot be translated to the VIP and leaves with a
     /// node address, or is dropped. **Fix**: split the policy per family.
     FamilyMismatch = ("W006", Warning, "destination family differs from the VIP family"),
+    /// **Flags** an IPv4 VIP ending in `.0` or `.255`: the network or broadcast address of its
+    /// /24. **Why**: in a node subnet of /24 or narrower such an address is the network or
+    /// broadcast address, never a host, so traffic from it fails; it is a host address only in
+    /// a wider subnet (e.g. `192.0.2.255` in `192.0.2.0/23`). egressc does not know the
+    /// subnet, so this is a warning. **Fix**: pick another address unless the subnet is wider.
+    VipSubnetEdge = ("W007", Warning, "VIP is the network or broadcast address of its /24"),
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod de;
 pub mod path;
+pub mod text;
 pub mod tree;
 
 pub use budget::Limits;
@@ -149,9 +150,26 @@ mod tests {
     }
 
     #[test]
+    fn non_finite_floats_are_values_not_syntax_errors() {
+        let docs = parse("a: .nan\nb: -.inf\n");
+        let a = docs[0].root.get("a").map(|n| &n.value);
+        assert!(matches!(a, Some(Value::Float(f)) if f.is_nan()), "{a:?}");
+        let b = docs[0].root.get("b").map(|n| &n.value);
+        assert_eq!(b, Some(&Value::Float(f64::NEG_INFINITY)));
+    }
+
+    #[test]
+    fn self_referencing_alias_is_explained() {
+        let err = parse_stream("t.yaml", "a: &a [1, *a]\n", &Limits::default()).unwrap_err();
+        assert_eq!(err.code, Code::YamlSyntax);
+        assert!(err.message.contains("cycle"), "{}", err.message);
+    }
+
+    #[test]
     fn duplicate_keys_are_syntax_errors() {
         let err = parse_stream("t.yaml", "a: 1\na: 2\n", &Limits::default()).unwrap_err();
         assert_eq!(err.code, Code::YamlSyntax);
         assert_eq!(err.span.line, 2);
+        assert_eq!(err.message, "duplicate mapping key `a`");
     }
 }

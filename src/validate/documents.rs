@@ -41,28 +41,39 @@ pub struct Sorted {
 }
 
 /// Replaces every `List`-like document (`kind: List` or `…List` with `items`) by its items,
-/// each keeping its position and an `items[i]` base path.
+/// each keeping its position and an `items[i]` base path. Lists inside lists are flattened
+/// (as kubectl does); a list with `items: null` (or `kind: List` without `items`) is empty.
 pub fn unwrap_lists(docs: Vec<Document>) -> Vec<Document> {
     let mut out = Vec::with_capacity(docs.len());
     for doc in docs {
-        let is_list = doc
-            .str_at(&Path::root().key("kind"))
-            .is_some_and(|k| k.ends_with("List"));
-        let items = doc.root.get("items").and_then(|n| n.as_seq());
-        match items {
-            Some(items) if is_list => {
-                for (i, item) in items.iter().enumerate() {
-                    out.push(Document {
-                        file: doc.file.clone(),
-                        root: item.clone(),
-                        base: doc.base.key("items").index(i),
-                    });
-                }
-            }
-            _ => out.push(doc),
-        }
+        unwrap_into(doc, &mut out);
     }
     out
+}
+
+/// Recursion depth is bounded by the loader's nesting budget.
+fn unwrap_into(doc: Document, out: &mut Vec<Document>) {
+    let kind = doc.str_at(&Path::root().key("kind"));
+    let is_list = kind.is_some_and(|k| k.ends_with("List"));
+    let items = doc.root.get("items");
+    let empty = match items {
+        None => kind == Some("List"),
+        Some(node) => node.is_null(),
+    };
+    match items.and_then(|n| n.as_seq()) {
+        Some(items) if is_list => {
+            for (i, item) in items.iter().enumerate() {
+                let inner = Document {
+                    file: doc.file.clone(),
+                    root: item.clone(),
+                    base: doc.base.key("items").index(i),
+                };
+                unwrap_into(inner, out);
+            }
+        }
+        _ if is_list && empty => {}
+        _ => out.push(doc),
+    }
 }
 
 /// `apiVersion` and `kind` of a document, or a diagnostic.

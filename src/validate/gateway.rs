@@ -203,6 +203,19 @@ fn check_vip(
         );
         return None;
     }
+    if let Some(edge) = super::net::v4_subnet_edge(ip) {
+        report.push(
+            Diagnostic::new(
+                Code::VipSubnetEdge,
+                span.clone(),
+                format!("VIP `{ip}` is the {edge} address of its /24"),
+            )
+            .with_hint(
+                "this is only valid when the node subnet is wider than /24 (e.g. a /23); \
+                 otherwise choose another address",
+            ),
+        );
+    }
     if ip.is_ipv6() && !cilium.supports_ipv6_egress_ip() {
         report.push(
             Diagnostic::new(

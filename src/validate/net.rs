@@ -68,6 +68,18 @@ fn v6_problem(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
+/// The edge of its /24 that an IPv4 address is, if any: `.0` is the network address and
+/// `.255` the broadcast address of the /24 around it. Such an address is a host only in a
+/// wider subnet, which egressc cannot see, so callers warn rather than refuse.
+pub fn v4_subnet_edge(ip: IpAddr) -> Option<&'static str> {
+    let IpAddr::V4(v4) = ip else { return None };
+    match v4.octets()[3] {
+        0 => Some("network"),
+        255 => Some("broadcast"),
+        _ => None,
+    }
+}
+
 /// Is `inner` contained in `outer` (same family, at least as long a prefix)?
 pub fn contains(outer: &IpNet, inner: &IpNet) -> bool {
     outer.contains(inner)
@@ -125,6 +137,17 @@ mod tests {
         ] {
             assert!(vip_problem(bad.parse().unwrap()).is_some(), "{bad}");
         }
+    }
+
+    #[test]
+    fn dot_zero_and_dot_255_are_subnet_edges() {
+        let edge = |s: &str| v4_subnet_edge(s.parse().unwrap());
+        assert_eq!(edge("198.51.100.0"), Some("network"));
+        assert_eq!(edge("203.0.113.255"), Some("broadcast"));
+        assert_eq!(edge("192.0.2.10"), None);
+        assert_eq!(edge("192.0.2.254"), None);
+        assert_eq!(edge("2001:db8::ff"), None);
+        assert_eq!(edge("2001:db8::"), None);
     }
 
     #[test]

@@ -23,16 +23,16 @@ fn render_one(out: &mut String, d: &Diagnostic, sources: &Sources) {
         "{}[{}]: {}",
         d.severity().as_str(),
         d.code.as_str(),
-        d.message
+        escaped(&d.message)
     );
     let gutter = d.span.line.to_string().len();
     location(out, &d.span, gutter);
     snippet(out, &d.span, sources, gutter);
     if let Some(hint) = &d.hint {
-        let _ = writeln!(out, "{:gutter$} = help: {hint}", "");
+        let _ = writeln!(out, "{:gutter$} = help: {}", "", escaped(hint));
     }
     for related in &d.related {
-        let _ = writeln!(out, "{:gutter$} = note: {}", "", related.message);
+        let _ = writeln!(out, "{:gutter$} = note: {}", "", escaped(&related.message));
         let g = related.span.line.to_string().len();
         location(out, &related.span, g);
         snippet(out, &related.span, sources, g);
@@ -53,6 +53,9 @@ fn location(out: &mut String, span: &Span, gutter: usize) {
     }
 }
 
+/// Characters of a quoted source line shown around the caret; longer lines are cut.
+const SNIPPET_WIDTH: usize = 160;
+
 fn snippet(out: &mut String, span: &Span, sources: &Sources, gutter: usize) {
     let Some(line) = sources.line(&span.file, span.line) else {
         return;
@@ -62,13 +65,52 @@ fn snippet(out: &mut String, span: &Span, sources: &Sources, gutter: usize) {
     if start > chars.len() {
         return;
     }
-    // The caret covers the token, clipped to the line; at least one character.
-    let rest = chars.len() - start;
+    // A window of the line around the caret, so a megabyte-long line prints as one screen.
+    let from = if chars.len() <= SNIPPET_WIDTH {
+        0
+    } else {
+        start
+            .saturating_sub(SNIPPET_WIDTH / 2)
+            .min(chars.len() - SNIPPET_WIDTH)
+    };
+    let to = chars.len().min(from + SNIPPET_WIDTH);
+    let shown: String = chars[from..to].iter().map(|&c| visible(c)).collect();
+    let (before, after) = (
+        if from > 0 { "…" } else { "" },
+        if to < chars.len() { "…" } else { "" },
+    );
+    // The caret covers the token, clipped to the window; at least one character.
+    let rest = to.saturating_sub(start);
     let wanted = usize::try_from(span.len).unwrap_or(1);
     let width = wanted.min(rest).max(1);
+    let indent = start - from + before.chars().count();
     let _ = writeln!(out, "{:gutter$} |", "");
-    let _ = writeln!(out, "{} | {line}", span.line);
-    let _ = writeln!(out, "{:gutter$} | {:start$}{}", "", "", "^".repeat(width));
+    let _ = writeln!(out, "{} | {before}{shown}{after}", span.line);
+    let _ = writeln!(out, "{:gutter$} | {:indent$}{}", "", "", "^".repeat(width));
+}
+
+/// One printable character per source character, so the caret column stays right and the
+/// input cannot send terminal escape sequences: tabs become spaces, other controls `�`.
+fn visible(c: char) -> char {
+    match c {
+        '\t' => ' ',
+        c if c.is_control() => '\u{fffd}',
+        c => c,
+    }
+}
+
+/// A message or hint with control characters escaped (`\n`, `\u{1b}`), so a value quoted
+/// from the input stays on one line and cannot drive the terminal.
+fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_debug().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -97,5 +139,53 @@ mod tests {
                         |                      ^^^^^^^^^^^\n  \
                         = help: did you mean `myegressgw`?\n\n";
         assert_eq!(text, expected);
+    }
+}
+
+#[cfg(test)]
+mod hostile_tests {
+    use super::*;
+    use crate::diag::Code;
+
+    fn span(line: u32, col: u32, len: u32) -> Span {
+        Span {
+            file: "f.yaml".into(),
+            line,
+            col,
+            len,
+            path: None,
+        }
+    }
+
+    #[test]
+    fn long_lines_are_cut_to_a_window_with_the_caret_inside() {
+        let mut sources = Sources::default();
+        let line = format!("name: {}BAD{}", "a".repeat(5_000), "z".repeat(5_000));
+        sources.insert("f.yaml", line);
+        let d = Diagnostic::new(Code::InvalidName, span(1, 5_007, 3), "bad");
+        let text = render_human(&[d], &sources);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(text.len() < 800, "{} bytes", text.len());
+        let quoted = lines[3].split_once("| ").map(|(_, q)| q).unwrap_or("");
+        let caret = lines[4].split_once("| ").map(|(_, q)| q).unwrap_or("");
+        let at = caret.find('^').unwrap_or(0);
+        let under: String = quoted.chars().skip(at).take(3).collect();
+        assert_eq!(under, "BAD", "{text}");
+        assert!(quoted.starts_with('…') && quoted.ends_with('…'), "{quoted}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        let mut sources = Sources::default();
+        sources.insert("f.yaml", "a:\t\u{1b}[31mred\n");
+        let d = Diagnostic::new(Code::InvalidName, span(1, 4, 1), "name `x\ny\u{1b}[2J`")
+            .with_hint("hint\u{7}");
+        let text = render_human(&[d], &sources);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{text:?}"
+        );
+        assert!(text.contains("name `x\\ny\\u{1b}[2J`"), "{text}");
+        assert!(text.contains("1 | a: \u{fffd}[31mred"), "{text}");
     }
 }

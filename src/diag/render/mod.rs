@@ -42,25 +42,45 @@ impl FromStr for Format {
 }
 
 /// The text of the inputs, by file name as it appears in spans, so that the human renderer
-/// can quote the offending line.
+/// can quote the offending line. Line starts are indexed once per file: quoting stays linear
+/// when one large file has tens of thousands of diagnostics.
 #[derive(Clone, Debug, Default)]
 pub struct Sources {
-    texts: BTreeMap<String, String>,
+    texts: BTreeMap<String, Indexed>,
+}
+
+#[derive(Clone, Debug)]
+struct Indexed {
+    text: String,
+    /// Byte offset of the start of every line.
+    starts: Vec<usize>,
 }
 
 impl Sources {
     /// Remembers `text` as the content of `file`.
     pub fn insert(&mut self, file: impl Into<String>, text: impl Into<String>) {
-        self.texts.insert(file.into(), text.into());
+        let text = text.into();
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        self.texts.insert(file.into(), Indexed { text, starts });
     }
 
     /// Line `line` (1-based) of `file`, without its line ending.
     pub fn line(&self, file: &str, line: u32) -> Option<&str> {
         let index = usize::try_from(line.checked_sub(1)?).ok()?;
-        self.texts
-            .get(file)?
-            .lines()
-            .nth(index)
+        let indexed = self.texts.get(file)?;
+        let start = *indexed.starts.get(index)?;
+        if start == indexed.text.len() && index > 0 {
+            return None; // after the final line break
+        }
+        let end = indexed
+            .starts
+            .get(index + 1)
+            .map_or(indexed.text.len(), |next| next - 1);
+        indexed
+            .text
+            .get(start..end)
             .map(|l| l.trim_end_matches('\r'))
     }
 }
@@ -71,5 +91,27 @@ pub fn render(format: Format, diagnostics: &[Diagnostic], sources: &Sources) -> 
         Format::Human => render_human(diagnostics, sources),
         Format::Json => render_json(diagnostics),
         Format::Github => render_github(diagnostics),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_found_by_number_like_str_lines() {
+        let mut sources = Sources::default();
+        let text = "a: 1\r\nb: 2\n\nlast";
+        sources.insert("f", text);
+        let ours: Vec<Option<&str>> = (1..=5).map(|n| sources.line("f", n)).collect();
+        let std: Vec<Option<&str>> = (0..5)
+            .map(|i| text.lines().nth(i).map(|l| l.trim_end_matches('\r')))
+            .collect();
+        assert_eq!(ours, std);
+        sources.insert("g", "x\n");
+        assert_eq!(sources.line("g", 1), Some("x"));
+        assert_eq!(sources.line("g", 2), None);
+        assert_eq!(sources.line("g", 0), None);
+        assert_eq!(sources.line("missing", 1), None);
     }
 }
