@@ -108,8 +108,12 @@ pub fn run(args: SyncArgs) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
+    // Validation parses gateways and policies on worker threads; the parser's recursion is
+    // bounded by the nesting budget (64), but a debug build needs ~35 KB of stack per level,
+    // more than tokio's 2 MiB default. 8 MiB matches a main thread.
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
         .build()
     {
         Ok(runtime) => runtime,
