@@ -129,7 +129,7 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
 }
 
 /// The built-in templates with the overrides found in `dir`.
-fn templates(dir: Option<&Path>) -> Result<Templates, String> {
+pub(super) fn templates(dir: Option<&Path>) -> Result<Templates, String> {
     let Some(dir) = dir else {
         return Ok(Templates::builtin());
     };

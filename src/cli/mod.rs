@@ -10,6 +10,7 @@ mod build;
 mod discover;
 mod drift;
 mod inputs;
+mod install;
 mod sync;
 mod test_hooks;
 
@@ -63,6 +64,8 @@ enum Command {
     Crds,
     /// Run the in-cluster controller: election, failover, CEGPs, status.
     Sync(sync::SyncArgs),
+    /// Print the install manifests of the controller: CRDs, Namespace, RBAC, Deployment.
+    Install(install::InstallArgs),
     /// Print the first egressc source file under DIR (Argo CD plugin discovery); nothing if none.
     Discover {
         /// Directory to search.
@@ -121,6 +124,7 @@ pub fn run() -> ExitCode {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build::run(args),
         Command::Sync(args) => sync::run(args),
+        Command::Install(args) => install::run(args),
         Command::Crds => print_stdout(&crate::crds::render_crds()),
         Command::Discover { dir } => {
             match discover::first_source(&dir, Limits::default().max_bytes) {

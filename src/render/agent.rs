@@ -63,7 +63,25 @@ pub fn context<'a>(
     if vip_gateways.is_empty() {
         return None;
     }
-    let selector_labels = BTreeMap::from([
+    let selector_labels = selector_labels();
+    let mut labels = provenance::managed_by();
+    labels.extend(selector_labels.clone());
+    Some(AgentContext {
+        name: AGENT_NAME,
+        namespace: options.agent_namespace.clone(),
+        namespace_labels: namespace_labels(),
+        image: options.agent_image.clone(),
+        labels,
+        selector_labels,
+        health_port: AGENT_HEALTH_PORT,
+        priority_class: options.agent_priority_class.clone(),
+        node_affinity_terms: affinity_terms(&vip_gateways),
+    })
+}
+
+/// The agent Pods' selector labels.
+fn selector_labels() -> BTreeMap<String, String> {
+    BTreeMap::from([
         (
             "app.kubernetes.io/name".to_string(),
             AGENT_APP_NAME.to_string(),
@@ -72,25 +90,19 @@ pub fn context<'a>(
             "app.kubernetes.io/component".to_string(),
             AGENT_COMPONENT.to_string(),
         ),
-    ]);
+    ])
+}
+
+/// Labels of the agent namespace. `egressc install` renders the same Namespace for the
+/// controller (they share it), so that applying either stream never flips its labels.
+pub(super) fn namespace_labels() -> BTreeMap<String, String> {
     let mut labels = provenance::managed_by();
-    labels.extend(selector_labels.clone());
-    let mut namespace_labels = labels.clone();
-    namespace_labels.insert(
+    labels.extend(selector_labels());
+    labels.insert(
         "pod-security.kubernetes.io/enforce".to_string(),
         "privileged".to_string(),
     );
-    Some(AgentContext {
-        name: AGENT_NAME,
-        namespace: options.agent_namespace.clone(),
-        namespace_labels,
-        image: options.agent_image.clone(),
-        labels,
-        selector_labels,
-        health_port: AGENT_HEALTH_PORT,
-        priority_class: options.agent_priority_class.clone(),
-        node_affinity_terms: affinity_terms(&vip_gateways),
-    })
+    labels
 }
 
 /// One term per distinct gateway node selector, sorted, so that input order does not matter.

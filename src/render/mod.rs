@@ -1,6 +1,7 @@
 //! Rendering: a validated [`Catalog`] plus an [`Election`] become one YAML stream of Kubernetes
 //! objects — a CiliumEgressGatewayPolicy per policy, the VIP agent (when any gateway is in
-//! VirtualIPAddress mode) and, on request, partial Nodes carrying the election's labels.
+//! VirtualIPAddress mode) and, on request, partial Nodes carrying the election's labels. The
+//! controller's install manifests (`egressc install`) come from the same engine (`install`).
 //!
 //! Pure: no I/O. Templates come in as text ([`Templates`]); the CLI reads overrides from disk.
 //! Contexts (what goes into the objects) are computed in Rust by `cegp`, `agent` and `nodes`;
@@ -10,6 +11,7 @@ mod agent;
 mod cegp;
 mod engine;
 mod error;
+mod install;
 mod nodes;
 mod options;
 mod provenance;
@@ -22,6 +24,10 @@ use std::collections::BTreeMap;
 
 pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
 pub use error::RenderError;
+pub use install::{
+    InstallOptions, NamespaceRole, Rule, SYNC_COMPONENT, SYNC_METRICS_PORT, SYNC_NAME,
+    cluster_rules, namespace_roles,
+};
 pub use nodes::ARGOCD_SYNC_OPTIONS;
 pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};
 pub use provenance::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY, is_valid_label_value, label_value};

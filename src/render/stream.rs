@@ -3,6 +3,7 @@
 
 /// Kinds in apply order.
 const KIND_ORDER: &[&str] = &[
+    "CustomResourceDefinition",
     "Namespace",
     "ServiceAccount",
     "ClusterRole",
@@ -10,6 +11,8 @@ const KIND_ORDER: &[&str] = &[
     "Role",
     "RoleBinding",
     "DaemonSet",
+    "Deployment",
+    "PodDisruptionBudget",
     "CiliumEgressGatewayPolicy",
     "Node",
 ];

@@ -24,6 +24,21 @@ pub const AGENT_ROLE_BINDING: &str = "agent-rolebinding.yaml.j2";
 /// Template of the agent DaemonSet.
 pub const AGENT_DAEMONSET: &str = "agent-daemonset.yaml.j2";
 
+/// Template of the controller's ServiceAccount (`egressc install`).
+pub const SYNC_SERVICE_ACCOUNT: &str = "sync-serviceaccount.yaml.j2";
+/// Template of the controller's ClusterRole.
+pub const SYNC_CLUSTER_ROLE: &str = "sync-clusterrole.yaml.j2";
+/// Template of the controller's ClusterRoleBinding.
+pub const SYNC_CLUSTER_ROLE_BINDING: &str = "sync-clusterrolebinding.yaml.j2";
+/// Template of one of the controller's Roles (one per namespace it works in).
+pub const SYNC_ROLE: &str = "sync-role.yaml.j2";
+/// Template of one of the controller's RoleBindings.
+pub const SYNC_ROLE_BINDING: &str = "sync-rolebinding.yaml.j2";
+/// Template of the controller Deployment.
+pub const SYNC_DEPLOYMENT: &str = "sync-deployment.yaml.j2";
+/// Template of the controller's PodDisruptionBudget.
+pub const SYNC_PDB: &str = "sync-poddisruptionbudget.yaml.j2";
+
 /// Every template name the renderer uses, with its built-in source.
 const BUILTIN: &[(&str, &str)] = &[
     (CEGP, include_str!("../../templates/cegp.yaml.j2")),
@@ -55,6 +70,31 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         AGENT_DAEMONSET,
         include_str!("../../templates/agent-daemonset.yaml.j2"),
+    ),
+    (
+        SYNC_SERVICE_ACCOUNT,
+        include_str!("../../templates/sync-serviceaccount.yaml.j2"),
+    ),
+    (
+        SYNC_CLUSTER_ROLE,
+        include_str!("../../templates/sync-clusterrole.yaml.j2"),
+    ),
+    (
+        SYNC_CLUSTER_ROLE_BINDING,
+        include_str!("../../templates/sync-clusterrolebinding.yaml.j2"),
+    ),
+    (SYNC_ROLE, include_str!("../../templates/sync-role.yaml.j2")),
+    (
+        SYNC_ROLE_BINDING,
+        include_str!("../../templates/sync-rolebinding.yaml.j2"),
+    ),
+    (
+        SYNC_DEPLOYMENT,
+        include_str!("../../templates/sync-deployment.yaml.j2"),
+    ),
+    (
+        SYNC_PDB,
+        include_str!("../../templates/sync-poddisruptionbudget.yaml.j2"),
     ),
 ];
 

@@ -1,0 +1,352 @@
+//! The install manifests of the `egressc sync` controller (`egressc install`): egressc's CRDs,
+//! the shared Namespace, ServiceAccount, least-privilege RBAC, the Deployment and its
+//! PodDisruptionBudget. The RBAC rules are decided here, next to the API calls they allow
+//! (`sync::watch`, `sync::writer`, `sync::leader`); templates only lay them out.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::error::RenderError;
+use super::options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE};
+use super::provenance;
+use super::stream::Document;
+
+/// Name of the controller's Deployment, ServiceAccount, roles and bindings.
+pub const SYNC_NAME: &str = "egressc-sync";
+/// `app.kubernetes.io/component` of the controller Pods.
+pub const SYNC_COMPONENT: &str = "sync";
+/// Port of the controller's `/metrics`, `/healthz` and `/readyz` (Pod network).
+pub const SYNC_METRICS_PORT: u16 = 9477;
+/// Namespace of the kubelets' heartbeat Leases, which the controller reads for node health.
+const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
+/// Where Events about cluster-scoped objects (EgressGateway, EgressGatewayPolicy) go: the
+/// event recorder puts them in `default`.
+const EVENT_NAMESPACE: &str = "default";
+/// Seconds a replica stays on a NotReady/unreachable node before it is evicted and replaced.
+const NODE_FAILURE_TOLERATION_SECONDS: u32 = 30;
+
+/// Options of the install manifests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstallOptions {
+    /// Namespace of the controller; the VIP agent and its Leases must live in the same one.
+    pub namespace: String,
+    /// Image running `egressc sync`.
+    pub image: String,
+    /// Number of replicas (one leader, the rest warm standbys).
+    pub replicas: u32,
+    /// The Cilium version the controller compiles CiliumEgressGatewayPolicies for.
+    pub cilium: CiliumVersion,
+    /// Namespace of the cilium-agent Pods.
+    pub cilium_namespace: String,
+    /// PriorityClass of the controller Pods (`None`: none).
+    pub priority_class: Option<String>,
+}
+
+impl Default for InstallOptions {
+    fn default() -> Self {
+        InstallOptions {
+            namespace: DEFAULT_AGENT_NAMESPACE.to_string(),
+            image: format!("egressc:{}", env!("CARGO_PKG_VERSION")),
+            replicas: 2,
+            cilium: CiliumVersion::default(),
+            cilium_namespace: "kube-system".to_string(),
+            priority_class: Some("system-cluster-critical".to_string()),
+        }
+    }
+}
+
+impl InstallOptions {
+    /// Refuses values that would give objects the API server rejects.
+    pub fn check(&self) -> Result<(), RenderError> {
+        for (what, value) in [
+            ("namespace", &self.namespace),
+            ("cilium namespace", &self.cilium_namespace),
+        ] {
+            if !is_dns_label(value) {
+                return Err(RenderError::InvalidOption(format!(
+                    "{what} `{value}` is not a DNS-1123 label (a-z, 0-9, `-`, at most 63)"
+                )));
+            }
+        }
+        if self.replicas == 0 {
+            return Err(RenderError::InvalidOption(
+                "replicas must be at least 1".to_string(),
+            ));
+        }
+        if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
+            return Err(RenderError::InvalidOption(format!(
+                "image `{}` is not an image reference",
+                self.image
+            )));
+        }
+        Ok(())
+    }
+
+    /// Should the Namespace object be rendered (not `default` or a `kube-*` one)? The same
+    /// rule as the agent's.
+    fn renders_namespace(&self) -> bool {
+        self.namespace != "default" && !self.namespace.starts_with("kube-")
+    }
+}
+
+fn is_dns_label(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !value.starts_with('-')
+        && !value.ends_with('-')
+}
+
+/// One RBAC policy rule.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// API groups (`""` is the core group).
+    pub api_groups: &'static [&'static str],
+    /// Resources, `resource/subresource` for subresources.
+    pub resources: &'static [&'static str],
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+}
+
+/// The rules of one namespaced Role.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRole {
+    /// Namespace of the Role and its RoleBinding.
+    pub namespace: String,
+    /// Its rules.
+    pub rules: Vec<Rule>,
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+
+/// Cluster-wide rules: every watch of `sync::watch` on cluster-scoped kinds, and the writes of
+/// `sync::writer` on them. No `update` anywhere: labels and CEGPs go by apply/merge patch.
+pub fn cluster_rules() -> Vec<Rule> {
+    vec![
+        // Node health and the active/member labels (apply and merge patch).
+        Rule {
+            api_groups: &[""],
+            resources: &["nodes"],
+            verbs: &["get", "list", "watch", "patch"],
+        },
+        // The same labels on CiliumNode (Cilium reads them there).
+        Rule {
+            api_groups: &["cilium.io"],
+            resources: &["ciliumnodes"],
+            verbs: &["get", "list", "watch", "patch"],
+        },
+        // The compiled policies: apply (which may create), delete when the source is gone.
+        Rule {
+            api_groups: &["cilium.io"],
+            resources: &["ciliumegressgatewaypolicies"],
+            verbs: &["get", "list", "watch", "create", "patch", "delete"],
+        },
+        Rule {
+            api_groups: &["network.deckhouse.io"],
+            resources: &["egressgateways", "egressgatewaypolicies"],
+            verbs: READ,
+        },
+        Rule {
+            api_groups: &["network.deckhouse.io"],
+            resources: &["egressgateways/status", "egressgatewaypolicies/status"],
+            verbs: &["patch"],
+        },
+    ]
+}
+
+/// Namespaced rules, one Role per namespace (rules of the same namespace merged, e.g. when
+/// cilium-agent runs in the controller's namespace).
+pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
+    let grants: [(&str, Rule); 5] = [
+        // Leader election Lease and the VIP Leases (created, granted, withdrawn, deleted).
+        (
+            &options.namespace,
+            Rule {
+                api_groups: &["coordination.k8s.io"],
+                resources: &["leases"],
+                verbs: &[
+                    "get", "list", "watch", "create", "update", "patch", "delete",
+                ],
+            },
+        ),
+        // VIP agent readiness.
+        (
+            &options.namespace,
+            Rule {
+                api_groups: &[""],
+                resources: &["pods"],
+                verbs: READ,
+            },
+        ),
+        // cilium-agent readiness.
+        (
+            &options.cilium_namespace,
+            Rule {
+                api_groups: &[""],
+                resources: &["pods"],
+                verbs: READ,
+            },
+        ),
+        // Kubelet heartbeats (a powered-off node stays Ready for minutes; its Lease stops).
+        (
+            NODE_LEASE_NAMESPACE,
+            Rule {
+                api_groups: &["coordination.k8s.io"],
+                resources: &["leases"],
+                verbs: READ,
+            },
+        ),
+        // Events about gateways and policies (the recorder creates, then patches a series).
+        (
+            EVENT_NAMESPACE,
+            Rule {
+                api_groups: &["events.k8s.io"],
+                resources: &["events"],
+                verbs: &["create", "patch"],
+            },
+        ),
+    ];
+    let mut by_namespace: BTreeMap<&str, Vec<Rule>> = BTreeMap::new();
+    for (namespace, rule) in grants {
+        let rules = by_namespace.entry(namespace).or_default();
+        if !rules.contains(&rule) {
+            rules.push(rule);
+        }
+    }
+    by_namespace
+        .into_iter()
+        .map(|(namespace, rules)| NamespaceRole {
+            namespace: namespace.to_string(),
+            rules,
+        })
+        .collect()
+}
+
+/// Context shared by the controller's templates.
+#[derive(Serialize, Debug)]
+struct SyncContext {
+    name: &'static str,
+    namespace: String,
+    namespace_labels: BTreeMap<String, String>,
+    image: String,
+    labels: BTreeMap<String, String>,
+    selector_labels: BTreeMap<String, String>,
+    replicas: u32,
+    args: Vec<String>,
+    metrics_port: u16,
+    priority_class: Option<String>,
+    node_failure_toleration_seconds: u32,
+    cluster_rules: Vec<Rule>,
+}
+
+/// A Role's context: the shared one plus the Role's namespace and rules.
+#[derive(Serialize)]
+struct RoleContext<'a> {
+    #[serde(flatten)]
+    shared: &'a SyncContext,
+    role: &'a NamespaceRole,
+}
+
+fn context(options: &InstallOptions) -> SyncContext {
+    let selector_labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_string(),
+            super::AGENT_APP_NAME.to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            SYNC_COMPONENT.to_string(),
+        ),
+    ]);
+    let mut labels = provenance::managed_by();
+    labels.extend(selector_labels.clone());
+    SyncContext {
+        name: SYNC_NAME,
+        namespace: options.namespace.clone(),
+        namespace_labels: super::agent::namespace_labels(),
+        image: options.image.clone(),
+        labels,
+        selector_labels,
+        replicas: options.replicas,
+        args: vec![
+            "sync".to_string(),
+            "--metrics-addr".to_string(),
+            format!("0.0.0.0:{SYNC_METRICS_PORT}"),
+            "--cilium-version".to_string(),
+            options.cilium.to_string(),
+            "--cilium-namespace".to_string(),
+            options.cilium_namespace.clone(),
+        ],
+        metrics_port: SYNC_METRICS_PORT,
+        priority_class: options.priority_class.clone(),
+        node_failure_toleration_seconds: NODE_FAILURE_TOLERATION_SECONDS,
+        cluster_rules: cluster_rules(),
+    }
+}
+
+impl super::Renderer {
+    /// Renders the install manifests in apply order (CRDs first). Identical options give
+    /// identical bytes.
+    pub fn render_install(&self, options: &InstallOptions) -> Result<String, RenderError> {
+        options.check()?;
+        let context = context(options);
+        let mut documents = Vec::new();
+        for crd in [
+            crate::crds::egress_gateway_crd(),
+            crate::crds::egress_gateway_policy_crd(),
+        ] {
+            let name = crd["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            documents.push(Document::new(
+                "CustomResourceDefinition",
+                &name,
+                super::yaml_block::to_yaml(&crd),
+            ));
+        }
+        let mut objects = vec![
+            (super::templates::SYNC_SERVICE_ACCOUNT, "ServiceAccount"),
+            (super::templates::SYNC_CLUSTER_ROLE, "ClusterRole"),
+            (
+                super::templates::SYNC_CLUSTER_ROLE_BINDING,
+                "ClusterRoleBinding",
+            ),
+            (super::templates::SYNC_DEPLOYMENT, "Deployment"),
+        ];
+        // A budget of one with one replica would block every node drain.
+        if options.replicas >= 2 {
+            objects.push((super::templates::SYNC_PDB, "PodDisruptionBudget"));
+        }
+        for (template, kind) in objects {
+            let text = self.engine.render(template, &context)?;
+            documents.push(Document::new(kind, SYNC_NAME, text));
+        }
+        if options.renders_namespace() {
+            let text = self
+                .engine
+                .render(super::templates::AGENT_NAMESPACE, &context)?;
+            documents.push(Document::new("Namespace", &options.namespace, text));
+        }
+        for role in namespace_roles(options) {
+            let role_context = RoleContext {
+                shared: &context,
+                role: &role,
+            };
+            for (template, kind) in [
+                (super::templates::SYNC_ROLE, "Role"),
+                (super::templates::SYNC_ROLE_BINDING, "RoleBinding"),
+            ] {
+                let text = self.engine.render(template, &role_context)?;
+                documents.push(Document::new(kind, SYNC_NAME, text));
+            }
+        }
+        Ok(super::stream::join(documents))
+    }
+}
+
+#[cfg(test)]
+mod tests;
