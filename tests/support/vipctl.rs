@@ -115,6 +115,14 @@ pub async fn install(
 }
 
 impl VipControl {
+    /// A handle on `gateway`'s Lease as the real controller creates it (nothing is written).
+    pub fn attach(client: kube::Client, gateway: &str) -> VipControl {
+        VipControl {
+            leases: Api::namespaced(client, NAMESPACE),
+            name: lease_name(gateway),
+        }
+    }
+
     /// The Lease now.
     pub async fn read(&self) -> kube::Result<VipLease> {
         let lease = self.leases.get(&self.name).await?;
