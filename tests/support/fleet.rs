@@ -135,7 +135,12 @@ impl Fleet {
         fleet.spawn_heartbeats();
         for doc in sources(vip) {
             let api = if doc["kind"] == "EgressGateway" {
-                dynamic(&fleet.client, "network.deckhouse.io", "EgressGateway", "egressgateways")
+                dynamic(
+                    &fleet.client,
+                    "network.deckhouse.io",
+                    "EgressGateway",
+                    "egressgateways",
+                )
             } else {
                 dynamic(
                     &fleet.client,
@@ -166,8 +171,13 @@ impl Fleet {
                              "metadata": {"name": name}, "spec": {}}))?,
             )
             .await?;
-        self.add_ready_pod("kube-system", &format!("cilium-{name}"), name, json!({"k8s-app": "cilium"}))
-            .await?;
+        self.add_ready_pod(
+            "kube-system",
+            &format!("cilium-{name}"),
+            name,
+            json!({"k8s-app": "cilium"}),
+        )
+        .await?;
         self.add_ready_pod(
             NAMESPACE,
             &agent_pod(name),
@@ -219,7 +229,9 @@ impl Fleet {
             .patch_status(
                 node,
                 &PatchParams::default(),
-                &Patch::Merge(json!({"status": {"conditions": [{"type": "Ready", "status": status}]}})),
+                &Patch::Merge(
+                    json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
+                ),
             )
             .await
             .map(drop)

@@ -20,8 +20,14 @@ pub struct SyncProcess {
 }
 
 impl SyncProcess {
-    /// Starts `egressc sync` in `ns` against the API server of `kubeconfig`.
-    pub fn start(ns: &Netns, kubeconfig: &Path, dir: &Path) -> io::Result<Self> {
+    /// Starts `egressc sync` in `ns` against the API server of `kubeconfig`, compiling for
+    /// Cilium `cilium_version` (e.g. `1.19`).
+    pub fn start(
+        ns: &Netns,
+        kubeconfig: &Path,
+        dir: &Path,
+        cilium_version: &str,
+    ) -> io::Result<Self> {
         let log = dir.join("sync.log");
         let child = Command::new("ip")
             .args([
@@ -33,7 +39,12 @@ impl SyncProcess {
             ])
             .args(["--namespace", NAMESPACE, "--metrics-addr", "127.0.0.1:0"])
             .args(["--node-lease-grace", NODE_LEASE_GRACE, "--settle", "1s"])
-            .args(["--leader-elect", "false", "--cilium-version", "1.19"])
+            .args([
+                "--leader-elect",
+                "false",
+                "--cilium-version",
+                cilium_version,
+            ])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
