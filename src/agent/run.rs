@@ -242,11 +242,13 @@ impl Agent {
         change: impl Fn(&Lease, &str, Timestamp) -> Lease,
         renewal: bool,
     ) -> bool {
-        let sent = self.now();
         let ok = matches!(self.write(gateway, change).await, Some(true));
         let state = self.gateways.entry(gateway.to_owned()).or_default();
         if ok {
-            state.local.last_successful_send = Some(sent);
+            // The send time `write` recorded as the attempt: `decide` recognises "the last
+            // write succeeded" by the two being equal, and then writes `vip-ready` at once
+            // instead of a renew interval later.
+            state.local.last_successful_send = state.local.last_attempt;
         } else if renewal {
             self.metrics.lease_renew_failures.inc();
         }

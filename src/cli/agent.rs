@@ -69,6 +69,8 @@ pub fn agent(args: AgentArgs) -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        // Plain text off a terminal: container logs should not carry colour escapes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(

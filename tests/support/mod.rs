@@ -1,6 +1,7 @@
 //! Test support for the network-namespace tests: topology harness (`netns`), the ARP/NDP
 //! observer (`observer`), the kernel-side driver (`agent`), and for the end-to-end agent tests
-//! the API network (`apinet`), the test controller (`vipctl`) and agent processes (`agents`).
+//! the API network (`apinet`), the test controller (`vipctl`) and agent processes (`agents`);
+//! for the full-stack VIP tests the seeded cluster (`fleet`) and the real controller (`syncproc`).
 //! Not shipped.
 
 // Each tests/*netns*.rs binary uses a different part of this support code.
@@ -9,6 +10,8 @@
 pub mod agent;
 pub mod agents;
 pub mod apinet;
+pub mod fleet;
 pub mod netns;
 pub mod observer;
+pub mod syncproc;
 pub mod vipctl;

@@ -115,6 +115,14 @@ pub async fn install(
 }
 
 impl VipControl {
+    /// A handle on `gateway`'s Lease as the real controller creates it (nothing is written).
+    pub fn attach(client: kube::Client, gateway: &str) -> VipControl {
+        VipControl {
+            leases: Api::namespaced(client, NAMESPACE),
+            name: lease_name(gateway),
+        }
+    }
+
     /// The Lease now.
     pub async fn read(&self) -> kube::Result<VipLease> {
         let lease = self.leases.get(&self.name).await?;
@@ -222,5 +230,44 @@ impl VipControl {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         None
+    }
+}
+
+/// The protocol fields of a VIP Lease as first seen at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseChange {
+    pub at: Instant,
+    pub grant: Option<String>,
+    pub holder: Option<String>,
+    pub ready: Option<String>,
+}
+
+impl VipControl {
+    /// Polls the Lease every 10 ms until `stop` is set; every change of grant, holder or
+    /// ready, in order (for phase timings).
+    pub async fn record_changes(
+        self,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Vec<LeaseChange> {
+        let mut changes: Vec<LeaseChange> = Vec::new();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if let Ok(lease) = self.read().await {
+                let seen = LeaseChange {
+                    at: Instant::now(),
+                    grant: lease.view.grant,
+                    holder: lease.view.holder,
+                    ready: lease.view.ready,
+                };
+                let same = changes.last().is_some_and(|last| {
+                    (&last.grant, &last.holder, &last.ready)
+                        == (&seen.grant, &seen.holder, &seen.ready)
+                });
+                if !same {
+                    changes.push(seen);
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        changes
     }
 }
