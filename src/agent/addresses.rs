@@ -96,6 +96,33 @@ pub struct HeldVip {
     pub intent: VipIntent,
     /// Until when its announcement burst may continue.
     pub window: AnnounceWindow,
+    /// When the lifetime the Lease allows runs out (send time of the latest successful write
+    /// plus the address lifetime), on this process's monotonic clock.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// The lifetimes to set at `now` for a VIP whose Lease allowance ends at `deadline`: the planned
+/// ones, cut to the whole seconds that are really left. `None`: nothing is left, do not touch
+/// the address.
+///
+/// Re-derived right before the netlink call because the round may have been computed long
+/// before it runs: a process stopped (SIGSTOP, a long pause) between reading the clock and
+/// adding the address would otherwise give the kernel a lifetime from a stale reading and
+/// resurrect a VIP that another node may already hold.
+pub fn lifetimes_at(
+    planned: Lifetimes,
+    deadline: Option<std::time::Instant>,
+    now: std::time::Instant,
+) -> Option<Lifetimes> {
+    let Some(deadline) = deadline else {
+        return Some(planned);
+    };
+    let left = u32::try_from(deadline.saturating_duration_since(now).as_secs()).unwrap_or(u32::MAX);
+    let valid_secs = planned.valid_secs.min(left);
+    (valid_secs > 0).then_some(Lifetimes {
+        valid_secs,
+        preferred_secs: planned.preferred_secs.min(valid_secs),
+    })
 }
 
 /// The result of one address phase.
@@ -133,11 +160,38 @@ impl AddressPhase {
         let planned = plan(&desired, known, &observed, Lifetimes::default());
         let issues = planned.issues.clone();
         let ops = gate(planned, &intents);
+        let mut skipped = Vec::new();
         for op in &ops {
-            self.table.execute(op).await?;
+            let Op::AddOrRefresh { vip, lifetimes } = op else {
+                self.table.execute(op).await?;
+                continue;
+            };
+            let deadline = held
+                .iter()
+                .find(|h| h.vip.ip == vip.ip)
+                .and_then(|h| h.deadline);
+            let Some(lifetimes) = lifetimes_at(*lifetimes, deadline, std::time::Instant::now())
+            else {
+                skipped.push(vip.ip);
+                continue;
+            };
+            let vip = vip.clone();
+            self.table
+                .execute(&Op::AddOrRefresh {
+                    vip: vip.clone(),
+                    lifetimes,
+                })
+                .await?;
+            // Stopped during the call itself: the address may now outlive the allowance.
+            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                self.table.execute(&Op::Remove(vip.clone())).await?;
+                skipped.push(vip.ip);
+            }
         }
         for op in &ops {
-            if let Op::Announce { vip, mac } = op {
+            if let Op::Announce { vip, mac } = op
+                && !skipped.contains(&vip.ip)
+            {
                 let flag = held
                     .iter()
                     .find(|h| h.vip.ip == vip.ip)
@@ -272,6 +326,34 @@ mod tests {
         );
         assert!(
             matches!(&ops[2], Op::Announce { vip, .. } if vip.ip == IpAddr::from([198, 51, 100, 1]))
+        );
+    }
+
+    #[test]
+    fn lifetimes_are_cut_to_what_is_left_at_the_call() {
+        let planned = Lifetimes {
+            valid_secs: 2,
+            preferred_secs: 2,
+        };
+        let now = std::time::Instant::now();
+        // No Lease deadline (nothing to cut against): as planned.
+        assert_eq!(lifetimes_at(planned, None, now), Some(planned));
+        // 1.5 s left: one whole second.
+        let one = lifetimes_at(planned, Some(now + Duration::from_millis(1500)), now);
+        assert_eq!(one.map(|l| (l.valid_secs, l.preferred_secs)), Some((1, 1)));
+        // Plenty left: never more than planned.
+        assert_eq!(
+            lifetimes_at(planned, Some(now + Duration::from_secs(60)), now),
+            Some(planned)
+        );
+        // A process that resumes after the allowance ran out must not touch the address.
+        assert_eq!(
+            lifetimes_at(planned, Some(now + Duration::from_millis(900)), now),
+            None
+        );
+        assert_eq!(
+            lifetimes_at(planned, Some(now), now + Duration::from_secs(5)),
+            None
         );
     }
 }

@@ -347,6 +347,7 @@ impl Agent {
                 vip: vip.clone(),
                 intent,
                 window,
+                deadline: Some(self.clock + sent.0 + lifetime),
             });
         }
         let known = self.inputs.known_vips();
