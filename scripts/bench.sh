@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Runs every egressc benchmark and prints one results table (see BENCHMARKS.md).
+#
+#   scripts/bench.sh            # full run
+#   RUNS=3 scripts/bench.sh     # fewer repetitions of the end-to-end compile
+#
+# Builds release binaries once (egressc, examples gen + floor), generates the synthetic input,
+# times `egressc build` and the floor on the same files with /usr/bin/time -v (wall clock and
+# peak RSS, median of RUNS interleaved runs), then runs the divan election benches.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+RUNS=${RUNS:-5}
+DATA=${BENCH_DATA:-$ROOT/target/bench-data}
+GATEWAYS=${GATEWAYS:-1000}
+GROUPS_=${GROUPS_:-50}
+POLICIES=${POLICIES:-10000}
+NODES=${NODES:-5000}
+SEED=${SEED:-1}
+
+if [[ ! -x /usr/bin/time ]]; then
+    echo "installing GNU time (for peak RSS)" >&2
+    apt-get install -y -qq time >/dev/null || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
+fi
+
+echo "== build (release, once)" >&2
+cargo build --release --quiet --bin egressc --example gen --example floor
+BIN=$ROOT/target/release
+GEN=$BIN/examples/gen
+FLOOR=$BIN/examples/floor
+
+echo "== generate" >&2
+rm -rf "$DATA"
+"$GEN" --gateways "$GATEWAYS" --groups "$GROUPS_" --policies "$POLICIES" --nodes "$NODES" \
+    --unhealthy 0.05 --ipv6 0.2 --vip 0.5 --seed "$SEED" --out "$DATA" >&2
+INPUT_BYTES=$(cat "$DATA"/sources/*.yaml "$DATA"/nodes.yaml | wc -c)
+
+# measure LABEL CMD... → appends "wall_seconds max_rss_kib" to $DATA/LABEL.runs
+measure() {
+    local label=$1
+    shift
+    local log=$DATA/$label.time
+    /usr/bin/time -v -o "$log" "$@" >/dev/null
+    local wall rss
+    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
+        awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
+    rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
+    echo "$wall $rss" >>"$DATA/$label.runs"
+}
+
+# median COLUMN FILE
+median() {
+    sort -g -k"$1","$1" "$2" | awk -v c="$1" '{ v[NR] = $c } END { print v[int((NR + 1) / 2)] }'
+}
+
+echo "== compile: egressc build vs floor, $RUNS runs each (interleaved)" >&2
+OUT=$DATA/out
+mkdir -p "$OUT"
+for _ in $(seq "$RUNS"); do
+    measure egressc "$BIN/egressc" build "$DATA/sources" --nodes "$DATA/nodes.yaml" \
+        --cilium-version 1.19 -o "$OUT/manifests.yaml"
+    measure floor "$FLOOR" "$DATA/sources" "$DATA/nodes.yaml" -o "$OUT/floor.yaml"
+done
+E_WALL=$(median 1 "$DATA/egressc.runs"); E_RSS=$(median 2 "$DATA/egressc.runs")
+F_WALL=$(median 1 "$DATA/floor.runs"); F_RSS=$(median 2 "$DATA/floor.runs")
+OUTPUT_BYTES=$(wc -c <"$OUT/manifests.yaml")
+DOCS=$(grep -c '^---$' "$OUT/manifests.yaml" || true)
+
+echo "== election (divan)" >&2
+ELECT_LOG=$DATA/elect.txt
+cargo bench --quiet --bench elect >"$ELECT_LOG" 2>&1
+# divan rows: "├─ name  fastest │ slowest │ median │ mean │ samples │ iters"
+divan_median() {
+    grep -E "[├╰]─ $1 " "$ELECT_LOG" | awk -F'│' '{ gsub(/^ +| +$/, "", $3); print $3 }'
+}
+FULL=$(divan_median full_election)
+REELECT=$(divan_median reelect_after_one_node_fails)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f×", a / b; else print "-" }'; }
+
+echo
+echo "egressc benchmarks — $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)"
+echo "input: $GATEWAYS gateways / $GROUPS_ groups, $POLICIES policies, $NODES nodes, seed $SEED" \
+    "($INPUT_BYTES bytes); output $DOCS documents ($OUTPUT_BYTES bytes)"
+echo
+printf '%-44s %14s %14s %10s\n' "benchmark" "egressc" "floor" "ratio"
+printf '%-44s %14s %14s %10s\n' "compile wall time (median of $RUNS)" "${E_WALL} s" "${F_WALL} s" "$(ratio "$E_WALL" "$F_WALL")"
+printf '%-44s %14s %14s %10s\n' "compile peak RSS (median of $RUNS)" "$((E_RSS / 1024)) MiB" "$((F_RSS / 1024)) MiB" "$(ratio "$E_RSS" "$F_RSS")"
+printf '%-44s %14s %14s %10s\n' "full election 5,000 nodes × 1,000 gw (median)" "$FULL" "target 20 ms" ""
+printf '%-44s %14s %14s %10s\n' "re-election after one node fails (median)" "$REELECT" "target 1 ms" ""
+echo
+echo "== Sync reaction: pending (lands with src/sync/); will run:"
+echo "   cargo bench --bench sync_reaction"
+echo "== Failover: pending (lands with src/agent/); will run:"
+echo "   sudo cargo test --release --test failover -- --ignored --nocapture"
