@@ -16,6 +16,10 @@ use egressc::pipeline::{self, Input};
 use egressc::render::{RenderOptions, Renderer, Templates};
 use egressc::validate::Options;
 
+// The allocator the egressc binary ships with (src/main.rs), so these numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

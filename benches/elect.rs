@@ -12,6 +12,10 @@ const GROUPS: usize = 10;
 const NODES_PER_GROUP: usize = 500;
 const GATEWAYS_PER_GROUP: usize = 100;
 
+// The allocator the egressc binary ships with (src/main.rs), so these numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }

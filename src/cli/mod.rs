@@ -209,8 +209,12 @@ pub(super) fn report(
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    for input in sources.iter().chain(nodes) {
-        texts.insert(input.name.clone(), input.text.clone());
+    // Source lines are quoted only under diagnostics; without any, copying every input text
+    // would only double the memory a large build needs.
+    if !compiled.diagnostics.is_empty() {
+        for input in sources.iter().chain(nodes) {
+            texts.insert(input.name.clone(), input.text.clone());
+        }
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {
