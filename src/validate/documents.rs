@@ -9,7 +9,7 @@ use super::suggest::did_you_mean;
 use super::syntax::check_subdomain;
 use crate::diag::{Code, Diagnostic};
 use crate::load::de::{self, ErrorKind};
-use crate::load::{Document, Path, Value};
+use crate::load::{Document, Node, Path, Value};
 use crate::model::api::API_VERSION;
 
 /// Top-level fields of a Kubernetes object.
@@ -44,25 +44,41 @@ pub struct Sorted {
 /// each keeping its position and an `items[i]` base path.
 pub fn unwrap_lists(docs: Vec<Document>) -> Vec<Document> {
     let mut out = Vec::with_capacity(docs.len());
-    for doc in docs {
+    for mut doc in docs {
         let is_list = doc
             .str_at(&Path::root().key("kind"))
             .is_some_and(|k| k.ends_with("List"));
-        let items = doc.root.get("items").and_then(|n| n.as_seq());
-        match items {
-            Some(items) if is_list => {
-                for (i, item) in items.iter().enumerate() {
+        // The items are moved out, not cloned: a node inventory is mostly one List, and a
+        // copy would double its memory and cost as much time as building it.
+        match is_list.then(|| take_items(&mut doc.root)).flatten() {
+            Some(items) => {
+                for (i, item) in items.into_iter().enumerate() {
                     out.push(Document {
                         file: doc.file.clone(),
-                        root: item.clone(),
+                        root: item,
                         base: doc.base.key("items").index(i),
                     });
                 }
             }
-            _ => out.push(doc),
+            None => out.push(doc),
         }
     }
     out
+}
+
+/// Moves the `items` sequence out of a List's root, if it has one (the first `items` key, as
+/// [`Node::get`] finds it).
+fn take_items(root: &mut Node) -> Option<Vec<Node>> {
+    let Value::Map(entries) = &mut root.value else {
+        return None;
+    };
+    let entry = entries
+        .iter_mut()
+        .find(|entry| entry.key.as_str() == Some("items"))?;
+    match &mut entry.value.value {
+        Value::Seq(items) => Some(std::mem::take(items)),
+        _ => None,
+    }
 }
 
 /// `apiVersion` and `kind` of a document, or a diagnostic.
