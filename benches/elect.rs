@@ -55,7 +55,7 @@ fn cluster() -> (Vec<Gateway>, Vec<NodeFacts>) {
 }
 
 /// Full election, no current holders.
-#[divan::bench(sample_count = 20)]
+#[divan::bench(sample_count = 100)]
 fn full_election(bencher: divan::Bencher) {
     let (gateways, nodes) = cluster();
     bencher.bench(|| elect(divan::black_box(&gateways), divan::black_box(&nodes)));

@@ -413,20 +413,18 @@ impl Elector {
 /// settled node is eligible, so that traffic is not dropped), then fewest active gateways, then
 /// smallest rendezvous weight, then name.
 fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slot> {
+    // The key is computed once per candidate (a comparison-based minimum would hash both
+    // sides of every comparison).
     eligible
         .iter()
         .filter_map(|&slot| nodes.get(slot).map(|node| (slot, node)))
-        .min_by(|(_, a), (_, b)| {
-            let key = |n: &super::nodes::NodeEntry| {
-                (
-                    !n.facts.settled,
-                    n.active_count,
-                    hash::weight(gateway_hash, n.hash),
-                )
-            };
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| a.facts.name.cmp(&b.facts.name))
+        .min_by_key(|&(_, n)| {
+            (
+                !n.facts.settled,
+                n.active_count,
+                hash::weight(gateway_hash, n.hash),
+                n.facts.name.as_str(),
+            )
         })
         .map(|(slot, _)| slot)
 }
