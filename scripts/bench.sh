@@ -5,7 +5,7 @@
 #   RUNS=3 scripts/bench.sh     # fewer repetitions of the end-to-end compile
 #
 # Builds release binaries once (egressc, examples gen + floor), generates the synthetic input,
-# times `egressc build` and the floor on the same files with /usr/bin/time -v (wall clock and
+# times `egressc build` and the floor on the same files with /usr/bin/time -v (wall clock, CPU and
 # peak RSS, median of RUNS interleaved runs), then runs the divan benches: compile stages
 # (benches/compile.rs) and election (benches/elect.rs).
 set -euo pipefail
@@ -33,21 +33,24 @@ FLOOR=$BIN/examples/floor
 
 echo "== generate" >&2
 rm -rf "$DATA"
+mkdir -p "$DATA"
 "$GEN" --gateways "$GATEWAYS" --groups "$GROUPS_" --policies "$POLICIES" --nodes "$NODES" \
     --unhealthy 0.05 --ipv6 0.2 --vip 0.5 --seed "$SEED" --out "$DATA" >&2
 INPUT_BYTES=$(cat "$DATA"/sources/*.yaml "$DATA"/nodes.yaml | wc -c)
 
-# measure LABEL CMD... → appends "wall_seconds max_rss_kib" to $DATA/LABEL.runs
+# measure LABEL CMD... → appends "wall_seconds max_rss_kib cpu_seconds" to $DATA/LABEL.runs
+# (cpu = user + system: less disturbed than wall time when other work shares the cores)
 measure() {
     local label=$1
     shift
     local log=$DATA/$label.time
     /usr/bin/time -v -o "$log" "$@" >/dev/null
-    local wall rss
+    local wall rss cpu
     wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log" |
         awk -F: '{ if (NF == 3) print $1*3600 + $2*60 + $3; else print $1*60 + $2 }')
     rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
-    echo "$wall $rss" >>"$DATA/$label.runs"
+    cpu=$(awk -F': ' '/User time|System time/ {sum += $2} END {print sum}' "$log")
+    echo "$wall $rss $cpu" >>"$DATA/$label.runs"
 }
 
 # median COLUMN FILE
@@ -65,6 +68,7 @@ for _ in $(seq "$RUNS"); do
 done
 E_WALL=$(median 1 "$DATA/egressc.runs"); E_RSS=$(median 2 "$DATA/egressc.runs")
 F_WALL=$(median 1 "$DATA/floor.runs"); F_RSS=$(median 2 "$DATA/floor.runs")
+E_CPU=$(median 3 "$DATA/egressc.runs"); F_CPU=$(median 3 "$DATA/floor.runs")
 OUTPUT_BYTES=$(wc -c <"$OUT/manifests.yaml")
 DOCS=$(grep -c '^---$' "$OUT/manifests.yaml" || true)
 
@@ -94,6 +98,7 @@ echo "input: $GATEWAYS gateways / $GROUPS_ groups, $POLICIES policies, $NODES no
 echo
 printf '%-44s %14s %14s %10s\n' "benchmark" "egressc" "floor" "ratio"
 printf '%-44s %14s %14s %10s\n' "compile wall time (median of $RUNS)" "${E_WALL} s" "${F_WALL} s" "$(ratio "$E_WALL" "$F_WALL")"
+printf '%-44s %14s %14s %10s\n' "compile CPU time, user+sys (median of $RUNS)" "${E_CPU} s" "${F_CPU} s" "$(ratio "$E_CPU" "$F_CPU")"
 printf '%-44s %14s %14s %10s\n' "compile peak RSS (median of $RUNS)" "$((E_RSS / 1024)) MiB" "$((F_RSS / 1024)) MiB" "$(ratio "$E_RSS" "$F_RSS")"
 for stage in parse check elect_catalog render compile; do
     printf '%-44s %14s %14s %10s\n' "  in-process stage: $stage (median)" "$(stage_median "$stage")" "" ""
