@@ -12,6 +12,10 @@ const GROUPS: usize = 10;
 const NODES_PER_GROUP: usize = 500;
 const GATEWAYS_PER_GROUP: usize = 100;
 
+// The allocator the egressc binary ships with (src/main.rs), so these numbers are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     divan::main();
 }
@@ -51,7 +55,7 @@ fn cluster() -> (Vec<Gateway>, Vec<NodeFacts>) {
 }
 
 /// Full election, no current holders.
-#[divan::bench(sample_count = 20)]
+#[divan::bench(sample_count = 100)]
 fn full_election(bencher: divan::Bencher) {
     let (gateways, nodes) = cluster();
     bencher.bench(|| elect(divan::black_box(&gateways), divan::black_box(&nodes)));

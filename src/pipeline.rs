@@ -46,10 +46,19 @@ pub fn check(
     limits: &Limits,
 ) -> Compiled {
     let mut diagnostics = Vec::new();
+    // The inventory is read first and its documents dropped before the sources are loaded:
+    // the two located trees never coexist, which keeps peak memory down (the inventory of a
+    // large cluster is often the largest input).
+    let (nodes, report) = match inventory {
+        Some(input) => {
+            let docs = load_all(std::slice::from_ref(input), limits, &mut diagnostics);
+            let (nodes, report) = validate::read_inventory(docs);
+            (Some(nodes), report)
+        }
+        None => (None, validate::Report::default()),
+    };
     let sources = load_all(inputs, limits, &mut diagnostics);
-    let nodes =
-        inventory.map(|input| load_all(std::slice::from_ref(input), limits, &mut diagnostics));
-    let (catalog, mut found) = validate::validate(sources, nodes, options);
+    let (catalog, mut found) = validate::validate_with_nodes(sources, nodes, options, report);
     diagnostics.append(&mut found);
     crate::diag::sort(&mut diagnostics);
     Compiled {

@@ -274,8 +274,12 @@ pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    for input in gathered.texts() {
-        texts.insert(input.name.clone(), input.text.clone());
+    // Source lines are quoted only under diagnostics; without any, copying every input text
+    // would only double the memory a large build needs.
+    if !compiled.diagnostics.is_empty() {
+        for input in gathered.texts() {
+            texts.insert(input.name.clone(), input.text.clone());
+        }
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {

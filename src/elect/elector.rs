@@ -243,10 +243,11 @@ impl Elector {
     /// Eligible slots of a gateway and their names, both in slot order.
     fn eligible_nodes(&self, entry: &GatewayEntry) -> (Vec<Slot>, Vec<String>) {
         let mut slots = self.nodes.matching(&entry.gateway.node_selector);
+        // `matching` already checked the selector; only health is left to test.
         slots.retain(|&slot| {
             self.nodes
                 .get(slot)
-                .is_some_and(|n| n.eligible_for(&entry.gateway))
+                .is_some_and(|n| n.healthy_for(&entry.gateway))
         });
         let names = slots
             .iter()
@@ -351,15 +352,18 @@ impl Elector {
             let was_matching = old_labels.is_some_and(|labels| entry.gateway.selects(labels));
             let current = slot.and_then(|s| self.nodes.get(s));
             let now_matching = current.is_some_and(|n| entry.gateway.selects(&n.facts.labels));
-            let now_eligible = current.is_some_and(|n| n.eligible_for(&entry.gateway));
+            let now_eligible =
+                now_matching && current.is_some_and(|n| n.healthy_for(&entry.gateway));
             entry.matching = entry.matching + usize::from(now_matching) - usize::from(was_matching);
             let (gateway_hash, matching) = (entry.hash, entry.matching);
 
             let Some(result) = self.election.gateways.get_mut(name) else {
                 continue;
             };
-            let before = result.clone();
-            match (
+            // Only `active`, `reason` and membership of `node` can change here, so those are
+            // what is remembered; cloning the whole result would copy every ready node's name.
+            let (active_before, reason_before) = (result.active.clone(), result.reason);
+            let ready_changed = match (
                 result
                     .ready_nodes
                     .binary_search_by(|n| n.as_str().cmp(node)),
@@ -367,10 +371,14 @@ impl Elector {
             ) {
                 (Ok(i), false) => {
                     result.ready_nodes.remove(i);
+                    true
                 }
-                (Err(i), true) => result.ready_nodes.insert(i, node.to_owned()),
-                _ => {}
-            }
+                (Err(i), true) => {
+                    result.ready_nodes.insert(i, node.to_owned());
+                    true
+                }
+                _ => false,
+            };
             let lost_holder = !now_eligible && result.active.as_deref() == Some(node);
             if lost_holder {
                 result.active = None;
@@ -390,7 +398,10 @@ impl Elector {
             if lost_holder {
                 self.release(node);
             }
-            if self.election.gateways.get(name) != Some(&before) {
+            let unchanged = self.election.gateways.get(name).is_some_and(|after| {
+                after.active == active_before && after.reason == reason_before
+            });
+            if ready_changed || !unchanged {
                 changed.push(name.clone());
             }
         }
@@ -402,20 +413,18 @@ impl Elector {
 /// settled node is eligible, so that traffic is not dropped), then fewest active gateways, then
 /// smallest rendezvous weight, then name.
 fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slot> {
+    // The key is computed once per candidate (a comparison-based minimum would hash both
+    // sides of every comparison).
     eligible
         .iter()
         .filter_map(|&slot| nodes.get(slot).map(|node| (slot, node)))
-        .min_by(|(_, a), (_, b)| {
-            let key = |n: &super::nodes::NodeEntry| {
-                (
-                    !n.facts.settled,
-                    n.active_count,
-                    hash::weight(gateway_hash, n.hash),
-                )
-            };
-            key(a)
-                .cmp(&key(b))
-                .then_with(|| a.facts.name.cmp(&b.facts.name))
+        .min_by_key(|&(_, n)| {
+            (
+                !n.facts.settled,
+                n.active_count,
+                hash::weight(gateway_hash, n.hash),
+                n.facts.name.as_str(),
+            )
         })
         .map(|(slot, _)| slot)
 }

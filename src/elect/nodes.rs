@@ -167,12 +167,18 @@ impl NodeStore {
 
     fn index(&mut self, slot: Slot, labels: &BTreeMap<String, String>) {
         for (key, value) in labels {
-            self.by_label
-                .entry(key.clone())
-                .or_default()
-                .entry(value.clone())
-                .or_default()
-                .push(slot);
+            // Look up before inserting: most pairs are already indexed (every node of a group
+            // shares them), and `entry` would copy the key and value each time.
+            let values = match self.by_label.get_mut(key) {
+                Some(values) => values,
+                None => self.by_label.entry(key.clone()).or_default(),
+            };
+            match values.get_mut(value) {
+                Some(slots) => slots.push(slot),
+                None => {
+                    values.insert(value.clone(), vec![slot]);
+                }
+            }
         }
     }
 

@@ -9,7 +9,7 @@ use super::suggest::did_you_mean;
 use super::syntax::check_subdomain;
 use crate::diag::{Code, Diagnostic};
 use crate::load::de::{self, ErrorKind};
-use crate::load::{Document, Path, Value};
+use crate::load::{Document, Node, Path, Value};
 use crate::model::api::API_VERSION;
 
 /// Top-level fields of a Kubernetes object.
@@ -52,27 +52,46 @@ pub fn unwrap_lists(docs: Vec<Document>) -> Vec<Document> {
 }
 
 /// Recursion depth is bounded by the loader's nesting budget.
-fn unwrap_into(doc: Document, out: &mut Vec<Document>) {
-    let kind = doc.str_at(&Path::root().key("kind"));
-    let is_list = kind.is_some_and(|k| k.ends_with("List"));
-    let items = doc.root.get("items");
-    let empty = match items {
-        None => kind == Some("List"),
+fn unwrap_into(mut doc: Document, out: &mut Vec<Document>) {
+    let kind = doc.str_at(&Path::root().key("kind")).map(str::to_owned);
+    if !kind.as_deref().is_some_and(|k| k.ends_with("List")) {
+        out.push(doc);
+        return;
+    }
+    let empty = match doc.root.get("items") {
+        None => kind.as_deref() == Some("List"),
         Some(node) => node.is_null(),
     };
-    match items.and_then(|n| n.as_seq()) {
-        Some(items) if is_list => {
-            for (i, item) in items.iter().enumerate() {
+    // The items are moved out, not cloned: a node inventory is mostly one List, and a copy
+    // would double its memory and cost as much time as building it.
+    match take_items(&mut doc.root) {
+        Some(items) => {
+            for (i, item) in items.into_iter().enumerate() {
                 let inner = Document {
                     file: doc.file.clone(),
-                    root: item.clone(),
+                    root: item,
                     base: doc.base.key("items").index(i),
                 };
                 unwrap_into(inner, out);
             }
         }
-        _ if is_list && empty => {}
-        _ => out.push(doc),
+        None if empty => {}
+        None => out.push(doc),
+    }
+}
+
+/// Moves the `items` sequence out of a List's root, if it has one (the first `items` key, as
+/// [`Node::get`] finds it).
+fn take_items(root: &mut Node) -> Option<Vec<Node>> {
+    let Value::Map(entries) = &mut root.value else {
+        return None;
+    };
+    let entry = entries
+        .iter_mut()
+        .find(|entry| entry.key.as_str() == Some("items"))?;
+    match &mut entry.value.value {
+        Value::Seq(items) => Some(std::mem::take(items)),
+        _ => None,
     }
 }
 

@@ -16,7 +16,7 @@ pub mod syntax;
 
 use crate::diag::{self, Diagnostic};
 use crate::load::{Document, Path};
-use crate::model::catalog::Catalog;
+use crate::model::catalog::{Catalog, NodeFacts};
 use crate::model::cilium::CiliumVersion;
 use documents::{GATEWAY_KIND, POLICY_KIND};
 use references::Checked;
@@ -65,8 +65,28 @@ pub fn validate(
     options: &Options,
 ) -> (Catalog, Vec<Diagnostic>) {
     let mut report = Report::default();
-    let sorted = documents::sort(sources, options.ignore_unknown_kinds, &mut report);
     let nodes = inventory.map(|docs| nodes::read(docs, &mut report));
+    validate_with_nodes(sources, nodes, options, report)
+}
+
+/// Reads a node inventory on its own, so that a caller can drop the inventory's documents
+/// (usually the largest input) before loading the sources; pass the result to
+/// [`validate_with_nodes`].
+pub fn read_inventory(inventory: Vec<Document>) -> (Vec<NodeFacts>, Report) {
+    let mut report = Report::default();
+    let nodes = nodes::read(inventory, &mut report);
+    (nodes, report)
+}
+
+/// [`validate`] for an inventory already read by [`read_inventory`]; `report` holds what
+/// reading it found.
+pub fn validate_with_nodes(
+    sources: Vec<Document>,
+    nodes: Option<Vec<NodeFacts>>,
+    options: &Options,
+    mut report: Report,
+) -> (Catalog, Vec<Diagnostic>) {
+    let sorted = documents::sort(sources, options.ignore_unknown_kinds, &mut report);
 
     let mut gateways: Vec<Checked<'_>> =
         references::first_of_each_name(&sorted.gateways, GATEWAY_KIND, &mut report)
