@@ -211,7 +211,10 @@ async fn a_standby_takes_over_after_the_leader_is_killed() {
     let killed = std::time::Instant::now();
     cluster.set_ready(&first, false).await;
     let second = cluster.wait_active(&[first.as_str()]).await;
-    eprintln!("leader SIGKILL (lease 3 s) -> failover by standby: {:?}", killed.elapsed());
+    eprintln!(
+        "leader SIGKILL (lease 3 s) -> failover by standby: {:?}",
+        killed.elapsed()
+    );
     assert_ne!(first, second, "standby log:\n{}", standby.log());
     let holder = leases
         .get("egressc-sync")
