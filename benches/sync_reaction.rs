@@ -169,7 +169,7 @@ fn labels_after(observed: Option<&Value>, set: &[String], remove: &[String]) -> 
 /// Feeds the writes of `plan` back as the watch events the API server would send: the label
 /// patches on Nodes and CiliumNodes, and the gateway and policy status patches.
 fn echo(index: &mut Index, plan: &Plan, now: Instant) {
-    let bodies = statuses::bodies(index, plan, &wall());
+    let bodies = statuses::bodies(&mut *index, plan, &wall());
     for patch in &plan.labels {
         let set: Vec<String> = patch.set.keys().cloned().collect();
         let remove: Vec<String> = patch.remove.iter().cloned().collect();
@@ -272,7 +272,7 @@ fn node_not_ready_to_plan(bencher: divan::Bencher) {
             let event = node(node_json(&failed, group, false, &json!({})));
             index.handle(at(3), WatchEvent::Apply(event));
             let plan = index.controller.reconcile(at(3));
-            let bodies = statuses::bodies(&index, &plan, &wall());
+            let bodies = statuses::bodies(&mut index, &plan, &wall());
             assert!(!plan.labels.is_empty() && !bodies.gateways.is_empty());
             (index, plan, bodies)
         });
@@ -290,7 +290,7 @@ fn heartbeat_renewal(bencher: divan::Bencher) {
         let renew = format!("2026-01-01T00:00:{:02}.{:06}Z", tick % 60, tick % 1_000_000);
         index.handle(at(3), WatchEvent::Apply(heartbeat(&name, &renew)));
         let plan = index.controller.reconcile(at(3));
-        let bodies = statuses::bodies(&index, &plan, &wall());
+        let bodies = statuses::bodies(&mut index, &plan, &wall());
         assert!(plan.has_no_writes() && bodies.gateways.is_empty() && bodies.policies.is_empty());
     });
 }
@@ -310,7 +310,23 @@ fn policy_status_echo(bencher: divan::Bencher) {
         object["metadata"]["resourceVersion"] = json!(format!("{}", tick + 1));
         index.handle(at(3), WatchEvent::Apply(Object::Policy(object)));
         let plan = index.controller.reconcile(at(3));
-        let bodies = statuses::bodies(&index, &plan, &wall());
+        let bodies = statuses::bodies(&mut index, &plan, &wall());
         assert!(plan.has_no_writes() && bodies.policies.is_empty());
     });
+}
+
+/// Parts of one reaction, measured apart on the steady cluster with nothing changed: the
+/// core's reconcile alone.
+#[divan::bench(sample_count = 50, sample_size = 1)]
+fn part_reconcile_unchanged(bencher: divan::Bencher) {
+    let mut index = steady();
+    bencher.bench_local(|| index.controller.reconcile(at(3)));
+}
+
+/// The status scan alone (every gateway's and policy's stored conditions against the wanted).
+#[divan::bench(sample_count = 50, sample_size = 1)]
+fn part_status_scan_unchanged(bencher: divan::Bencher) {
+    let mut index = steady();
+    let plan = Plan::default();
+    bencher.bench_local(|| statuses::bodies(&mut index, &plan, &wall()));
 }

@@ -228,6 +228,9 @@ pub struct PolicyStore {
     by_gateway: BTreeMap<String, BTreeSet<String>>,
     /// Policies to check at the next [`PolicyStore::revalidate`].
     pending: BTreeSet<String>,
+    /// Policies whose status may need a write: changed, re-checked, or a failed write.
+    /// Scanning only these keeps a node event from costing a pass over every policy.
+    unsettled: BTreeSet<String>,
 }
 
 fn gateway_of(object: &Value) -> &str {
@@ -247,6 +250,7 @@ impl PolicyStore {
             .or_default()
             .insert(name.clone());
         self.pending.insert(name.clone());
+        self.unsettled.insert(name.clone());
         match self.entries.get_mut(&name) {
             Some(entry) => entry.object = object,
             None => {
@@ -267,7 +271,20 @@ impl PolicyStore {
     pub fn remove(&mut self, name: &str) {
         self.unlink(name);
         self.pending.remove(name);
+        self.unsettled.remove(name);
         self.entries.remove(name);
+    }
+
+    /// Takes the policies whose status may need a write (see [`PolicyStore::unsettle`]).
+    pub fn take_unsettled(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.unsettled)
+    }
+
+    /// Marks `name`'s status as possibly needing a write again (e.g. after a failed write).
+    pub fn unsettle(&mut self, name: &str) {
+        if self.entries.contains_key(name) {
+            self.unsettled.insert(name.to_owned());
+        }
     }
 
     /// Gateway `name` changed or went away: its policies are checked again.
@@ -296,6 +313,11 @@ impl PolicyStore {
         self.entries.get(name).map(|e| &e.object)
     }
 
+    /// The verdict of policy `name`.
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.entries.get(name).map(|e| &e.verdict)
+    }
+
     /// Every policy's name and verdict.
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
         self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
@@ -316,6 +338,7 @@ impl PolicyStore {
                 continue;
             }
             entry.checked = Some(key);
+            self.unsettled.insert(name.clone());
             let result = validation::policy(
                 name,
                 &entry.object,

@@ -213,7 +213,7 @@ impl Loop {
     async fn write_statuses(&mut self, plan: &Plan) -> bool {
         let mut ok = true;
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let bodies = statuses::bodies(&self.index, plan, &now);
+        let bodies = statuses::bodies(&mut self.index, plan, &now);
         for (name, body) in bodies.gateways {
             if let Err(error) = self.writer.gateway_status(&name, body).await {
                 tracing::warn!(gateway = %name, %error, "status write failed");
@@ -223,6 +223,7 @@ impl Loop {
         for (name, body) in bodies.policies {
             if let Err(error) = self.writer.policy_status(&name, body).await {
                 tracing::warn!(policy = %name, %error, "status write failed");
+                self.index.policies.unsettle(&name);
                 ok = false;
             }
         }

@@ -3,7 +3,7 @@
 //! stored status differs. Pure, so the per-reconcile cost of this scan is benchmarked and
 //! tested without an API server.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
@@ -24,11 +24,14 @@ pub struct StatusBodies {
 }
 
 /// The status patches `plan` and the validation verdicts in `index` ask for; `now` is the wall
-/// clock for new condition transition times.
-pub fn bodies(index: &Index, plan: &Plan, now: &Time) -> StatusBodies {
+/// clock for new condition transition times. Only policies changed or re-checked since the
+/// last call are looked at; the caller marks a policy whose write failed with
+/// [`super::objects::PolicyStore::unsettle`].
+pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
+    let unsettled = index.policies.take_unsettled();
     StatusBodies {
         gateways: gateway_bodies(index, plan, now),
-        policies: policy_bodies(index, now),
+        policies: policy_bodies(index, &unsettled, now),
     }
 }
 
@@ -66,10 +69,12 @@ fn gateway_bodies(index: &Index, plan: &Plan, now: &Time) -> Vec<(String, Value)
     bodies
 }
 
-fn policy_bodies(index: &Index, now: &Time) -> Vec<(String, Value)> {
+fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(String, Value)> {
     let mut bodies = Vec::new();
-    for (name, verdict) in index.policies.verdicts() {
-        let Some(object) = index.policies.object(name) else {
+    for name in names {
+        let (Some(object), Some(verdict)) =
+            (index.policies.object(name), index.policies.verdict(name))
+        else {
             continue;
         };
         let stored = convert::conditions_of(object);
@@ -82,8 +87,57 @@ fn policy_bodies(index: &Index, now: &Time) -> Vec<(String, Value)> {
             .pointer("/status/observedGeneration")
             .and_then(Value::as_i64);
         if observed != Some(generation) || patches::condition_differs(&stored, &ready) {
-            bodies.push((name.to_owned(), patches::policy_status(generation, ready)));
+            bodies.push((name.clone(), patches::policy_status(generation, ready)));
         }
     }
     bodies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::{Controller, Instant, Timing};
+    use crate::sync::index::{Object, WatchEvent};
+    use crate::validate::Options;
+    use serde_json::json;
+
+    fn policy_names(bodies: &StatusBodies) -> Vec<&str> {
+        bodies.policies.iter().map(|(n, _)| n.as_str()).collect()
+    }
+
+    #[test]
+    fn a_policy_status_is_looked_at_again_only_after_a_change_or_a_failed_write() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let policy = json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
+            "metadata": {"name": "p", "uid": "u-p", "generation": 1},
+            "spec": {"egressGatewayName": "missing", "destinationCIDRs": ["198.51.100.0/24"],
+                     "selectors": [{"podSelector": {"matchLabels": {"app": "web"}}}]}
+        });
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let plan = Plan::default();
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(Object::Policy(policy.clone())),
+        );
+        let first = bodies(&mut index, &plan, &now);
+        assert_eq!(policy_names(&first), ["p"]);
+        assert_eq!(
+            first.policies[0].1["status"]["conditions"][0]["status"],
+            "False"
+        );
+        // Nothing changed: no scan result, so no write.
+        assert!(bodies(&mut index, &plan, &now).policies.is_empty());
+        // The write failed: the next reconcile tries again.
+        index.policies.unsettle("p");
+        assert_eq!(policy_names(&bodies(&mut index, &plan, &now)), ["p"]);
+        // The status echo arrives: looked at, already right, nothing to write.
+        let mut echoed = policy;
+        echoed["status"] = first.policies[0].1["status"].clone();
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(Object::Policy(echoed)),
+        );
+        assert!(bodies(&mut index, &plan, &now).policies.is_empty());
+    }
 }
