@@ -1,7 +1,7 @@
 //! Desired egressc labels on Node and CiliumNode objects, diffed against what is observed. Only
 //! egressc's own keys (`member` and `active-for-…`) are ever set or removed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::health::NodeHealth;
 use super::plan::{LabelPatch, NodeKind};
@@ -40,13 +40,18 @@ pub(super) fn patches(
                 .insert(active_for_label(gateway));
         }
     }
-    for result in election.gateways.values() {
-        for node in &result.ready_nodes {
-            desired
-                .entry(node.as_str())
-                .or_default()
-                .insert(MEMBER_LABEL.to_owned());
-        }
+    // Gateways sharing a selector share their ready nodes (hundreds each): collect the member
+    // nodes as borrowed names first, then allocate the label once per node, not per pair.
+    let members: HashSet<&str> = election
+        .gateways
+        .values()
+        .flat_map(|result| result.ready_nodes.iter().map(String::as_str))
+        .collect();
+    for node in members {
+        desired
+            .entry(node)
+            .or_default()
+            .insert(MEMBER_LABEL.to_owned());
     }
     let empty = BTreeSet::new();
     let mut out = Vec::new();

@@ -29,7 +29,7 @@ enum PodKind {
 
 /// The pure core of `egressc sync`. Feed it observations, call [`Controller::reconcile`], apply
 /// the returned plan. See the module docs of [`super`].
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Controller {
     pub(super) timing: Timing,
     pub(super) synced: bool,

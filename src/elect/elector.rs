@@ -21,7 +21,7 @@ use crate::model::catalog::{Gateway, NodeFacts};
 use crate::model::labels::active_for_label;
 
 /// A gateway as election stores it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct GatewayEntry {
     gateway: Gateway,
     /// [`hash::gateway_hash`] of the name.
@@ -33,7 +33,7 @@ struct GatewayEntry {
 }
 
 /// Election state that can be updated one object at a time. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Elector {
     nodes: NodeStore,
     gateways: BTreeMap<String, GatewayEntry>,

@@ -11,7 +11,7 @@ use crate::model::catalog::{Gateway, NodeFacts};
 pub(super) type Slot = u32;
 
 /// One stored node and what election precomputes about it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(super) struct NodeEntry {
     pub facts: NodeFacts,
     /// [`hash::node_hash`] of the name.
@@ -51,7 +51,7 @@ impl NodeEntry {
 }
 
 /// All known nodes, addressable by slot and by name, indexed by label.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct NodeStore {
     slots: Vec<Option<NodeEntry>>,
     free: Vec<Slot>,

@@ -141,7 +141,7 @@ pub struct VerdictChange {
 }
 
 /// The index. See the module docs.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Index {
     /// The pure core, fed by [`Index::handle`].
     pub controller: Controller,
@@ -297,6 +297,9 @@ impl Index {
                 }
             }
             Object::Gateway(value) => {
+                if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+                    self.policies.gateway_changed(name);
+                }
                 self.gateways.apply(value, &self.options);
                 self.after_gateway_change(now);
             }
@@ -344,6 +347,7 @@ impl Index {
             }
             Source::Gateway => {
                 self.gateways.remove(key);
+                self.policies.gateway_changed(key);
                 self.after_gateway_change(now);
             }
             Source::Policy => {
@@ -416,6 +420,7 @@ fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
 mod tests {
     use super::*;
     use crate::controller::Timing;
+    use crate::sync::objects::Verdict;
     use serde_json::json;
 
     fn node(name: &str) -> Object {
@@ -479,6 +484,55 @@ mod tests {
         );
         listed(&mut index, Source::Node, Vec::new());
         assert!(index.node_labels.is_empty());
+    }
+
+    fn policy(name: &str, gateway: &str) -> Object {
+        Object::Policy(json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
+            "metadata": {"name": name, "uid": format!("u-{name}"), "generation": 1},
+            "spec": {"egressGatewayName": gateway, "destinationCIDRs": ["198.51.100.0/24"],
+                     "selectors": [{"podSelector": {"matchLabels": {"app": "web"}}}]}
+        }))
+    }
+
+    fn policy_verdict(index: &Index, name: &str) -> Option<Verdict> {
+        index
+            .policies
+            .verdicts()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn only_the_policies_of_a_changed_gateway_are_checked_again() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let now = Instant::default();
+        index.handle(now, WatchEvent::Apply(policy("p-a", "a")));
+        index.handle(now, WatchEvent::Apply(policy("p-b", "b")));
+        assert!(matches!(
+            policy_verdict(&index, "p-a"),
+            Some(Verdict::Invalid(_))
+        ));
+        index.handle(now, WatchEvent::Apply(gateway("a", "192.0.2.1")));
+        assert_eq!(policy_verdict(&index, "p-a"), Some(Verdict::Valid));
+        assert!(matches!(
+            policy_verdict(&index, "p-b"),
+            Some(Verdict::Invalid(_))
+        ));
+        // Moving a policy to another gateway unlinks it from the old one.
+        index.handle(now, WatchEvent::Apply(policy("p-a", "b")));
+        assert!(matches!(
+            policy_verdict(&index, "p-a"),
+            Some(Verdict::Invalid(_))
+        ));
+        index.handle(now, WatchEvent::Apply(gateway("b", "192.0.2.2")));
+        assert_eq!(policy_verdict(&index, "p-a"), Some(Verdict::Valid));
+        assert_eq!(policy_verdict(&index, "p-b"), Some(Verdict::Valid));
+        index.handle(now, WatchEvent::Delete(gateway("b", "192.0.2.2")));
+        assert!(matches!(
+            policy_verdict(&index, "p-b"),
+            Some(Verdict::Invalid(_))
+        ));
     }
 
     #[test]

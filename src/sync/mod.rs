@@ -6,7 +6,8 @@
 //! - `validation`, `objects`: gateways and policies validated by `pipeline::check`, cached per
 //!   object, with their last good values.
 //! - `index`: watch events → core, relist bookkeeping, sync state (pure).
-//! - `patches`: plan → request bodies (pure); `cegp`: CEGPs rendered by `src/render`.
+//! - `patches`: plan → request bodies (pure); `statuses`: which status patches a reconcile
+//!   needs (pure); `cegp`: CEGPs rendered by `src/render`.
 //! - `watch`, `writer`, `leader`, `metrics`, `run`: the I/O.
 
 pub mod cegp;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod objects;
 pub mod patches;
 pub mod run;
+pub mod statuses;
 pub mod validation;
 pub mod watch;
 pub mod writer;

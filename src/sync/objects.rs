@@ -69,7 +69,7 @@ struct GatewayEntry {
 }
 
 /// The gateways. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct GatewayStore {
     entries: BTreeMap<String, GatewayEntry>,
     /// Changed since the core was last updated.
@@ -220,16 +220,37 @@ struct PolicyEntry {
 }
 
 /// The policies. See the module docs.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PolicyStore {
     entries: BTreeMap<String, PolicyEntry>,
     changes: Vec<(String, Option<String>)>,
+    /// Gateway name → the policies naming it, so a gateway event re-checks only those.
+    by_gateway: BTreeMap<String, BTreeSet<String>>,
+    /// Policies to check at the next [`PolicyStore::revalidate`].
+    pending: BTreeSet<String>,
+    /// Policies whose status may need a write: changed, re-checked, or a failed write.
+    /// Scanning only these keeps a node event from costing a pass over every policy.
+    unsettled: BTreeSet<String>,
+}
+
+fn gateway_of(object: &Value) -> &str {
+    object
+        .pointer("/spec/egressGatewayName")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
 }
 
 impl PolicyStore {
     /// Stores a listed or changed policy; [`PolicyStore::revalidate`] checks it.
     pub fn apply(&mut self, object: Value) {
         let Some(name) = name_of(&object) else { return };
+        self.unlink(&name);
+        self.by_gateway
+            .entry(gateway_of(&object).to_owned())
+            .or_default()
+            .insert(name.clone());
+        self.pending.insert(name.clone());
+        self.unsettled.insert(name.clone());
         match self.entries.get_mut(&name) {
             Some(entry) => entry.object = object,
             None => {
@@ -248,7 +269,43 @@ impl PolicyStore {
 
     /// Forgets a deleted policy.
     pub fn remove(&mut self, name: &str) {
+        self.unlink(name);
+        self.pending.remove(name);
+        self.unsettled.remove(name);
         self.entries.remove(name);
+    }
+
+    /// Takes the policies whose status may need a write (see [`PolicyStore::unsettle`]).
+    pub fn take_unsettled(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.unsettled)
+    }
+
+    /// Marks `name`'s status as possibly needing a write again (e.g. after a failed write).
+    pub fn unsettle(&mut self, name: &str) {
+        if self.entries.contains_key(name) {
+            self.unsettled.insert(name.to_owned());
+        }
+    }
+
+    /// Gateway `name` changed or went away: its policies are checked again.
+    pub fn gateway_changed(&mut self, name: &str) {
+        if let Some(policies) = self.by_gateway.get(name) {
+            self.pending.extend(policies.iter().cloned());
+        }
+    }
+
+    /// Drops `name` from the gateway index (before a change of its gateway or a deletion).
+    fn unlink(&mut self, name: &str) {
+        let Some(entry) = self.entries.get(name) else {
+            return;
+        };
+        let gateway = gateway_of(&entry.object);
+        if let Some(policies) = self.by_gateway.get_mut(gateway) {
+            policies.remove(name);
+            if policies.is_empty() {
+                self.by_gateway.remove(gateway);
+            }
+        }
     }
 
     /// The raw object of policy `name`.
@@ -256,25 +313,32 @@ impl PolicyStore {
         self.entries.get(name).map(|e| &e.object)
     }
 
+    /// The verdict of policy `name`.
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.entries.get(name).map(|e| &e.verdict)
+    }
+
     /// Every policy's name and verdict.
     pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
         self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
     }
 
-    /// Validates every policy whose own revision or gateway's revision changed.
+    /// Validates the policies changed, or whose gateway changed, since the last call when
+    /// their own revision or their gateway's revision differs from the one last checked.
     pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) {
-        for (name, entry) in &mut self.entries {
-            let gateway_name = entry
-                .object
-                .pointer("/spec/egressGatewayName")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+        for name in std::mem::take(&mut self.pending) {
+            let Some(entry) = self.entries.get_mut(&name) else {
+                continue;
+            };
+            let name = &name;
+            let gateway_name = gateway_of(&entry.object);
             let gateway = gateways.object(gateway_name);
             let key = (revision(&entry.object), gateway.map(revision));
             if entry.checked.as_ref() == Some(&key) {
                 continue;
             }
             entry.checked = Some(key);
+            self.unsettled.insert(name.clone());
             let result = validation::policy(
                 name,
                 &entry.object,

@@ -13,12 +13,11 @@ use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
 use super::cegp::{self, CegpCompiler};
-use super::convert;
 use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
-use super::objects::Verdict;
 use super::patches;
+use super::statuses;
 use super::writer::Writer;
 use crate::controller::{Instant, Plan};
 use crate::validate::documents::GATEWAY_KIND;
@@ -214,64 +213,17 @@ impl Loop {
     async fn write_statuses(&mut self, plan: &Plan) -> bool {
         let mut ok = true;
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let updates: BTreeMap<&str, _> = plan
-            .statuses
-            .iter()
-            .map(|u| (u.gateway.as_str(), u))
-            .collect();
-        let mut bodies: Vec<(String, Value)> = Vec::new();
-        for (name, verdict) in self.index.gateways.verdicts() {
-            let Some(object) = self.index.gateways.object(name) else {
-                continue;
-            };
-            let stored = convert::conditions_of(object);
-            let invalid = match verdict {
-                Verdict::Invalid(m) => Some(m.as_str()),
-                Verdict::Valid => None,
-            };
-            let accepted = patches::accepted_condition(&stored, invalid, &now);
-            let update = updates.get(name).copied();
-            let accepted_changed = accepted
-                .as_ref()
-                .is_some_and(|c| patches::condition_differs(&stored, c));
-            if update.is_some() || accepted_changed {
-                bodies.push((
-                    name.to_owned(),
-                    patches::gateway_status(update, &stored, accepted, &now),
-                ));
-            }
-        }
-        for (name, body) in bodies {
+        let bodies = statuses::bodies(&mut self.index, plan, &now);
+        for (name, body) in bodies.gateways {
             if let Err(error) = self.writer.gateway_status(&name, body).await {
                 tracing::warn!(gateway = %name, %error, "status write failed");
                 ok = false;
             }
         }
-        let mut bodies: Vec<(String, Value)> = Vec::new();
-        for (name, verdict) in self.index.policies.verdicts() {
-            let Some(object) = self.index.policies.object(name) else {
-                continue;
-            };
-            let stored = convert::conditions_of(object);
-            let invalid = match verdict {
-                Verdict::Invalid(m) => Some(m.as_str()),
-                Verdict::Valid => None,
-            };
-            let ready = patches::policy_ready(&stored, invalid, name, &now);
-            let generation = object
-                .pointer("/metadata/generation")
-                .and_then(Value::as_i64)
-                .unwrap_or_default();
-            let observed = object
-                .pointer("/status/observedGeneration")
-                .and_then(Value::as_i64);
-            if observed != Some(generation) || patches::condition_differs(&stored, &ready) {
-                bodies.push((name.to_owned(), patches::policy_status(generation, ready)));
-            }
-        }
-        for (name, body) in bodies {
+        for (name, body) in bodies.policies {
             if let Err(error) = self.writer.policy_status(&name, body).await {
                 tracing::warn!(policy = %name, %error, "status write failed");
+                self.index.policies.unsettle(&name);
                 ok = false;
             }
         }
