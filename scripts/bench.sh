@@ -106,14 +106,14 @@ done
 printf '%-44s %14s %14s %10s\n' "full election 5,000 nodes × 1,000 gw (median)" "$FULL" "target 20 ms" ""
 printf '%-44s %14s %14s %10s\n' "re-election after one node fails (median)" "$REELECT" "target 1 ms" ""
 echo
-# Hooks for the parts still landing: each runs as soon as its bench target exists (add it to
-# Cargo.toml as `[[bench]] name = "…" harness = false`); until then the section says pending.
-for section in "Sync reaction:sync_reaction:src/sync/" "Failover:failover:src/agent/"; do
-    IFS=: read -r title bench owner <<<"$section"
-    if [[ -f benches/$bench.rs ]]; then
-        echo "== $title (cargo bench --bench $bench)"
-        cargo bench --quiet --bench "$bench" 2>&1 | grep -E "^[├╰│ ]*[─ ]|fastest" || true
-    else
-        echo "== $title: pending (lands with $owner); will run: cargo bench --bench $bench"
-    fi
-done
+# The controller's reaction at scale (in process: watch event -> plan, 5,000 nodes, 1,000
+# gateways, 10,000 policies) and the VIP failover in real network namespaces (root only).
+echo "== Sync reaction (cargo bench --bench sync_reaction)"
+cargo bench --quiet --bench sync_reaction 2>&1 | grep -E "^[├╰│ ]*[─ ]|fastest" || true
+echo
+if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
+    echo "== Failover (scripts/failover-bench.sh: SIGKILL of the VIP holder -> new MAC, 20 trials)"
+    scripts/failover-bench.sh 2>&1 | grep -E "failover|overlap|p50|p99" || true
+else
+    echo "== Failover: skipped (needs root and ip for network namespaces)"
+fi
