@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::shell::parse_duration;
+
 use crate::agent::announce::BurstSchedule;
 use crate::agent::health::{self, Health};
 use crate::agent::lease::AgentTiming;
@@ -45,45 +47,17 @@ pub struct AgentArgs {
     kubeconfig: Option<PathBuf>,
 }
 
-/// Parses `500ms`, `2s`, `1.5s`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let (number, scale) = if let Some(ms) = text.strip_suffix("ms") {
-        (ms, 0.001)
-    } else if let Some(s) = text.strip_suffix('s') {
-        (s, 1.0)
-    } else {
-        return Err(format!("`{text}`: give a unit, e.g. 500ms or 2s"));
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("`{text}` is out of range"))
-}
-
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        // Plain text off a terminal: container logs should not carry colour escapes.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    super::shell::init_logging();
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
         );
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::shell::runtime(Some(2)) {
         Ok(runtime) => runtime,
-        Err(error) => return super::trouble(&format!("cannot start the runtime: {error}")),
+        Err(code) => return code,
     };
     match runtime.block_on(serve(args)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -147,19 +121,4 @@ fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
             _ = int.recv() => tracing::info!("SIGINT: shutting down"),
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_need_a_unit_and_accept_fractions() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("1.1s"), Ok(Duration::from_millis(1100)));
-        assert!(parse_duration("2").is_err());
-        assert!(parse_duration("xs").is_err());
-        assert!(parse_duration("-1s").is_err());
-    }
 }

@@ -11,6 +11,7 @@ mod discover;
 mod drift;
 mod inputs;
 mod install;
+mod shell;
 mod sync;
 mod test_hooks;
 

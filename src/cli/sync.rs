@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::shell::parse_duration;
+
 use crate::controller::Timing;
 use crate::model::cilium::CiliumVersion;
 use crate::sync::SyncConfig;
@@ -52,25 +54,6 @@ pub struct SyncArgs {
     cilium_version: CiliumVersion,
 }
 
-/// `20s`, `1500ms`, `2m`, or plain seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit() && c != '.') {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 20s, 500ms or 2m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("`{text}`: unit must be ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
-}
-
 impl SyncArgs {
     fn config(self) -> SyncConfig {
         let identity = self.identity.unwrap_or_else(|| {
@@ -100,43 +83,13 @@ impl SyncArgs {
 
 /// Runs `egressc sync`; returns only on a fatal error.
 pub fn run(args: SyncArgs) -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
-    // Validation parses gateways and policies on worker threads; the parser's recursion is
-    // bounded by the nesting budget (64), but a debug build needs ~35 KB of stack per level,
-    // more than tokio's 2 MiB default. 8 MiB matches a main thread.
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_stack_size(8 * 1024 * 1024)
-        .build()
-    {
+    super::shell::init_logging();
+    let runtime = match super::shell::runtime(None) {
         Ok(runtime) => runtime,
-        Err(error) => return super::trouble(&format!("cannot start the runtime: {error}")),
+        Err(code) => return code,
     };
     match runtime.block_on(crate::sync::run(args.config())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::trouble(&error.to_string()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_duration;
-    use std::time::Duration;
-
-    #[test]
-    fn durations_take_units() {
-        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
-        assert_eq!(parse_duration("1500ms"), Ok(Duration::from_millis(1500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("3h").is_err());
-        assert!(parse_duration("x").is_err());
     }
 }

@@ -1,0 +1,72 @@
+//! What the long-running subcommands (`sync`, `agent`) share: duration flags, logging to
+//! stderr, and the tokio runtime.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Parses a duration flag: `500ms`, `2s`, `1.5s`, `2m`. A unit is required, so that `20`
+/// cannot be misread as milliseconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .ok_or_else(|| format!("`{text}`: give a unit, e.g. 500ms, 20s or 2m"))?;
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 500ms, 20s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: the unit must be ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default `info`); plain text off a terminal, so that
+/// container logs carry no colour escapes.
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
+}
+
+/// A multi-threaded runtime with 8 MiB worker stacks, or the exit status explaining why not.
+///
+/// Validation parses gateways and policies on worker threads; the parser's recursion is
+/// bounded by the nesting budget (64), but a debug build needs ~35 KB of stack per level, more
+/// than tokio's 2 MiB default. 8 MiB matches a main thread.
+pub fn runtime(worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime, ExitCode> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = worker_threads {
+        builder.worker_threads(threads);
+    }
+    builder
+        .enable_all()
+        .thread_stack_size(8 * 1024 * 1024)
+        .build()
+        .map_err(|error| super::trouble(&format!("cannot start the runtime: {error}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit_and_accept_fractions() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("1.1s"), Ok(Duration::from_millis(1100)));
+        assert_eq!(parse_duration("20s"), Ok(Duration::from_secs(20)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["2", "xs", "-1s", "3h", "x", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
