@@ -208,23 +208,37 @@ fn ipv6_destinations_on_cilium_1_19() {
 }
 
 #[test]
-fn ipv4_mapped_ipv6_cidrs_are_refused() {
-    // Cilium 1.19's IPv6 pattern cannot match the embedded-IPv4 form std prints for them.
+fn ipv4_mapped_ipv6_cidrs_are_written_in_the_form_cilium_accepts() {
+    // Cilium 1.19's IPv6 pattern rejects the embedded-IPv4 form std prints for these networks;
+    // egressc writes the same network in plain hex groups.
     let catalog = Catalog {
         gateways: vec![primary_gateway("gw", &[], "eth1")],
         policies: vec![policy("mapped", "gw", &["::ffff:192.0.2.0/120"], &[])],
         nodes: vec![],
     };
-    let err = render(&catalog, &Election::default(), &options(19)).unwrap_err();
-    assert!(err.to_string().contains("embedded IPv4"), "{err}");
-    let v19 = crd_validator("ciliumegressgatewaypolicies.v1.19.0.yaml");
-    let (mixed, mixed_election) = mixed_catalog();
-    let mut doc = documents(&render(&mixed, &mixed_election, &options(19)).unwrap())
+    let text = render(&catalog, &Election::default(), &options(19)).unwrap();
+    let doc = documents(&text)
         .into_iter()
         .find(|d| d["kind"] == cilium::KIND)
         .unwrap();
-    doc["spec"]["destinationCIDRs"] = serde_json::json!(["::ffff:192.0.2.0/120"]);
-    assert!(!v19.is_valid(&doc), "the CRD really rejects it");
+    assert_eq!(
+        doc["spec"]["destinationCIDRs"],
+        serde_json::json!(["::ffff:c000:200/120"])
+    );
+    let v19 = crd_validator("ciliumegressgatewaypolicies.v1.19.0.yaml");
+    assert!(v19.is_valid(&doc), "the hex form passes the CRD");
+    let mut embedded = doc.clone();
+    embedded["spec"]["destinationCIDRs"] = serde_json::json!(["::ffff:192.0.2.0/120"]);
+    assert!(
+        !v19.is_valid(&embedded),
+        "the CRD really rejects the embedded form"
+    );
+    let parsed: ipnet::IpNet = "::ffff:c000:200/120".parse().unwrap();
+    assert_eq!(
+        parsed,
+        "::ffff:192.0.2.0/120".parse().unwrap(),
+        "same network"
+    );
 }
 
 #[test]

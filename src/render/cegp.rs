@@ -86,19 +86,6 @@ pub fn context(
     {
         return Err(unsupported(format!("IPv6 CIDR {v6}")));
     }
-    // Cilium's IPv6 CIDR pattern lost its backslashes (`d` for `\d`), so the forms with an
-    // embedded IPv4 address (`::ffff:192.0.2.0/120`, as std prints IPv4-mapped networks) never
-    // match it; the API server would reject the whole policy.
-    if let Some(mapped) = policy
-        .destinations
-        .iter()
-        .chain(&policy.excluded)
-        .find(|net| matches!(net, IpNet::V6(_)) && net.to_string().contains('.'))
-    {
-        return Err(unsupported(format!(
-            "IPv6 CIDR {mapped} (embedded IPv4 form)"
-        )));
-    }
     let (interface, egress_ip) = match &gateway.source {
         SourceIp::PrimaryInterface { interface } => (Some(interface.clone()), None),
         SourceIp::VirtualIp { ip, .. } => {
@@ -115,8 +102,8 @@ pub fn context(
         name: policy.name.clone(),
         labels: provenance::for_policy(&policy.name, &gateway.name),
         selectors: policy.selectors.iter().map(selector).collect(),
-        destination_cidrs: policy.destinations.iter().map(IpNet::to_string).collect(),
-        excluded_cidrs: policy.excluded.iter().map(IpNet::to_string).collect(),
+        destination_cidrs: policy.destinations.iter().map(cidr_text).collect(),
+        excluded_cidrs: policy.excluded.iter().map(cidr_text).collect(),
         gateway: GatewayContext {
             name: gateway.name.clone(),
             active_label: active_for_label(&gateway.name),
@@ -124,6 +111,20 @@ pub fn context(
             egress_ip,
         },
     })
+}
+
+/// A CIDR as Cilium's CRD accepts it. Cilium's IPv6 pattern lost its backslashes (`d` for
+/// `\d`), so the embedded-IPv4 form std prints for IPv4-mapped networks
+/// (`::ffff:192.0.2.0/120`) never matches; the same network in plain hex groups
+/// (`::ffff:c000:200/120`) does, and means the same to Cilium's parser.
+fn cidr_text(net: &IpNet) -> String {
+    match net {
+        IpNet::V6(v6) if v6.addr().to_ipv4_mapped().is_some() => {
+            let [.., high, low] = v6.addr().segments();
+            format!("::ffff:{high:x}:{low:x}/{}", v6.prefix_len())
+        }
+        _ => net.to_string(),
+    }
 }
 
 fn selector(selector: &LabelSelector) -> SelectorContext {
