@@ -2,11 +2,9 @@
 //! must never panic, whatever the input; errors are diagnostics.
 #![no_main]
 
-use egressc::load::{Limits, parse_stream, text};
+#[path = "../harness.rs"]
+mod harness;
+
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = text::decode("fuzz.yaml", data.to_vec()) {
-        let _ = parse_stream("fuzz.yaml", &text, &Limits::default());
-    }
-});
+fuzz_target!(|data: &[u8]| harness::parse_bytes(data));
