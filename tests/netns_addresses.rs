@@ -57,9 +57,15 @@ fn unrefreshed_vip_is_deleted_by_the_kernel() -> std::io::Result<()> {
             after >= Duration::from_millis(1500),
             "{vip} vanished too early: {after:?}"
         );
+        // The kernel's expiry worker runs on whole-second ticks (rounded up), so an address
+        // lives up to valid_lft + 1 s; on a loaded machine the worker itself can start late
+        // (seen: over 3 s once with the whole suite running in parallel). The protocol's
+        // safety does not rest on this bound but on the no-overlap end-to-end tests
+        // (agent_e2e_netns, vip_e2e_netns); here it only proves the kernel deletes the VIP by
+        // itself, without the agent.
         assert!(
-            after <= Duration::from_millis(3000),
-            "{vip} outlived valid_lft + 1 s: {after:?}"
+            after <= Duration::from_millis(4500),
+            "{vip} outlived valid_lft + 1 s tick + load slack: {after:?}"
         );
     }
     Ok(())
