@@ -6,7 +6,8 @@
 //! Asserted in every case: the controller grants the elected node, its agent brings the VIP
 //! up, and the label that makes Cilium use the node appears only after the VIP is announced
 //! (cilium#47761); the label is never on two nodes; two MACs never claim the VIP at once; a
-//! lost holder's VIP leaves with its kernel lifetime before the other node claims it.
+//! lost holder's VIP leaves with its kernel lifetime before the other node claims it; a
+//! controller that restarts or loses its leader moves nothing and the VIP stays up.
 //! Needs root and `ip`; skips otherwise (fails with EGRESSC_REQUIRE_NETNS=1).
 
 mod support;
@@ -52,13 +53,32 @@ struct Stack {
     observer: Observer,
     a: AgentProcess,
     b: AgentProcess,
-    sync: SyncProcess,
+    /// The controller processes: one, or replicas competing for leadership.
+    syncs: Vec<SyncProcess>,
+    kubeconfig: std::path::PathBuf,
+    cilium: &'static str,
     vip: IpAddr,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
+
+/// How the controller runs in a [`Stack`].
+#[derive(Clone, Copy)]
+enum Controllers {
+    /// One process without leader election.
+    Single,
+    /// Processes with these identities competing for the leader Lease.
+    Replicas(&'static [&'static str]),
+}
+
+/// The leader Lease the replicas compete for (`src/sync/run.rs`).
+const LEADER_LEASE_NAME: &str = "egressc-sync";
 
 impl Stack {
     fn start(vip: IpAddr) -> io::Result<Stack> {
+        Self::start_with(vip, Controllers::Single)
+    }
+
+    fn start_with(vip: IpAddr, controllers: Controllers) -> io::Result<Stack> {
         let lan = Lan::new()?;
         let api = ApiNet::new(&[&lan.a, &lan.b])?;
         let dir = tempfile::tempdir()?;
@@ -76,7 +96,20 @@ impl Stack {
         let b = AgentProcess::start(&lan.b.ns, NODES[1], &kubeconfig, dir.path())?;
         // IPv6 egress IPs need Cilium 1.20; egressc rejects an IPv6 VIP for older targets.
         let cilium = if vip.is_ipv6() { "1.20" } else { "1.19" };
-        let sync = SyncProcess::start(&api.ns, &kubeconfig, dir.path(), cilium)?;
+        let syncs = match controllers {
+            Controllers::Single => vec![SyncProcess::start(
+                &api.ns,
+                &kubeconfig,
+                dir.path(),
+                cilium,
+            )?],
+            Controllers::Replicas(names) => names
+                .iter()
+                .map(|name| {
+                    SyncProcess::start_replica(&api.ns, &kubeconfig, dir.path(), cilium, name)
+                })
+                .collect::<io::Result<_>>()?,
+        };
         Ok(Stack {
             lan,
             api,
@@ -85,9 +118,11 @@ impl Stack {
             observer,
             a,
             b,
-            sync,
+            syncs,
+            kubeconfig,
+            cilium,
             vip,
-            _dir: dir,
+            dir,
         })
     }
 
@@ -108,12 +143,37 @@ impl Stack {
     }
 
     fn failure(&self, what: &str) -> io::Error {
+        let syncs: String = self
+            .syncs
+            .iter()
+            .map(|sync| format!("--- {} ---\n{}\n", sync.log.display(), sync.log_text()))
+            .collect();
         io::Error::other(format!(
-            "{what}\n--- sync ---\n{}\n--- agent A ---\n{}\n--- agent B ---\n{}",
-            self.sync.log_text(),
+            "{what}\n{syncs}--- agent A ---\n{}\n--- agent B ---\n{}",
             self.a.log_text(),
             self.b.log_text()
         ))
+    }
+
+    /// The identity in the leader Lease, once one replica holds it.
+    fn leader(&self) -> io::Result<String> {
+        let client = self.api.client()?;
+        let found = self.api.run(async move {
+            let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+                kube::Api::namespaced(client, support::vipctl::NAMESPACE);
+            let deadline = Instant::now() + PATIENCE;
+            while Instant::now() < deadline {
+                if let Ok(Some(lease)) = leases.get_opt(LEADER_LEASE_NAME).await
+                    && let Some(holder) = lease.spec.and_then(|s| s.holder_identity)
+                    && !holder.is_empty()
+                {
+                    return Some(holder);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            None
+        })?;
+        found.ok_or_else(|| self.failure("no replica became leader"))
     }
 
     /// Starts sampling the active label every 20 ms and the Lease every 10 ms.
@@ -135,6 +195,15 @@ impl Stack {
     /// Stops the samplers; fails if any sample saw the label on two nodes of one kind. With
     /// EGRESSC_PHASES set, prints the Lease's changes relative to `since`.
     fn label_never_doubled(&self, recording: Recording, since: Instant) -> io::Result<()> {
+        self.stop_recording(recording, since).map(drop)
+    }
+
+    /// [`Self::label_never_doubled`], returning what was recorded.
+    fn stop_recording(
+        &self,
+        recording: Recording,
+        since: Instant,
+    ) -> io::Result<(Vec<LabelSample>, Vec<LeaseChange>)> {
         recording.stop.store(true, Ordering::Relaxed);
         let samples = self.api.join(recording.labels)?;
         let changes = self.api.join(recording.lease)?;
@@ -158,7 +227,7 @@ impl Stack {
         {
             return Err(self.failure(&format!("the label was on two nodes: {doubled:?}")));
         }
-        Ok(())
+        Ok((samples, changes))
     }
 
     /// Waits until exactly one node, not in `not`, carries the label on Node and CiliumNode;
@@ -249,6 +318,89 @@ impl Stack {
         self.label_follows_announcement(&node, claimed.at, labelled)?;
         Ok(node)
     }
+    /// The node lifecycle controller marks `holder` NotReady; its agent lives on and releases,
+    /// so the VIP moves to the other node without waiting for an expiry.
+    fn hand_over_not_ready(&self, holder: &str) -> io::Result<()> {
+        let second = Self::other(holder);
+        let lost = Instant::now();
+        let fleet = self.fleet.clone();
+        let node = holder.to_owned();
+        self.api
+            .run(async move { fleet.set_node_ready(&node, false).await })?
+            .map_err(io::Error::other)?;
+        let (moved, labelled) = self.wait_label(&[holder])?;
+        if moved != second {
+            return Err(self.failure(&format!("the label moved to {moved}, not {second}")));
+        }
+        let claimed = self.first_claim(second, lost)?;
+        self.label_follows_announcement(second, claimed.at, labelled)?;
+        self.lease_confirms(second)?;
+        if !vip_addrs(&self.host(holder).ns, self.vip)?.is_empty() {
+            return Err(self.failure(&format!("{holder} kept the VIP after the move")));
+        }
+        eprintln!(
+            "NotReady -> {second} claims the VIP {:?}, -> label on {second} {:?}",
+            claimed.at.duration_since(lost),
+            labelled.duration_since(lost)
+        );
+        if labelled.duration_since(lost) >= Duration::from_secs(3) {
+            return Err(self.failure(&format!(
+                "a graceful move waited for an expiry: {:?}",
+                labelled.duration_since(lost)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Waits until the log of controller `index` holds `needle` at least `times` times.
+    fn wait_logged(&self, index: usize, needle: &str, times: usize) -> io::Result<()> {
+        let deadline = Instant::now() + PATIENCE;
+        while Instant::now() < deadline {
+            if self.syncs[index].log_text().matches(needle).count() >= times {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(self.failure(&format!(
+            "controller {index} never logged {needle:?} {times}×"
+        )))
+    }
+
+    /// Everything recorded since `since` shows `holder` keeping the label (Node and CiliumNode),
+    /// the grant, the Lease and the VIP, and no other MAC answering for the VIP.
+    fn held_steady(&self, holder: &str, recording: Recording, since: Instant) -> io::Result<()> {
+        let (samples, changes) = self.stop_recording(recording, since)?;
+        if let Some(moved) = samples.iter().find(|s| s.single() != Some(holder)) {
+            return Err(self.failure(&format!("the label left {holder}: {moved:?}")));
+        }
+        let mine = Some(holder.to_owned());
+        if let Some(change) = changes
+            .iter()
+            .find(|c| c.grant != mine || c.holder != mine || c.ready != mine)
+        {
+            return Err(self.failure(&format!("the VIP Lease left {holder}: {change:?}")));
+        }
+        let held = vip_addrs(&self.host(holder).ns, self.vip)?;
+        if held.is_empty() || !held.iter().all(is_finite) {
+            return Err(self.failure(&format!("{holder} lost the VIP: {held:?}")));
+        }
+        let other = self.host(Self::other(holder)).mac;
+        let sightings = self.observer.sightings();
+        if let Some(stray) = sightings.iter().find(|s| s.at >= since && s.mac == other) {
+            return Err(self.failure(&format!("the standby answered for the VIP: {stray:?}")));
+        }
+        // Probes go out every 100 ms: the holder must have kept answering to the end.
+        let mac = self.host(holder).mac;
+        let last = sightings
+            .iter()
+            .filter(|s| s.mac == mac)
+            .map(|s| s.at)
+            .max();
+        match last {
+            Some(at) if at.elapsed() < Duration::from_secs(1) => Ok(()),
+            _ => Err(self.failure(&format!("{holder} stopped answering for the VIP: {last:?}"))),
+        }
+    }
 }
 
 fn node_name(node: &str) -> &'static str {
@@ -283,31 +435,8 @@ fn the_vip_is_announced_before_the_label_and_a_not_ready_node_hands_it_over() ->
     assert_eq!(gateway["egressIP"], stack.vip.to_string(), "{cegp}");
     assert_eq!(gateway["nodeSelector"]["matchLabels"][ACTIVE], "", "{cegp}");
 
-    // The node lifecycle controller marks the holder NotReady; its agent lives on and
-    // releases, so the move needs no expiry.
     let lost = Instant::now();
-    let fleet = stack.fleet.clone();
-    let holder = first.clone();
-    stack
-        .api
-        .run(async move { fleet.set_node_ready(&holder, false).await })?
-        .map_err(io::Error::other)?;
-    let (moved, labelled) = stack.wait_label(&[first.as_str()])?;
-    assert_eq!(moved, second);
-    let claimed = stack.first_claim(second, lost)?;
-    stack.label_follows_announcement(second, claimed.at, labelled)?;
-    stack.lease_confirms(second)?;
-    assert!(vip_addrs(&stack.host(&first).ns, stack.vip)?.is_empty());
-    eprintln!(
-        "NotReady -> {second} claims the VIP {:?}, -> label on {second} {:?}",
-        claimed.at.duration_since(lost),
-        labelled.duration_since(lost)
-    );
-    assert!(
-        labelled.duration_since(lost) < Duration::from_secs(3),
-        "a graceful move waited for an expiry: {:?}",
-        labelled.duration_since(lost)
-    );
+    stack.hand_over_not_ready(&first)?;
     stack.label_never_doubled(recording, lost)?;
     stack.no_overlap()
 }
@@ -407,4 +536,82 @@ fn a_crashed_agent_on_a_live_node_hands_over_after_the_lease_expires() -> io::Re
         "198.51.100.100".parse().map_err(io::Error::other)?,
         Loss::AgentCrash,
     )
+}
+
+/// Longer than the VIP Lease duration `D` (3 s) and the address lifetime `L` (2 s): a VIP that
+/// depended on the controller would be gone, and a controller judging by stale renewals would
+/// declare the holder dead.
+const CONTROLLER_ABSENT: Duration = Duration::from_secs(4);
+/// Time given to a new controller after it synced (or became leader) to do anything wrong:
+/// longer than the settle window (1 s) plus a few reconcile rounds.
+const ROOM_TO_ACT: Duration = Duration::from_millis(2500);
+
+#[test]
+fn a_restarted_controller_moves_nothing_and_the_vip_stays_up() -> io::Result<()> {
+    require_netns!();
+    let started = Instant::now();
+    let mut stack = Stack::start("198.51.100.100".parse().map_err(io::Error::other)?)?;
+    let first = stack.first_holder(started)?;
+    stack.lease_confirms(node_name(&first))?;
+    stack.wait_logged(0, "synced=true", 1)?;
+
+    let recording = stack.record();
+    let since = Instant::now();
+    stack.syncs[0].kill();
+    std::thread::sleep(CONTROLLER_ABSENT);
+    let restarted = SyncProcess::start(
+        &stack.api.ns,
+        &stack.kubeconfig,
+        stack.dir.path(),
+        stack.cilium,
+    )?;
+    stack.syncs.push(restarted);
+    // The old process's lines stay in the shared log: the new one is the second "synced".
+    stack.wait_logged(1, "synced=true", 2)?;
+    std::thread::sleep(ROOM_TO_ACT);
+    stack.held_steady(&first, recording, since)?;
+
+    // The restarted controller is live: a NotReady holder still hands over at once.
+    let recording = stack.record();
+    let lost = Instant::now();
+    stack.hand_over_not_ready(&first)?;
+    stack.label_never_doubled(recording, lost)?;
+    stack.no_overlap()
+}
+
+#[test]
+fn a_killed_leader_is_replaced_without_moving_the_vip() -> io::Result<()> {
+    require_netns!();
+    const REPLICAS: &[&str] = &["sync-a", "sync-b"];
+    let started = Instant::now();
+    let mut stack = Stack::start_with(
+        "198.51.100.100".parse().map_err(io::Error::other)?,
+        Controllers::Replicas(REPLICAS),
+    )?;
+    let first = stack.first_holder(started)?;
+    stack.lease_confirms(node_name(&first))?;
+    let leader = stack.leader()?;
+    let (killed, standby) = if leader == REPLICAS[0] {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+
+    let recording = stack.record();
+    let since = Instant::now();
+    stack.syncs[killed].kill();
+    // The standby takes the leader Lease after it expires (3 s) and adopts what it finds.
+    stack.wait_logged(standby, "became leader", 1)?;
+    eprintln!("leader SIGKILL -> standby leads: {:?}", since.elapsed());
+    std::thread::sleep(ROOM_TO_ACT);
+    stack.held_steady(&first, recording, since)?;
+    if stack.leader()? != REPLICAS[standby] {
+        return Err(stack.failure("the leader Lease did not pass to the standby"));
+    }
+
+    let recording = stack.record();
+    let lost = Instant::now();
+    stack.hand_over_not_ready(&first)?;
+    stack.label_never_doubled(recording, lost)?;
+    stack.no_overlap()
 }
