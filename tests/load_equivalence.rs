@@ -3,7 +3,9 @@
 //! (serde-saphyr alone) gives — the same documents, values and positions, or the same
 //! diagnostic. Checked on every committed YAML/JSON file, on the benchmark's synthetic cluster
 //! (the shape the direct route exists for), and on generated documents full of spellings
-//! whose meaning depends on the YAML schema.
+//! whose meaning depends on the YAML schema. The node inventory is loaded with the fields
+//! its reader ignores left out (`parse_stream_needed`); what the reader makes of it (nodes
+//! and diagnostics) must not change either.
 
 #[path = "../examples/gen/synthetic.rs"]
 #[allow(dead_code)]
@@ -12,7 +14,8 @@ mod synthetic;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use egressc::load::{Limits, parse_stream, parse_stream_reference};
+use egressc::load::{Limits, parse_stream, parse_stream_needed, parse_stream_reference};
+use egressc::validate::{nodes::NEEDED, read_inventory};
 use proptest::prelude::*;
 
 /// Debug builds spend ~35 KB of stack per nesting level while parsing; the 64-level budget
@@ -81,6 +84,84 @@ fn committed_inputs_load_the_same_either_way() {
     });
 }
 
+/// The inventory reader's result (nodes and diagnostics, printed) on `text` loaded with and
+/// without the fields it ignores.
+fn inventory_both(text: &str) -> (String, String) {
+    let read = |docs: Result<Vec<_>, _>| match docs {
+        Ok(docs) => {
+            let (nodes, report) = read_inventory(docs);
+            format!("{nodes:?} {:?}", report.into_sorted())
+        }
+        Err(diagnostic) => format!("{diagnostic:?}"),
+    };
+    let limits = Limits::default();
+    (
+        read(parse_stream_needed(
+            "nodes.yaml",
+            text,
+            &limits,
+            Some(&NEEDED),
+        )),
+        read(parse_stream_reference("nodes.yaml", text, &limits)),
+    )
+}
+
+fn assert_inventory_agrees(text: &str, what: &str) {
+    let (needed, reference) = inventory_both(text);
+    assert!(
+        needed == reference,
+        "{what}: inventory differs\nneeded: {needed}\nreference: {reference}"
+    );
+}
+
+#[test]
+fn inventories_read_the_same_with_ignored_fields_left_out() {
+    on_big_stack(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        for dir in ["tests/corpus", "tests/fixtures", "examples"] {
+            yaml_files(&root.join(dir), &mut files);
+        }
+        for file in &files {
+            if let Ok(text) = String::from_utf8(fs::read(file).expect("readable")) {
+                assert_inventory_agrees(&text, &file.display().to_string());
+            }
+        }
+        let node = |name: &str, extra: &str| {
+            format!(
+                "- apiVersion: v1\n  kind: Node\n  metadata:\n    name: {name}\n    \
+                 annotations: {{a: b}}\n    labels: {{role: egress}}\n{extra}"
+            )
+        };
+        let hostile = [
+            // Nested lists, the reader's fields at every level, ignored fields around them.
+            format!(
+                "apiVersion: v1\nkind: List\nmetadata: {{resourceVersion: \"1\"}}\nitems:\n{}{}",
+                node("a", "  spec: {podCIDR: 10.0.0.0/24, unschedulable: true}\n"),
+                "- kind: NodeList\n  apiVersion: v1\n  items:\n  - {apiVersion: v1, kind: Node, \
+                 metadata: {name: b, uid: x, deletionTimestamp: \"2025-01-01T00:00:00Z\"}, \
+                 status: {addresses: [], conditions: [{type: Ready, status: \"False\"}]}}\n"
+            ),
+            // Wrong types in read and in ignored fields; a duplicate name.
+            format!(
+                "kind: List\napiVersion: v1\nitems:\n{}{}{}",
+                node("c", "  spec: {unschedulable: maybe, taints: 7}\n"),
+                node("d", "  status: {conditions: 5, images: x}\n"),
+                node("d", "")
+            ),
+            // A duplicate key inside an ignored field is still a syntax error.
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: e\n  annotations:\n    a: 1\n    a: 2\n"
+                .to_owned(),
+            // An `items` key in a document that is not a list, and a list without items.
+            "apiVersion: v1\nkind: Node\nmetadata: {name: f}\nitems:\n- metadata: {name: g, uid: u}\n---\nkind: List\n"
+                .to_owned(),
+        ];
+        for (i, text) in hostile.iter().enumerate() {
+            assert_inventory_agrees(text, &format!("hostile inventory {i}"));
+        }
+    });
+}
+
 #[test]
 fn the_benchmark_cluster_loads_the_same_either_way() {
     on_big_stack(|| {
@@ -98,6 +179,7 @@ fn the_benchmark_cluster_loads_the_same_either_way() {
         ] {
             assert_agree(text, &Limits::default(), name);
         }
+        assert_inventory_agrees(&cluster.nodes_yaml, "nodes");
     });
 }
 

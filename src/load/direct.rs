@@ -18,6 +18,7 @@ use std::borrow::Cow;
 
 use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle, Span};
 
+use super::Needed;
 use super::budget::Limits;
 use super::tree::{Entry, Node, Pos, Value};
 
@@ -25,8 +26,9 @@ use super::tree::{Entry, Node, Pos, Value};
 const SCAN_DUPLICATES_UP_TO: usize = 16;
 
 /// The document roots of `text` (empty documents included, as null), or `None` when the
-/// reference route must decide.
-pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Node>> {
+/// reference route must decide. With `needed`, values outside it are left out (see
+/// [`Needed`]); their keys still count for duplicate detection.
+pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Option<Vec<Node>> {
     let options = limits.options();
     let budget = options.budget.clone().unwrap_or_default();
     let mut parser_options = granit_parser::Options::default();
@@ -43,7 +45,10 @@ pub(super) fn parse(text: &str, limits: &Limits) -> Option<Vec<Node>> {
     parser_options.bom_inside_document_as_content = options.bom_inside_document_as_content;
 
     let mut counts = Counts::new(&budget);
-    let mut builder = Builder::default();
+    let mut builder = Builder {
+        needed,
+        ..Builder::default()
+    };
     for item in Parser::new_from_str_with_options(text, parser_options) {
         let (event, span) = item.ok()?;
         counts.event()?;
@@ -128,7 +133,7 @@ fn resolve_plain(text: Cow<'_, str>) -> Option<Value> {
     if !number_like_start && is_word_with_meaning(&text) {
         return None;
     }
-    Some(Value::Str(text.into_owned()))
+    Some(Value::Str(text.into()))
 }
 
 /// True when no numeric spelling (decimal, `0x`/`0o`/`0b`, underscores, floats with
@@ -248,20 +253,21 @@ enum Frame {
 /// collection's own vector by doubling would leave most small mappings (one to five entries
 /// in a capacity of four or eight) a third to three quarters empty.
 #[derive(Default)]
-struct Builder {
+struct Builder<'n> {
+    needed: Option<&'n Needed>,
     frames: Vec<Frame>,
     items: Vec<Node>,
     entries: Vec<Entry>,
     roots: Vec<Node>,
 }
 
-impl Builder {
+impl Builder<'_> {
     fn scalar(&mut self, text: Cow<'_, str>, style: ScalarStyle, span: &Span) -> Option<()> {
         let in_key = matches!(self.frames.last(), Some(Frame::Map { key: None, .. }));
         let value = match style {
             ScalarStyle::Plain => resolve_plain(text)?,
             _ if in_key && text == "<<" => return None,
-            _ => Value::Str(text.into_owned()),
+            _ => Value::Str(text.into()),
         };
         if in_key && !matches!(value, Value::Str(_)) {
             return None;
@@ -307,12 +313,20 @@ impl Builder {
                 start,
                 key: None,
             } => {
-                if has_duplicate_keys(self.entries.get(start..)?) {
+                let entries = self.entries.get(start..)?;
+                if has_duplicate_keys(entries) {
                     return None;
                 }
+                let kept = entries.iter().filter(|e| !is_left_out(&e.value)).count();
+                let mut map = Vec::with_capacity(kept);
+                map.extend(
+                    self.entries
+                        .drain(start..)
+                        .filter(|e| !is_left_out(&e.value)),
+                );
                 Node {
                     pos,
-                    value: Value::Map(self.entries.drain(start..).collect()),
+                    value: Value::Map(map.into_boxed_slice()),
                 }
             }
             Frame::Map { key: Some(_), .. } => return None,
@@ -326,15 +340,69 @@ impl Builder {
             Some(Frame::Seq { .. }) => self.items.push(node),
             Some(Frame::Map { key, .. }) => match key.take() {
                 None => *key = Some(node),
-                Some(key) => self.entries.push(Entry { key, value: node }),
+                Some(key) => {
+                    let value = if self.leaves_out(&key) {
+                        LEFT_OUT
+                    } else {
+                        node
+                    };
+                    self.entries.push(Entry { key, value });
+                }
             },
         }
         Some(())
     }
 
+    /// True when the entry with `key` of the innermost open mapping lies outside
+    /// [`Needed`]: at the second level of an object, where an object is a document root or,
+    /// through any number of `items` sequences, an element of one.
+    fn leaves_out(&self, key: &Node) -> bool {
+        let Some(needed) = self.needed else {
+            return false;
+        };
+        // Each level of `items` adds a mapping and a sequence frame; the object's root
+        // mapping and its field's mapping are the last two.
+        let depth = self.frames.len();
+        if depth < 2 || depth % 2 != 0 {
+            return false;
+        }
+        let (lists, object) = self.frames.split_at(depth - 2);
+        let through_items = lists.chunks(2).all(|pair| {
+            matches!(
+                pair,
+                [Frame::Map { key: Some(k), .. }, Frame::Seq { .. }] if k.as_str() == Some("items")
+            )
+        });
+        let Some(Frame::Map {
+            key: Some(field), ..
+        }) = object.first()
+        else {
+            return false;
+        };
+        let (Some(field), Some(key)) = (field.as_str(), key.as_str()) else {
+            return false;
+        };
+        through_items && needed.leaves_out(field, key)
+    }
+
     fn finish(self) -> Option<Vec<Node>> {
         self.frames.is_empty().then_some(self.roots)
     }
+}
+
+/// The value that stands in for one left out until its mapping closes.
+const LEFT_OUT: Node = Node {
+    pos: Pos {
+        line: 0,
+        col: 0,
+        len: 0,
+    },
+    value: Value::Null,
+};
+
+/// Real positions start at line 1.
+fn is_left_out(node: &Node) -> bool {
+    node.pos.line == 0
 }
 
 /// True when two keys of a mapping have the same text (all keys here are strings).
@@ -360,7 +428,7 @@ mod tests {
     use super::*;
 
     fn roots(text: &str) -> Option<Vec<Node>> {
-        parse(text, &Limits::default())
+        parse(text, &Limits::default(), None)
     }
 
     fn reference(text: &str) -> Vec<Node> {
@@ -437,12 +505,50 @@ mod tests {
             max_depth: 2,
             ..Limits::default()
         };
-        assert_eq!(parse("a: [[1]]\n", &small), None);
+        assert_eq!(parse("a: [[1]]\n", &small, None), None);
         let few = Limits {
             max_nodes: 3,
             ..Limits::default()
         };
-        assert_eq!(parse("[1, 2, 3]\n", &few), None);
+        assert_eq!(parse("[1, 2, 3]\n", &few, None), None);
+    }
+
+    #[test]
+    fn fields_outside_needed_are_left_out_of_objects_and_list_items() {
+        const NEEDED: Needed = Needed(&[("metadata", &["name"]), ("status", &["conditions"])]);
+        let text = "kind: List\nmetadata: {name: l, uid: u}\nitems:\n\
+                    - metadata: {name: a, uid: u, labels: {x: z}}\n  \
+                    status: {images: [i], conditions: []}\n  spec: {podCIDR: c}\n\
+                    - kind: List\n  items:\n  - metadata: {uid: v, name: b}\n";
+        let keys = |node: &Node| -> Vec<String> {
+            node.as_map()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.key.as_str().map(str::to_owned))
+                .collect()
+        };
+        let roots = parse(text, &Limits::default(), Some(&NEEDED)).expect("accepted");
+        let root = &roots[0];
+        assert_eq!(keys(root), ["kind", "metadata", "items"]);
+        assert_eq!(keys(root.get("metadata").expect("kept")), ["name"]);
+        let items = root.get("items").and_then(Node::as_seq).expect("items");
+        assert_eq!(keys(items[0].get("metadata").expect("kept")), ["name"]);
+        assert_eq!(keys(items[0].get("status").expect("kept")), ["conditions"]);
+        assert_eq!(
+            keys(items[0].get("spec").expect("kept")),
+            ["podCIDR"],
+            "not listed"
+        );
+        let inner = items[1]
+            .get("items")
+            .and_then(Node::as_seq)
+            .expect("nested items");
+        assert_eq!(keys(inner[0].get("metadata").expect("kept")), ["name"]);
+        let name = inner[0].get("metadata").and_then(|m| m.get("name"));
+        assert_eq!(name.map(|n| (n.pos.line, n.pos.col)), Some((9, 30)));
+        // Keys left out still count as keys: a duplicate among them is still declined.
+        let duplicate = "metadata: {name: a, uid: u, uid: v}\n";
+        assert_eq!(parse(duplicate, &Limits::default(), Some(&NEEDED)), None);
     }
 
     #[test]
@@ -461,7 +567,7 @@ mod tests {
             "[1-9][0-9]{0,5}",
             "[1-9][0-9]{0,2}\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(/[0-9]{1,2})?",
             "[0-9]{1,4}(m|Gi|Ki|:[0-9a-f]{1,4})",
-            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}",
+            "[0-9a-f]{7}[0-9]-[0-9a-f]{3}[0-9]-[0-9a-f]{4}",
             "-[1-9][0-9]{0,5}",
             prop::sample::select(vec!["0", "true", "false", "null", "~", ""])
                 .prop_map(str::to_owned),

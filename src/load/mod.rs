@@ -74,10 +74,37 @@ pub fn parse_stream(
     text: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, Box<Diagnostic>> {
+    parse_stream_needed(file, text, limits, None)
+}
+
+/// The fields of an object a reader looks at, for leaving the others out of the tree: for
+/// each listed top-level field, the second-level fields to keep. Top-level fields not listed
+/// are kept whole. An object is a document's root, or an item of a `List`'s `items`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needed(pub &'static [(&'static str, &'static [&'static str])]);
+
+impl Needed {
+    /// True when `field.key` of an object is not needed.
+    fn leaves_out(&self, field: &str, key: &str) -> bool {
+        self.0
+            .iter()
+            .any(|(listed, kept)| *listed == field && !kept.contains(&key))
+    }
+}
+
+/// [`parse_stream`] for a reader that looks only at the fields in `needed`: the others may
+/// be missing from the documents (they are when the direct route parses the stream), which
+/// saves most of the memory of a large inventory. Diagnostics are those of `parse_stream`.
+pub fn parse_stream_needed(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+    needed: Option<&Needed>,
+) -> Result<Vec<Document>, Box<Diagnostic>> {
     if let Some(diagnostic) = too_large(file, text, limits) {
         return Err(diagnostic);
     }
-    let roots = match direct::parse(text, limits) {
+    let roots = match direct::parse(text, limits, needed) {
         Some(roots) => roots,
         None => reference_roots(file, text, limits)?,
     };
