@@ -15,6 +15,7 @@
 //! over budget always gets its diagnostic from the reference route.
 
 use std::borrow::Cow;
+use std::hash::{Hash, Hasher};
 
 use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle, Span};
 
@@ -101,13 +102,23 @@ fn pos_of(span: &Span) -> Pos {
     }
 }
 
+/// What a plain scalar resolves to, for the spellings this route settles.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Plain {
+    Null,
+    Bool(bool),
+    UInt(u64),
+    Int(i64),
+    Str,
+}
+
 /// A plain scalar as the YAML 1.2 core schema (with serde-saphyr's YAML 1.1 booleans)
 /// resolves it, for the spellings this route settles; `None` for the rest.
-fn resolve_plain(text: Cow<'_, str>) -> Option<Value> {
-    match text.as_ref() {
-        "" | "~" | "null" | "Null" | "NULL" => return Some(Value::Null),
-        "true" => return Some(Value::Bool(true)),
-        "false" => return Some(Value::Bool(false)),
+fn classify_plain(text: &str) -> Option<Plain> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Some(Plain::Null),
+        "true" => return Some(Plain::Bool(true)),
+        "false" => return Some(Plain::Bool(false)),
         _ => {}
     }
     let bytes = text.as_bytes();
@@ -118,22 +129,33 @@ fn resolve_plain(text: Cow<'_, str>) -> Option<Value> {
         if first == b'0' && bytes.len() > 1 {
             return None;
         }
-        return text.parse().ok().map(Value::UInt);
+        return text.parse().ok().map(Plain::UInt);
     }
     if let Some(digits) = bytes.strip_prefix(b"-")
         && digits.first().is_some_and(|d| (b'1'..=b'9').contains(d))
         && digits.iter().all(u8::is_ascii_digit)
     {
-        return text.parse().ok().map(Value::Int);
+        return text.parse().ok().map(Plain::Int);
     }
     let number_like_start = first.is_ascii_digit() || matches!(first, b'+' | b'-' | b'.');
     if number_like_start && !cannot_be_a_number(bytes) {
         return None;
     }
-    if !number_like_start && is_word_with_meaning(&text) {
+    if !number_like_start && is_word_with_meaning(text) {
         return None;
     }
-    Some(Value::Str(text.into()))
+    Some(Plain::Str)
+}
+
+/// [`classify_plain`] as a tree value.
+fn resolve_plain(text: Cow<'_, str>) -> Option<Value> {
+    Some(match classify_plain(&text)? {
+        Plain::Null => Value::Null,
+        Plain::Bool(b) => Value::Bool(b),
+        Plain::UInt(u) => Value::UInt(u),
+        Plain::Int(i) => Value::Int(i),
+        Plain::Str => Value::Str(text.into()),
+    })
 }
 
 /// True when no numeric spelling (decimal, `0x`/`0o`/`0b`, underscores, floats with
@@ -248,6 +270,13 @@ enum Frame {
     },
 }
 
+/// A collection inside a value left out. Only its keys are kept, hashed, to find duplicates
+/// as the reference route would (a hash collision only declines an input needlessly).
+enum Skipped {
+    Seq,
+    Map { keys: Vec<u64>, expecting_key: bool },
+}
+
 /// Assembles nodes from events. Children of open collections wait on two shared stacks and
 /// move into a vector of exactly their number when their collection closes: growing each
 /// collection's own vector by doubling would leave most small mappings (one to five entries
@@ -256,6 +285,8 @@ enum Frame {
 struct Builder<'n> {
     needed: Option<&'n Needed>,
     frames: Vec<Frame>,
+    /// Open collections inside a value left out (outermost first): nothing of them is built.
+    skipping: Vec<Skipped>,
     items: Vec<Node>,
     entries: Vec<Entry>,
     roots: Vec<Node>,
@@ -263,6 +294,16 @@ struct Builder<'n> {
 
 impl Builder<'_> {
     fn scalar(&mut self, text: Cow<'_, str>, style: ScalarStyle, span: &Span) -> Option<()> {
+        if !self.skipping.is_empty() {
+            return self.skip_scalar(&text, style);
+        }
+        if self.value_left_out() {
+            // Resolved all the same: a spelling this route does not settle declines here too.
+            if style == ScalarStyle::Plain {
+                classify_plain(&text)?;
+            }
+            return self.add(LEFT_OUT);
+        }
         let in_key = matches!(self.frames.last(), Some(Frame::Map { key: None, .. }));
         let value = match style {
             ScalarStyle::Plain => resolve_plain(text)?,
@@ -295,14 +336,84 @@ impl Builder<'_> {
 
     fn open(&mut self, frame: Frame) -> Option<()> {
         // A collection as a mapping key (`? [a]: b`) is left to the reference route.
-        if matches!(self.frames.last(), Some(Frame::Map { key: None, .. })) {
+        let in_key = match self.skipping.last() {
+            Some(Skipped::Map { expecting_key, .. }) => *expecting_key,
+            Some(Skipped::Seq) => false,
+            None => matches!(self.frames.last(), Some(Frame::Map { key: None, .. })),
+        };
+        if in_key {
             return None;
+        }
+        if !self.skipping.is_empty() || self.value_left_out() {
+            self.skipping.push(match frame {
+                Frame::Seq { .. } => Skipped::Seq,
+                Frame::Map { .. } => Skipped::Map {
+                    keys: Vec::new(),
+                    expecting_key: true,
+                },
+            });
+            return Some(());
         }
         self.frames.push(frame);
         Some(())
     }
 
+    /// True when the next value completes an entry left out of the tree.
+    fn value_left_out(&self) -> bool {
+        matches!(self.frames.last(), Some(Frame::Map { key: Some(key), .. }) if self.leaves_out(key))
+    }
+
+    /// A scalar inside a value left out: checked like any other, then dropped.
+    fn skip_scalar(&mut self, text: &str, style: ScalarStyle) -> Option<()> {
+        let plain = match style {
+            ScalarStyle::Plain => Some(classify_plain(text)?),
+            _ => None,
+        };
+        if let Some(Skipped::Map {
+            keys,
+            expecting_key,
+        }) = self.skipping.last_mut()
+        {
+            if *expecting_key {
+                if !matches!(plain, None | Some(Plain::Str)) || text == "<<" {
+                    return None;
+                }
+                let mut hasher = std::hash::DefaultHasher::new();
+                text.hash(&mut hasher);
+                let hash = hasher.finish();
+                if keys.contains(&hash) {
+                    return None;
+                }
+                keys.push(hash);
+            }
+            *expecting_key = !*expecting_key;
+        }
+        Some(())
+    }
+
+    /// Closes a collection inside a value left out; the outermost one completes its entry.
+    fn close_skipped(&mut self) -> Option<()> {
+        if let Some(Skipped::Map {
+            expecting_key: false,
+            ..
+        }) = self.skipping.pop()
+        {
+            return None;
+        }
+        match self.skipping.last_mut() {
+            None => self.add(LEFT_OUT),
+            Some(Skipped::Map { expecting_key, .. }) => {
+                *expecting_key = true;
+                Some(())
+            }
+            Some(Skipped::Seq) => Some(()),
+        }
+    }
+
     fn close(&mut self) -> Option<()> {
+        if !self.skipping.is_empty() {
+            return self.close_skipped();
+        }
         let node = match self.frames.pop()? {
             Frame::Seq { pos, start } => Node {
                 pos,
@@ -354,39 +465,42 @@ impl Builder<'_> {
     }
 
     /// True when the entry with `key` of the innermost open mapping lies outside
-    /// [`Needed`]: at the second level of an object, where an object is a document root or,
-    /// through any number of `items` sequences, an element of one.
+    /// [`Needed`]. Paths count from the object: a document root or, through any number of
+    /// `items` sequences, an element of one.
     fn leaves_out(&self, key: &Node) -> bool {
-        let Some(needed) = self.needed else {
+        let (Some(needed), Some(key)) = (self.needed, key.as_str()) else {
             return false;
         };
-        // Each level of `items` adds a mapping and a sequence frame; the object's root
-        // mapping and its field's mapping are the last two.
-        let depth = self.frames.len();
-        if depth < 2 || depth % 2 != 0 {
+        let Some((_, mut path)) = self.frames.split_last() else {
             return false;
+        };
+        while let [
+            Frame::Map {
+                key: Some(items), ..
+            },
+            Frame::Seq { .. },
+            rest @ ..,
+        ] = path
+            && items.as_str() == Some("items")
+        {
+            path = rest;
         }
-        let (lists, object) = self.frames.split_at(depth - 2);
-        let through_items = lists.chunks(2).all(|pair| {
-            matches!(
-                pair,
-                [Frame::Map { key: Some(k), .. }, Frame::Seq { .. }] if k.as_str() == Some("items")
-            )
-        });
-        let Some(Frame::Map {
-            key: Some(field), ..
-        }) = object.first()
-        else {
-            return false;
-        };
-        let (Some(field), Some(key)) = (field.as_str(), key.as_str()) else {
-            return false;
-        };
-        through_items && needed.leaves_out(field, key)
+        needed.0.iter().any(|(parent, kept)| {
+            parent.len() == path.len()
+                && path
+                    .iter()
+                    .zip(parent.iter())
+                    .all(|(frame, step)| match frame {
+                        Frame::Map { key: Some(k), .. } => k.as_str() == Some(step),
+                        Frame::Map { key: None, .. } => false,
+                        Frame::Seq { .. } => *step == Needed::ITEM,
+                    })
+                && !kept.contains(&key)
+        })
     }
 
     fn finish(self) -> Option<Vec<Node>> {
-        self.frames.is_empty().then_some(self.roots)
+        (self.frames.is_empty() && self.skipping.is_empty()).then_some(self.roots)
     }
 }
 
@@ -515,10 +629,15 @@ mod tests {
 
     #[test]
     fn fields_outside_needed_are_left_out_of_objects_and_list_items() {
-        const NEEDED: Needed = Needed(&[("metadata", &["name"]), ("status", &["conditions"])]);
+        const NEEDED: Needed = Needed(&[
+            (&["metadata"], &["name"]),
+            (&["status"], &["conditions"]),
+            (&["status", "conditions", Needed::ITEM], &["type"]),
+        ]);
         let text = "kind: List\nmetadata: {name: l, uid: u}\nitems:\n\
                     - metadata: {name: a, uid: u, labels: {x: z}}\n  \
-                    status: {images: [i], conditions: []}\n  spec: {podCIDR: c}\n\
+                    status: {images: [i], conditions: [{type: R, reason: x}]}\n  \
+                    spec: {podCIDR: c}\n\
                     - kind: List\n  items:\n  - metadata: {uid: v, name: b}\n";
         let keys = |node: &Node| -> Vec<String> {
             node.as_map()
@@ -533,7 +652,13 @@ mod tests {
         assert_eq!(keys(root.get("metadata").expect("kept")), ["name"]);
         let items = root.get("items").and_then(Node::as_seq).expect("items");
         assert_eq!(keys(items[0].get("metadata").expect("kept")), ["name"]);
-        assert_eq!(keys(items[0].get("status").expect("kept")), ["conditions"]);
+        let status = items[0].get("status").expect("kept");
+        assert_eq!(keys(status), ["conditions"]);
+        let conditions = status
+            .get("conditions")
+            .and_then(Node::as_seq)
+            .expect("kept");
+        assert_eq!(keys(&conditions[0]), ["type"]);
         assert_eq!(
             keys(items[0].get("spec").expect("kept")),
             ["podCIDR"],
@@ -546,9 +671,29 @@ mod tests {
         assert_eq!(keys(inner[0].get("metadata").expect("kept")), ["name"]);
         let name = inner[0].get("metadata").and_then(|m| m.get("name"));
         assert_eq!(name.map(|n| (n.pos.line, n.pos.col)), Some((9, 30)));
-        // Keys left out still count as keys: a duplicate among them is still declined.
-        let duplicate = "metadata: {name: a, uid: u, uid: v}\n";
-        assert_eq!(parse(duplicate, &Limits::default(), Some(&NEEDED)), None);
+        // What is left out is still checked as the reference route would check it: keys
+        // (also deep inside), spellings, anchors, complex keys.
+        for text in [
+            "metadata: {name: a, uid: u, uid: v}\n",
+            "metadata: {name: a, annotations: {x: 1, y: 2, x: 3}}\n",
+            "metadata: {name: a, managedFields: [{f: {a: {}, a: {}}}]}\n",
+            "metadata: {name: a, annotations: {1: x}}\n",
+            "metadata: {name: a, annotations: {'<<': x}}\n",
+            "metadata: {name: a, annotations: {? [k] : x}}\n",
+            "metadata: {name: a, uid: 1.5}\n",
+            "metadata: {name: a, annotations: {a: &x b, c: *x}}\n",
+            "metadata: {name: a, annotations: !!map {a: b}}\n",
+        ] {
+            assert_eq!(
+                parse(text, &Limits::default(), Some(&NEEDED)),
+                None,
+                "{text:?}"
+            );
+        }
+        let deep = "metadata: {name: a, managedFields: [{f: {a: {b: [1, {c: d}]}}, g: x}]}\nz: 1\n";
+        let roots = parse(deep, &Limits::default(), Some(&NEEDED)).expect("accepted");
+        assert_eq!(keys(&roots[0]), ["metadata", "z"]);
+        assert_eq!(keys(roots[0].get("metadata").expect("kept")), ["name"]);
     }
 
     #[test]

@@ -77,19 +77,16 @@ pub fn parse_stream(
     parse_stream_needed(file, text, limits, None)
 }
 
-/// The fields of an object a reader looks at, for leaving the others out of the tree: for
-/// each listed top-level field, the second-level fields to keep. Top-level fields not listed
-/// are kept whole. An object is a document's root, or an item of a `List`'s `items`.
+/// The fields of an object a reader looks at, for leaving the others out of the tree: pairs
+/// of a path inside the object (keys, and [`Needed::ITEM`] for the items of a sequence) and
+/// the keys to keep in the mappings found there. Mappings on other paths are kept whole. An
+/// object is a document's root, or an item of a `List`'s `items`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Needed(pub &'static [(&'static str, &'static [&'static str])]);
+pub struct Needed(pub &'static [(&'static [&'static str], &'static [&'static str])]);
 
 impl Needed {
-    /// True when `field.key` of an object is not needed.
-    fn leaves_out(&self, field: &str, key: &str) -> bool {
-        self.0
-            .iter()
-            .any(|(listed, kept)| *listed == field && !kept.contains(&key))
-    }
+    /// The path step that stands for every item of a sequence.
+    pub const ITEM: &'static str = "[]";
 }
 
 /// [`parse_stream`] for a reader that looks only at the fields in `needed`: the others may

@@ -13,9 +13,10 @@ use crate::model::catalog::NodeFacts;
 /// The fields of a Node that [`read`] looks at; the loader may leave the others (annotations,
 /// addresses, images, node info, …: most of an inventory) out of the documents it gets.
 pub const NEEDED: Needed = Needed(&[
-    ("metadata", &["name", "labels", "deletionTimestamp"]),
-    ("spec", &["unschedulable"]),
-    ("status", &["conditions"]),
+    (&["metadata"], &["name", "labels", "deletionTimestamp"]),
+    (&["spec"], &["unschedulable"]),
+    (&["status"], &["conditions"]),
+    (&["status", "conditions", Needed::ITEM], &["type", "status"]),
 ]);
 
 /// Reads the nodes of the inventory documents, sorted by name.
