@@ -2,16 +2,23 @@
 //! replay test (`tests/fuzz_replay.rs`, which includes this file), so the replay always
 //! exercises exactly what the fuzzer does.
 
-use egressc::load::{Limits, parse_stream, text};
+use egressc::load::{Limits, parse_stream, parse_stream_reference, text};
 use egressc::model::cilium::CiliumVersion;
 use egressc::pipeline::{self, Input};
 use egressc::render::{RenderOptions, Renderer};
 use egressc::validate::Options;
 
-/// The loader on arbitrary bytes: decoding (E008) and `load::parse_stream`.
+/// The loader on arbitrary bytes: decoding (E008) and `load::parse_stream`, which must give
+/// exactly what the serde-saphyr reference route gives (compared printed: NaN equals NaN).
 pub fn parse_bytes(data: &[u8]) {
     if let Ok(text) = text::decode("fuzz.yaml", data.to_vec()) {
-        let _ = parse_stream("fuzz.yaml", &text, &Limits::default());
+        let fast = parse_stream("fuzz.yaml", &text, &Limits::default());
+        let reference = parse_stream_reference("fuzz.yaml", &text, &Limits::default());
+        let (fast, reference) = (format!("{fast:?}"), format!("{reference:?}"));
+        assert!(
+            fast == reference,
+            "loader routes differ\nfast: {fast}\nreference: {reference}"
+        );
     }
 }
 

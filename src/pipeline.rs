@@ -6,7 +6,7 @@
 
 use crate::diag::Diagnostic;
 use crate::elect;
-use crate::load::{self, Document, Limits};
+use crate::load::{self, Document, Limits, Needed};
 use crate::model::catalog::Catalog;
 use crate::render::{RenderError, RenderOptions, Renderer};
 use crate::validate::{self, Options};
@@ -51,13 +51,18 @@ pub fn check(
     // large cluster is often the largest input).
     let (nodes, report) = match inventory {
         Some(input) => {
-            let docs = load_all(std::slice::from_ref(input), limits, &mut diagnostics);
+            let docs = load_all(
+                std::slice::from_ref(input),
+                limits,
+                Some(&validate::nodes::NEEDED),
+                &mut diagnostics,
+            );
             let (nodes, report) = validate::read_inventory(docs);
             (Some(nodes), report)
         }
         None => (None, validate::Report::default()),
     };
-    let sources = load_all(inputs, limits, &mut diagnostics);
+    let sources = load_all(inputs, limits, None, &mut diagnostics);
     let (catalog, mut found) = validate::validate_with_nodes(sources, nodes, options, report);
     diagnostics.append(&mut found);
     crate::diag::sort(&mut diagnostics);
@@ -95,10 +100,15 @@ pub fn compile(
     Ok(compiled)
 }
 
-fn load_all(inputs: &[Input], limits: &Limits, diagnostics: &mut Vec<Diagnostic>) -> Vec<Document> {
+fn load_all(
+    inputs: &[Input],
+    limits: &Limits,
+    needed: Option<&Needed>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Document> {
     let mut documents = Vec::new();
     for input in inputs {
-        match load::parse_stream(&input.name, &input.text, limits) {
+        match load::parse_stream_needed(&input.name, &input.text, limits, needed) {
             Ok(mut docs) => documents.append(&mut docs),
             Err(diagnostic) => diagnostics.push(*diagnostic),
         }

@@ -117,18 +117,32 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
 fn read_file(path: &Path, max_bytes: usize) -> Result<Text, String> {
     let file = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let name = path.display().to_string();
-    read_bounded(file, name, max_bytes)
+    // The file's size sizes the buffer once: grown by doubling instead, a 10 MB inventory
+    // would hold a 16 MB buffer (and briefly both halves while it is copied).
+    let expected = file
+        .metadata()
+        .ok()
+        .and_then(|meta| usize::try_from(meta.len()).ok())
+        .unwrap_or(0);
+    read_bounded(file, name, max_bytes, expected)
 }
 
 fn read_stdin(max_bytes: usize) -> Result<Text, String> {
-    read_bounded(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes)
+    read_bounded(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes, 0)
 }
 
-fn read_bounded(reader: impl Read, name: String, max_bytes: usize) -> Result<Text, String> {
+/// Reads at most `max_bytes + 1` bytes; `expected` (the size, when known) pre-sizes the buffer.
+fn read_bounded(
+    reader: impl Read,
+    name: String,
+    max_bytes: usize,
+    expected: usize,
+) -> Result<Text, String> {
     let limit = u64::try_from(max_bytes)
         .unwrap_or(u64::MAX)
         .saturating_add(1);
-    let mut bytes = Vec::new();
+    // One byte more than expected lets `read_to_end` see the end without growing the buffer.
+    let mut bytes = Vec::with_capacity(expected.min(max_bytes).saturating_add(1));
     reader
         .take(limit)
         .read_to_end(&mut bytes)

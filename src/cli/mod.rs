@@ -275,12 +275,16 @@ pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    // Source lines are quoted only under diagnostics; without any, copying every input text
-    // would only double the memory a large build needs.
-    if !compiled.diagnostics.is_empty() {
-        for input in gathered.texts() {
-            texts.insert(input.name.clone(), input.text.clone());
-        }
+    // Source lines are quoted only from the files diagnostics name: copying (and indexing the
+    // lines of) every input would cost a large build memory and time for nothing.
+    let named: std::collections::BTreeSet<&str> = compiled
+        .diagnostics
+        .iter()
+        .flat_map(|d| std::iter::once(&d.span).chain(d.related.iter().map(|r| &r.span)))
+        .map(|span| span.file.as_str())
+        .collect();
+    for input in gathered.texts().filter(|i| named.contains(i.name.as_str())) {
+        texts.insert(input.name.clone(), input.text.clone());
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {

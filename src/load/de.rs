@@ -181,7 +181,7 @@ impl<'de> de::Deserializer<'de> for NodeDeserializer<'_> {
         // Only unit variants (written as plain strings) occur in the API types.
         let result = match &self.node.value {
             Value::Str(s) => {
-                let de: StrDeserializer<'_, Error> = s.as_str().into_deserializer();
+                let de: StrDeserializer<'_, Error> = (&**s).into_deserializer();
                 visitor.visit_enum(de)
             }
             other => Err(de::Error::custom(format!(
@@ -229,7 +229,7 @@ struct MapAccess<'a, I> {
 impl<'a, I> MapAccess<'a, I> {
     fn key_path(&self, entry: &Entry) -> Path {
         match &entry.key.value {
-            Value::Str(key) => self.path.key(key.clone()),
+            Value::Str(key) => self.path.key(&**key),
             _ => self.path.key(format!("{:?}", entry.key.value)),
         }
     }

@@ -4,9 +4,16 @@
 //! Each document is parsed once into a located tree ([`tree::Node`]) that doubles as the
 //! source map; typed values are then deserialized from the tree ([`de`]), so serde errors and
 //! semantic checks alike can point at the exact value.
+//!
+//! Two routes build the tree: serde-saphyr with `Spanned` positions
+//! ([`parse_stream_reference`], the definition, and the source of every loader diagnostic),
+//! and a route straight from the parser's events (`direct`) that is several times cheaper and
+//! covers the plain shape of real inputs. [`parse_stream`] takes the direct route and falls
+//! back to the reference one whenever the direct route declines.
 
 pub mod budget;
 pub mod de;
+mod direct;
 pub mod path;
 pub mod text;
 pub mod tree;
@@ -67,8 +74,62 @@ pub fn parse_stream(
     text: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, Box<Diagnostic>> {
-    if text.len() > limits.max_bytes {
-        return Err(Box::new(
+    parse_stream_needed(file, text, limits, None)
+}
+
+/// The fields of an object a reader looks at, for leaving the others out of the tree: pairs
+/// of a path inside the object (keys, and [`Needed::ITEM`] for the items of a sequence) and
+/// the keys to keep in the mappings found there. Mappings on other paths are kept whole. An
+/// object is a document's root, or an item of a `List`'s `items`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needed(pub &'static [(&'static [&'static str], &'static [&'static str])]);
+
+impl Needed {
+    /// The path step that stands for every item of a sequence.
+    pub const ITEM: &'static str = "[]";
+}
+
+/// [`parse_stream`] for a reader that looks only at the fields in `needed`: the others may
+/// be missing from the documents (they are when the direct route parses the stream), which
+/// saves most of the memory of a large inventory. Diagnostics are those of `parse_stream`.
+pub fn parse_stream_needed(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+    needed: Option<&Needed>,
+) -> Result<Vec<Document>, Box<Diagnostic>> {
+    if let Some(diagnostic) = too_large(file, text, limits) {
+        return Err(diagnostic);
+    }
+    let roots = match direct::parse(text, limits, needed) {
+        Some(roots) => roots,
+        None => reference_roots(file, text, limits)?,
+    };
+    Ok(documents(file, roots))
+}
+
+/// [`parse_stream`] through serde-saphyr alone: the reference the direct route must agree
+/// with (`tests/load_equivalence.rs` compares them).
+pub fn parse_stream_reference(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Document>, Box<Diagnostic>> {
+    if let Some(diagnostic) = too_large(file, text, limits) {
+        return Err(diagnostic);
+    }
+    Ok(documents(file, reference_roots(file, text, limits)?))
+}
+
+fn reference_roots(file: &str, text: &str, limits: &Limits) -> Result<Vec<Node>, Box<Diagnostic>> {
+    serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, limits.options())
+        .map_err(|error| Box::new(budget::diagnose(file, &error, limits)))
+}
+
+/// E002 for a stream over the byte budget, checked before any parsing.
+fn too_large(file: &str, text: &str, limits: &Limits) -> Option<Box<Diagnostic>> {
+    (text.len() > limits.max_bytes).then(|| {
+        Box::new(
             Diagnostic::new(
                 Code::InputTooLarge,
                 Span::file(file),
@@ -79,12 +140,13 @@ pub fn parse_stream(
                 ),
             )
             .with_hint("split the input into several files"),
-        ));
-    }
-    let roots: Vec<Node> =
-        serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, limits.options())
-            .map_err(|error| Box::new(budget::diagnose(file, &error, limits)))?;
-    Ok(roots
+        )
+    })
+}
+
+/// The non-empty documents of a stream.
+fn documents(file: &str, roots: Vec<Node>) -> Vec<Document> {
+    roots
         .into_iter()
         .filter(|root| !root.is_null())
         .map(|root| Document {
@@ -92,7 +154,7 @@ pub fn parse_stream(
             root,
             base: Path::root(),
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

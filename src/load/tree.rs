@@ -40,6 +40,9 @@ pub struct Entry {
 }
 
 /// A YAML value after scalar resolution (YAML 1.2 core schema, as serde-saphyr resolves it).
+///
+/// Strings and collections are boxed slices, not growable vectors: a tree is built once and
+/// only read, and the smaller value (24 bytes instead of 32) keeps a large input's tree small.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// `null`, `~` or nothing.
@@ -53,11 +56,11 @@ pub enum Value {
     /// A float.
     Float(f64),
     /// A string (plain or quoted).
-    Str(String),
+    Str(Box<str>),
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Box<[Node]>),
     /// A mapping, in document order.
-    Map(Vec<Entry>),
+    Map(Box<[Entry]>),
 }
 
 impl Value {
@@ -221,16 +224,16 @@ impl<'de> Visitor<'de> for ValueVisitor {
     }
 
     fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Str(v.to_owned()))
+        Ok(Value::Str(v.into()))
     }
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Str(v))
+        Ok(Value::Str(v.into_boxed_str()))
     }
 
     fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Value, E> {
         String::from_utf8(v.to_vec())
-            .map(Value::Str)
+            .map(|s| Value::Str(s.into_boxed_str()))
             .map_err(|_| E::custom("binary values are not supported"))
     }
 
@@ -239,7 +242,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(item) = seq.next_element::<Node>()? {
             items.push(item);
         }
-        Ok(Value::Seq(items))
+        Ok(Value::Seq(items.into_boxed_slice()))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
@@ -248,6 +251,6 @@ impl<'de> Visitor<'de> for ValueVisitor {
             let value = map.next_value::<Node>()?;
             entries.push(Entry { key, value });
         }
-        Ok(Value::Map(entries))
+        Ok(Value::Map(entries.into_boxed_slice()))
     }
 }

@@ -90,7 +90,7 @@ fn take_items(root: &mut Node) -> Option<Vec<Node>> {
         .iter_mut()
         .find(|entry| entry.key.as_str() == Some("items"))?;
     match &mut entry.value.value {
-        Value::Seq(items) => Some(std::mem::take(items)),
+        Value::Seq(items) => Some(std::mem::take(items).into_vec()),
         _ => None,
     }
 }

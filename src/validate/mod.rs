@@ -86,7 +86,7 @@ pub fn validate_with_nodes(
     options: &Options,
     mut report: Report,
 ) -> (Catalog, Vec<Diagnostic>) {
-    let sorted = documents::sort(sources, options.ignore_unknown_kinds, &mut report);
+    let mut sorted = documents::sort(sources, options.ignore_unknown_kinds, &mut report);
 
     let mut gateways: Vec<Checked<'_>> =
         references::first_of_each_name(&sorted.gateways, GATEWAY_KIND, &mut report)
@@ -111,7 +111,7 @@ pub fn validate_with_nodes(
         .collect();
     let mut policies = Vec::new();
     for i in references::first_of_each_name(&sorted.policies, POLICY_KIND, &mut report) {
-        let obj = &sorted.policies[i];
+        let obj = &mut sorted.policies[i];
         let Some(policy) = policy::check(obj, options.cilium, &mut report) else {
             continue;
         };

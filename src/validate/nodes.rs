@@ -7,8 +7,17 @@ use std::collections::BTreeMap;
 use super::Report;
 use super::documents::{name_of, type_of, unwrap_lists};
 use crate::diag::{Code, Diagnostic};
-use crate::load::{Document, Node, Path, Value};
+use crate::load::{Document, Needed, Node, Path, Value};
 use crate::model::catalog::NodeFacts;
+
+/// The fields of a Node that [`read`] looks at; the loader may leave the others (annotations,
+/// addresses, images, node info, …: most of an inventory) out of the documents it gets.
+pub const NEEDED: Needed = Needed(&[
+    (&["metadata"], &["name", "labels", "deletionTimestamp"]),
+    (&["spec"], &["unschedulable"]),
+    (&["status"], &["conditions"]),
+    (&["status", "conditions", Needed::ITEM], &["type", "status"]),
+]);
 
 /// Reads the nodes of the inventory documents, sorted by name.
 pub fn read(docs: Vec<Document>, report: &mut Report) -> Vec<NodeFacts> {

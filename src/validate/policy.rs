@@ -13,9 +13,11 @@ use crate::model::api::EgressGatewayPolicySpec;
 use crate::model::catalog::Policy;
 use crate::model::cilium::CiliumVersion;
 
-/// Checks one policy; `None` if it has errors. The gateway reference is checked later.
+/// Checks one policy; `None` if it has errors. The gateway reference is checked later. A
+/// valid policy's pod selectors move into the result (they are its largest part; a copy
+/// would double them until validation ends).
 pub fn check(
-    obj: &Object<EgressGatewayPolicySpec>,
+    obj: &mut Object<EgressGatewayPolicySpec>,
     cilium: CiliumVersion,
     report: &mut Report,
 ) -> Option<Policy> {
@@ -87,14 +89,16 @@ pub fn check(
     if report.errors() > errors_before {
         return None;
     }
+    let gateway = spec.egress_gateway_name.clone();
+    let selectors = obj
+        .spec
+        .as_mut()
+        .map(|spec| std::mem::take(&mut spec.selectors))
+        .unwrap_or_default();
     Some(Policy {
         name: obj.name.clone(),
-        gateway: spec.egress_gateway_name.clone(),
-        selectors: spec
-            .selectors
-            .iter()
-            .map(|s| s.pod_selector.clone())
-            .collect(),
+        gateway,
+        selectors: selectors.into_iter().map(|s| s.pod_selector).collect(),
         destinations: destinations.into_iter().map(|(_, net)| net).collect(),
         excluded: excluded.into_iter().map(|(_, net)| net).collect(),
     })
