@@ -164,7 +164,10 @@ async fn watcher_recovers_from_dropped_watches_and_expired_history() {
 
 #[tokio::test]
 async fn resuming_a_watch_from_compacted_history_yields_410_expired() {
-    let server = TestServer::start_with(Options { history_limit: 2 })
+    let server = TestServer::start_with(Options {
+        history_limit: 2,
+        ..Options::default()
+    })
         .await
         .expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
