@@ -16,7 +16,7 @@
 //! Run: `cargo bench --bench sync_scale`. Knobs (environment): `SCALE_GROUPS` (10),
 //! `SCALE_NODES_PER_GROUP` (500), `SCALE_GATEWAYS_PER_GROUP` (100),
 //! `SCALE_POLICIES_PER_GATEWAY` (10), `SCALE_TRIALS` (100), `SCALE_HEARTBEAT_SECONDS` (10; 0
-//! turns renewals off).
+//! turns renewals off), `SCALE_EGRESSC` (the binary to run; default: this build's).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -178,7 +178,10 @@ async fn run(shape: Shape) -> Result<(), Error> {
     verify_labels(&client, &shape).await?;
     let rss_initial = sync.peak_rss_kib();
     initial.print();
-    println!("controller peak RSS after initial sync: {}", mib(rss_initial));
+    println!(
+        "controller peak RSS after initial sync: {}",
+        mib(rss_initial)
+    );
 
     // Let the initial burst's echoes drain before timing reactions.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -192,7 +195,10 @@ async fn run(shape: Shape) -> Result<(), Error> {
 }
 
 fn mib(kib: Option<u64>) -> String {
-    kib.map_or_else(|| "unknown".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+    kib.map_or_else(
+        || "unknown".to_owned(),
+        |k| format!("{:.1} MiB", k as f64 / 1024.0),
+    )
 }
 
 /// The running `egressc sync`; killed on drop.
@@ -203,7 +209,10 @@ struct SyncProcess {
 impl SyncProcess {
     fn start(kubeconfig: &std::path::Path, log: &std::path::Path) -> Result<Self, Error> {
         let log = std::fs::File::create(log)?;
-        let child = Command::new(env!("CARGO_BIN_EXE_egressc"))
+        // `SCALE_EGRESSC` runs another build (e.g. a baseline) against the same cluster.
+        let binary = std::env::var_os("SCALE_EGRESSC")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_egressc").into());
+        let child = Command::new(binary)
             .args(["sync", "--namespace", NAMESPACE])
             .args(["--metrics-addr", "127.0.0.1:0"])
             .args(["--node-lease-grace", "40s", "--settle", "10s"])
@@ -259,7 +268,8 @@ where
 }
 
 async fn load(client: &Client, shape: &Shape) -> Result<(), Error> {
-    for crd in serde_saphyr::from_str_multiple::<Value>(&egressc::crds::render_crds())? {
+    let crds: Vec<Value> = serde_saphyr::from_str_multiple(&egressc::crds::render_crds())?;
+    for crd in crds {
         create_crd(client, crd).await?;
     }
     let root = env!("CARGO_MANIFEST_DIR");
@@ -268,7 +278,8 @@ async fn load(client: &Client, shape: &Shape) -> Result<(), Error> {
         "ciliumegressgatewaypolicies.v1.19.0.yaml",
     ] {
         let text = std::fs::read_to_string(format!("{root}/tests/fixtures/{fixture}"))?;
-        for crd in serde_saphyr::from_str_multiple::<Value>(&text)? {
+        let crds: Vec<Value> = serde_saphyr::from_str_multiple(&text)?;
+        for crd in crds {
             create_crd(client, crd).await?;
         }
     }
@@ -438,18 +449,37 @@ fn classify(record: &RequestRecord) -> Option<(WriteKind, String)> {
     let kind = match segments.as_slice() {
         ["api", "v1", "nodes", name] => (WriteKind::NodeLabels, *name),
         ["apis", "cilium.io", "v2", "ciliumnodes", name] => (WriteKind::CiliumNodeLabels, *name),
-        ["apis", "network.deckhouse.io", _, "egressgateways", name, "status"] => {
-            (WriteKind::GatewayStatus, *name)
-        }
-        ["apis", "network.deckhouse.io", _, "egressgatewaypolicies", name, "status"] => {
-            (WriteKind::PolicyStatus, *name)
-        }
-        ["apis", "cilium.io", "v2", "ciliumegressgatewaypolicies", name] => {
-            (WriteKind::Cegp, *name)
-        }
+        [
+            "apis",
+            "network.deckhouse.io",
+            _,
+            "egressgateways",
+            name,
+            "status",
+        ] => (WriteKind::GatewayStatus, *name),
+        [
+            "apis",
+            "network.deckhouse.io",
+            _,
+            "egressgatewaypolicies",
+            name,
+            "status",
+        ] => (WriteKind::PolicyStatus, *name),
+        [
+            "apis",
+            "cilium.io",
+            "v2",
+            "ciliumegressgatewaypolicies",
+            name,
+        ] => (WriteKind::Cegp, *name),
         _ => return None,
     };
     Some((kind.0, kind.1.to_owned()))
+}
+
+/// Requests the harness itself makes while egressc starts: heartbeat renewals.
+fn is_harness(record: &RequestRecord) -> bool {
+    record.path.contains("/namespaces/kube-node-lease/")
 }
 
 fn is_list(record: &RequestRecord) -> bool {
@@ -507,7 +537,10 @@ async fn wait_initial_sync(
         (WriteKind::NodeLabels, nodes),
         (WriteKind::CiliumNodeLabels, nodes),
         (WriteKind::GatewayStatus, gateways),
-        (WriteKind::PolicyStatus, gateways * shape.policies_per_gateway),
+        (
+            WriteKind::PolicyStatus,
+            gateways * shape.policies_per_gateway,
+        ),
         (WriteKind::Cegp, gateways * shape.policies_per_gateway),
     ]
     .into_iter()
@@ -531,7 +564,9 @@ async fn wait_initial_sync(
                     done.insert(kind, (record.arrived + record.handled) - spawned);
                 }
             }
-            records.push(record);
+            if !is_harness(&record) {
+                records.push(record);
+            }
         }
         if done.len() == expected.len() {
             break;
@@ -546,14 +581,21 @@ async fn wait_initial_sync(
         .filter(|r| r.method != "GET" && since(r.arrived) <= all_done)
         .collect();
     Ok(Initial {
-        first_request: records.first().map(|r| since(r.arrived)).unwrap_or_default(),
+        first_request: records
+            .first()
+            .map(|r| since(r.arrived))
+            .unwrap_or_default(),
         lists_done: lists
             .iter()
             .map(|r| since(r.arrived + r.handled))
             .max()
             .unwrap_or_default(),
         list_server_time: lists.iter().map(|r| r.handled).sum(),
-        first_write: writes.iter().map(|r| since(r.arrived)).min().unwrap_or_default(),
+        first_write: writes
+            .iter()
+            .map(|r| since(r.arrived))
+            .min()
+            .unwrap_or_default(),
         done,
         all_done,
         writes: writes.len(),

@@ -168,8 +168,8 @@ async fn resuming_a_watch_from_compacted_history_yields_410_expired() {
         history_limit: 2,
         ..Options::default()
     })
-        .await
-        .expect("server");
+    .await
+    .expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     let start = server.resource_version().to_string();
     for i in 0..5 {

@@ -42,6 +42,9 @@ pub struct Elector {
     by_anchor: HashMap<String, HashMap<String, BTreeSet<String>>>,
     /// Gateways with an empty selector (every node belongs to them).
     select_all: BTreeSet<String>,
+    /// Label key → how many gateway selectors name it. A node change touching only other
+    /// keys (egressc's own labels, for one) cannot change which gateways select the node.
+    selector_keys: HashMap<String, usize>,
     election: Election,
 }
 
@@ -107,13 +110,47 @@ impl Elector {
         self.nodes.get(slot).map(|entry| &entry.facts)
     }
 
+    /// Is `node` eligible for some gateway (in some gateway's `ready_nodes`)?
+    pub fn is_member(&self, node: &str) -> bool {
+        let Some(entry) = self
+            .nodes
+            .slot_of(node)
+            .and_then(|slot| self.nodes.get(slot))
+        else {
+            return false;
+        };
+        let listed = |gateway: &String| {
+            self.election.gateways.get(gateway).is_some_and(|result| {
+                result
+                    .ready_nodes
+                    .binary_search_by(|n| n.as_str().cmp(node))
+                    .is_ok()
+            })
+        };
+        if self.select_all.iter().any(listed) {
+            return true;
+        }
+        entry.facts.labels.iter().any(|(key, value)| {
+            self.by_anchor
+                .get(key)
+                .and_then(|values| values.get(value))
+                .is_some_and(|gateways| gateways.iter().any(listed))
+        })
+    }
+
     /// Inserts or replaces a node; returns the names (sorted) of gateways whose result changed.
     pub fn apply_node(&mut self, facts: NodeFacts) -> Vec<String> {
-        let old_labels = self
+        let old = self
             .nodes
             .slot_of(&facts.name)
-            .and_then(|slot| self.nodes.get(slot))
-            .map(|entry| entry.facts.labels.clone());
+            .and_then(|slot| self.nodes.get(slot));
+        if old.is_some_and(|old| self.only_unselected_labels_differ(&old.facts, &facts)) {
+            // Same health, and no selector can see the difference: no result changes. The
+            // labels are still stored, for adopting holders of gateways added later.
+            self.nodes.upsert(facts);
+            return Vec::new();
+        }
+        let old_labels = old.map(|entry| entry.facts.labels.clone());
         let mut affected = self.gateways_selecting(&facts.labels);
         if let Some(labels) = &old_labels {
             affected.extend(self.gateways_selecting(labels));
@@ -187,8 +224,36 @@ impl Elector {
         self.remove_gateway(gateway).is_some()
     }
 
+    /// Do `old` and `new` differ only in labels no gateway selector names?
+    fn only_unselected_labels_differ(&self, old: &NodeFacts, new: &NodeFacts) -> bool {
+        let health = |n: &NodeFacts| {
+            (
+                n.ready,
+                n.unschedulable,
+                n.deleting,
+                n.cilium_agent_ready,
+                n.vip_agent_ready,
+                n.settled,
+            )
+        };
+        if old.name != new.name || health(old) != health(new) {
+            return false;
+        }
+        let unselected = |key: &String| !self.selector_keys.contains_key(key);
+        let changed_or_gone = old
+            .labels
+            .iter()
+            .filter(|(k, v)| new.labels.get(*k) != Some(*v))
+            .map(|(k, _)| k);
+        let added = new.labels.keys().filter(|k| !old.labels.contains_key(*k));
+        changed_or_gone.chain(added).all(unselected)
+    }
+
     fn insert_gateway(&mut self, gateway: Gateway) {
         let name = gateway.name.clone();
+        for key in gateway.node_selector.keys() {
+            *self.selector_keys.entry(key.clone()).or_default() += 1;
+        }
         match gateway.node_selector.iter().next() {
             Some((key, value)) => {
                 self.by_anchor
@@ -215,6 +280,14 @@ impl Elector {
     /// Forgets a gateway, releasing its active node; returns its last result.
     fn remove_gateway(&mut self, name: &str) -> Option<GatewayElection> {
         let entry = self.gateways.remove(name)?;
+        for key in entry.gateway.node_selector.keys() {
+            if let Some(count) = self.selector_keys.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.selector_keys.remove(key);
+                }
+            }
+        }
         match entry.gateway.node_selector.iter().next() {
             Some((key, value)) => {
                 if let Some(values) = self.by_anchor.get_mut(key) {

@@ -31,8 +31,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
-pub use requests::RequestRecord;
 use requests::RequestLog;
+pub use requests::RequestRecord;
 use store::Store;
 
 /// Watch history kept by default: enough for 5,000 nodes plus churn.
