@@ -78,6 +78,11 @@ impl CegpCompiler {
         out
     }
 
+    /// The last rendering of policy `name` (from the last [`CegpCompiler::desired`]).
+    pub fn cached(&self, name: &str) -> Option<&Result<Value, String>> {
+        self.cache.get(name).map(|(_, _, result)| result)
+    }
+
     fn render_one(&self, policy: &Policy, gateway: &Gateway) -> Result<Value, String> {
         let catalog = Catalog {
             gateways: vec![gateway.clone()],

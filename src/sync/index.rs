@@ -160,8 +160,11 @@ pub struct Index {
     pub gateways: GatewayStore,
     /// Policies, validated.
     pub policies: PolicyStore,
-    /// Gateways or policies changed since the last [`Index::take_catalog_change`].
+    /// Gateway or policy revisions changed since the last [`Index::take_catalog_change`]
+    /// (status-only changes do not count: they cannot change a CEGP).
     catalog_changed: bool,
+    /// Managed CEGPs seen changed or deleted since the last [`Index::take_cegp_changes`].
+    cegp_changes: BTreeSet<String>,
     changes: Vec<VerdictChange>,
 }
 
@@ -180,6 +183,7 @@ impl Index {
             gateways: GatewayStore::default(),
             policies: PolicyStore::default(),
             catalog_changed: true,
+            cegp_changes: BTreeSet::new(),
             changes: Vec::new(),
         }
     }
@@ -238,6 +242,12 @@ impl Index {
     /// True once after any gateway or policy change: the CEGPs must be recomputed.
     pub fn take_catalog_change(&mut self) -> bool {
         std::mem::replace(&mut self.catalog_changed, false)
+    }
+
+    /// Managed CEGPs changed or deleted by someone since the last call: each is compared with
+    /// its desired body again (a full pass is only needed after a catalog change).
+    pub fn take_cegp_changes(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.cegp_changes)
     }
 
     /// The catalog of the last good gateways and policies, as `build` would see it.
@@ -300,7 +310,9 @@ impl Index {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
                     self.policies.gateway_changed(name);
                 }
-                self.gateways.apply(value, &self.options);
+                if self.gateways.apply(value, &self.options) {
+                    self.catalog_changed = true;
+                }
                 self.after_gateway_change(now);
             }
             Object::Policy(value) => {
@@ -309,9 +321,9 @@ impl Index {
             }
             Object::Cegp(value) => {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
+                    self.cegp_changes.insert(name.to_owned());
                     self.cegps.insert(name.to_owned(), value);
                 }
-                self.catalog_changed = true;
             }
         }
     }
@@ -348,6 +360,7 @@ impl Index {
             Source::Gateway => {
                 self.gateways.remove(key);
                 self.policies.gateway_changed(key);
+                self.catalog_changed = true;
                 self.after_gateway_change(now);
             }
             Source::Policy => {
@@ -356,7 +369,7 @@ impl Index {
             }
             Source::Cegp => {
                 self.cegps.remove(key);
-                self.catalog_changed = true;
+                self.cegp_changes.insert(key.to_owned());
             }
         }
     }
@@ -387,7 +400,9 @@ impl Index {
     }
 
     fn revalidate_policies(&mut self) {
-        self.policies.revalidate(&self.gateways, &self.options);
+        if self.policies.revalidate(&self.gateways, &self.options) {
+            self.catalog_changed = true;
+        }
         self.changes.extend(
             self.policies
                 .take_changes()
@@ -398,7 +413,6 @@ impl Index {
                     invalid,
                 }),
         );
-        self.catalog_changed = true;
     }
 
     /// The validity of gateway `name`, if known.

@@ -79,13 +79,16 @@ pub struct GatewayStore {
 }
 
 impl GatewayStore {
-    /// Stores a listed or changed gateway, validating it when its revision is new.
-    pub fn apply(&mut self, object: Value, options: &Options) {
-        let Some(name) = name_of(&object) else { return };
+    /// Stores a listed or changed gateway, validating it when its revision is new. Returns
+    /// whether the revision is new (a status-only change is not).
+    pub fn apply(&mut self, object: Value, options: &Options) -> bool {
+        let Some(name) = name_of(&object) else {
+            return false;
+        };
         let revision = revision(&object);
-        let own = match self.entries.get(&name) {
-            Some(entry) if entry.revision == revision => entry.own.clone(),
-            _ => validation::gateway(&name, &object, options),
+        let (own, revised) = match self.entries.get(&name) {
+            Some(entry) if entry.revision == revision => (entry.own.clone(), false),
+            _ => (validation::gateway(&name, &object, options), true),
         };
         let previous = self.entries.remove(&name);
         let entry = GatewayEntry {
@@ -101,6 +104,7 @@ impl GatewayStore {
         };
         self.entries.insert(name.clone(), entry);
         self.dirty.insert(name);
+        revised
     }
 
     /// Forgets a deleted gateway.
@@ -325,7 +329,9 @@ impl PolicyStore {
 
     /// Validates the policies changed, or whose gateway changed, since the last call when
     /// their own revision or their gateway's revision differs from the one last checked.
-    pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) {
+    /// Returns whether any was validated (a status echo is not).
+    pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) -> bool {
+        let mut validated = false;
         for name in std::mem::take(&mut self.pending) {
             let Some(entry) = self.entries.get_mut(&name) else {
                 continue;
@@ -338,6 +344,7 @@ impl PolicyStore {
                 continue;
             }
             entry.checked = Some(key);
+            validated = true;
             self.unsettled.insert(name.clone());
             let result = validation::policy(
                 name,
@@ -361,6 +368,7 @@ impl PolicyStore {
             }
             entry.verdict = verdict;
         }
+        validated
     }
 
     /// Verdict transitions since the last call (as [`GatewayStore::take_changes`]).
