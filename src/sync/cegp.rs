@@ -3,7 +3,7 @@
 //! Cilium cannot express does not block the others), owner-referenced to their policy for
 //! garbage collection, and compared with the observed object to write only on a change.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -46,39 +46,46 @@ impl CegpCompiler {
 
     /// The CEGP of every policy of `catalog` (by policy name), or why it cannot be rendered.
     pub fn desired(&mut self, catalog: &Catalog) -> BTreeMap<String, Result<Value, String>> {
+        self.render_all(catalog)
+            .into_iter()
+            .filter_map(|name| {
+                let result = self.cached(&name)?.clone();
+                Some((name, result))
+            })
+            .collect()
+    }
+
+    /// Renders what changed in `catalog` into the cache; returns the names of every policy
+    /// with a CEGP (sorted), to read with [`CegpCompiler::cached`] without copying them all.
+    pub fn render_all(&mut self, catalog: &Catalog) -> Vec<String> {
         let gateways: BTreeMap<&str, &Gateway> = catalog
             .gateways
             .iter()
             .map(|g| (g.name.as_str(), g))
             .collect();
-        let mut out = BTreeMap::new();
+        let mut names = BTreeSet::new();
         for policy in &catalog.policies {
             let Some(gateway) = gateways.get(policy.gateway.as_str()) else {
                 continue;
             };
-            let cached = self
+            let fresh = self
                 .cache
                 .get(&policy.name)
-                .filter(|(p, g, _)| p == policy && g == *gateway)
-                .map(|(_, _, r)| r.clone());
-            let result = match cached {
-                Some(result) => result,
-                None => {
-                    let result = self.render_one(policy, gateway);
-                    self.cache.insert(
-                        policy.name.clone(),
-                        (policy.clone(), (*gateway).clone(), result.clone()),
-                    );
-                    result
-                }
-            };
-            out.insert(policy.name.clone(), result);
+                .is_some_and(|(p, g, _)| p == policy && g == *gateway);
+            if !fresh {
+                let result = self.render_one(policy, gateway);
+                self.cache.insert(
+                    policy.name.clone(),
+                    (policy.clone(), (*gateway).clone(), result),
+                );
+            }
+            names.insert(policy.name.clone());
         }
-        self.cache.retain(|name, _| out.contains_key(name));
-        out
+        self.cache.retain(|name, _| names.contains(name));
+        names.into_iter().collect()
     }
 
-    /// The last rendering of policy `name` (from the last [`CegpCompiler::desired`]).
+    /// The last rendering of policy `name` (from the last [`CegpCompiler::render_all`]).
     pub fn cached(&self, name: &str) -> Option<&Result<Value, String>> {
         self.cache.get(name).map(|(_, _, result)| result)
     }

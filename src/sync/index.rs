@@ -321,8 +321,9 @@ impl Index {
             }
             Object::Cegp(value) => {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                    self.cegp_changes.insert(name.to_owned());
-                    self.cegps.insert(name.to_owned(), value);
+                    let name = name.to_owned();
+                    self.cegp_changes.insert(name.clone());
+                    self.cegps.insert(name, cegp_compared_part(value));
                 }
             }
         }
@@ -583,4 +584,25 @@ mod tests {
             }
         );
     }
+}
+
+/// The part of an observed CEGP that [`super::cegp::differs`] compares (name, labels, owner
+/// references and spec): the rest is not kept, 10,000 full objects would be most of the
+/// controller's memory.
+fn cegp_compared_part(mut value: Value) -> Value {
+    let metadata = value.get_mut("metadata").map(Value::take);
+    let spec = value.get_mut("spec").map(Value::take);
+    let keep = |key: &str| metadata.as_ref().and_then(|m| m.get(key)).cloned();
+    let mut kept = serde_json::Map::new();
+    for key in ["name", "labels", "ownerReferences"] {
+        if let Some(field) = keep(key) {
+            kept.insert(key.to_owned(), field);
+        }
+    }
+    let mut out = serde_json::Map::new();
+    out.insert("metadata".to_owned(), Value::Object(kept));
+    if let Some(spec) = spec {
+        out.insert("spec".to_owned(), spec);
+    }
+    Value::Object(out)
 }

@@ -83,12 +83,16 @@ impl Loop {
                 event = events.recv() => {
                     let Some(event) = event else { return };
                     let now = self.now();
+                    let started = TokioInstant::now();
                     self.index.handle(now, event);
                     // Coalesce a burst: everything already queued joins this batch.
+                    let mut batch = 1;
                     while let Ok(event) = events.try_recv() {
                         let now = self.now();
                         self.index.handle(now, event);
+                        batch += 1;
                     }
+                    tracing::trace!(batch, took = ?started.elapsed(), "events indexed");
                 }
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.leadership.changed() => {
@@ -120,6 +124,12 @@ impl Loop {
         }
         let decided_at = TokioInstant::now();
         let plan = self.index.controller.reconcile(now);
+        tracing::debug!(
+            labels = plan.labels.len(),
+            statuses = plan.statuses.len(),
+            took = ?decided_at.elapsed(),
+            "planned"
+        );
         let mut wake = plan
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
@@ -186,6 +196,7 @@ impl Loop {
             }
         }
         ok &= self.write_statuses(&plan).await;
+        tracing::debug!(took = ?decided_at.elapsed(), "labels and statuses written");
         let (writer, gateways) = (&self.writer, &self.index.gateways);
         let events = plan.events.iter().filter_map(|event| {
             let object = gateways.object(&event.gateway)?;
@@ -204,6 +215,7 @@ impl Loop {
             .await;
         ok &= self.write_verdict_events().await;
         ok &= self.write_cegps().await;
+        tracing::debug!(took = ?decided_at.elapsed(), "plan written");
         ok
     }
 
@@ -308,42 +320,38 @@ impl Loop {
             return true;
         }
         self.cegps_dirty = false;
-        let desired = if full {
-            self.compiler.desired(&self.index.catalog())
+        let names = if full {
+            let started = TokioInstant::now();
+            let names = self.compiler.render_all(&self.index.catalog());
+            tracing::debug!(cegps = names.len(), took = ?started.elapsed(), "CEGPs rendered");
+            names
         } else {
-            touched
-                .iter()
-                .filter_map(|name| Some((name.clone(), self.compiler.cached(name)?.clone())))
-                .collect()
+            touched.iter().cloned().collect()
         };
-        let mut wanted = Vec::new();
-        for (name, rendered) in desired {
-            let rendered = match rendered {
+        let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
+        // Bodies are built as the writes go, so that only the writes in flight hold a copy.
+        let applies = names.iter().filter_map(|name| {
+            let rendered = match compiler.cached(name)? {
                 Ok(value) => value,
                 Err(error) => {
                     tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
-                    continue;
+                    return None;
                 }
             };
-            let uid = self
-                .index
+            let uid = index
                 .policies
-                .object(&name)
+                .object(name)
                 .and_then(|o| o.pointer("/metadata/uid"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let body = cegp::owned_by_policy(rendered, &name, uid);
-            if cegp::differs(self.index.cegps.get(&name), &body) {
-                wanted.push((name, body));
-            }
-        }
-        let writer = &self.writer;
-        let applies = wanted.into_iter().map(|(name, body)| async move {
-            let result = writer.apply_cegp(&name, body).await;
-            if let Err(error) = &result {
-                tracing::warn!(policy = %name, %error, "CEGP write failed");
-            }
-            result.is_ok()
+            let body = cegp::owned_by_policy(rendered.clone(), name, uid);
+            cegp::differs(index.cegps.get(name), &body).then(|| async move {
+                let result = writer.apply_cegp(name, body).await;
+                if let Err(error) = &result {
+                    tracing::warn!(policy = %name, %error, "CEGP write failed");
+                }
+                result.is_ok()
+            })
         });
         let mut results: Vec<bool> = stream::iter(applies)
             .buffer_unordered(CONCURRENT_WRITES)
