@@ -10,10 +10,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::Value;
 
+use super::cegp::CegpSummary;
 use super::convert;
 use super::objects::{GatewayStore, PolicyStore, Verdict};
 use crate::controller::{Controller, Instant, NodeKind};
-use crate::model::catalog::Catalog;
+use crate::model::catalog::{Catalog, Gateway, Policy};
 use crate::model::labels::{MEMBER_LABEL, is_active_for_label};
 use crate::validate::Options;
 
@@ -152,7 +153,7 @@ pub struct Index {
     /// VIP Leases by name (the writer updates them conditionally).
     pub vip_leases: BTreeMap<String, Lease>,
     /// Managed CEGPs by name.
-    pub cegps: BTreeMap<String, Value>,
+    pub cegps: BTreeMap<String, CegpSummary>,
     /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
     /// the full set it wants to own).
     pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
@@ -252,19 +253,26 @@ impl Index {
 
     /// The catalog of the last good gateways and policies, as `build` would see it.
     pub fn catalog(&self) -> Catalog {
-        let gateways = self.gateways.last_good();
+        let (gateways, policies) = self.catalog_refs();
+        Catalog {
+            gateways: gateways.into_iter().cloned().collect(),
+            policies: policies.into_iter().cloned().collect(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// [`Index::catalog`]'s gateways and policies, borrowed (10,000 policies are worth not
+    /// copying for every CEGP pass).
+    pub fn catalog_refs(&self) -> (Vec<&Gateway>, Vec<&Policy>) {
+        let gateways = self.gateways.last_good_refs();
         let known: BTreeSet<&str> = gateways.iter().map(|g| g.name.as_str()).collect();
         let policies = self
             .policies
-            .last_good()
+            .last_good_refs()
             .into_iter()
             .filter(|p| known.contains(p.gateway.as_str()))
             .collect();
-        Catalog {
-            gateways,
-            policies,
-            nodes: Vec::new(),
-        }
+        (gateways, policies)
     }
 
     fn apply(&mut self, now: Instant, object: Object) {
@@ -323,7 +331,7 @@ impl Index {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
                     let name = name.to_owned();
                     self.cegp_changes.insert(name.clone());
-                    self.cegps.insert(name, cegp_compared_part(value));
+                    self.cegps.insert(name, CegpSummary::of(&value));
                 }
             }
         }
@@ -584,25 +592,4 @@ mod tests {
             }
         );
     }
-}
-
-/// The part of an observed CEGP that [`super::cegp::differs`] compares (name, labels, owner
-/// references and spec): the rest is not kept, 10,000 full objects would be most of the
-/// controller's memory.
-fn cegp_compared_part(mut value: Value) -> Value {
-    let metadata = value.get_mut("metadata").map(Value::take);
-    let spec = value.get_mut("spec").map(Value::take);
-    let keep = |key: &str| metadata.as_ref().and_then(|m| m.get(key)).cloned();
-    let mut kept = serde_json::Map::new();
-    for key in ["name", "labels", "ownerReferences"] {
-        if let Some(field) = keep(key) {
-            kept.insert(key.to_owned(), field);
-        }
-    }
-    let mut out = serde_json::Map::new();
-    out.insert("metadata".to_owned(), Value::Object(kept));
-    if let Some(spec) = spec {
-        out.insert("spec".to_owned(), spec);
-    }
-    Value::Object(out)
 }

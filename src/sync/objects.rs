@@ -205,9 +205,14 @@ impl GatewayStore {
 
     /// The last good value of every gateway, sorted by name.
     pub fn last_good(&self) -> Vec<Gateway> {
+        self.last_good_refs().into_iter().cloned().collect()
+    }
+
+    /// [`GatewayStore::last_good`] without copies.
+    pub fn last_good_refs(&self) -> Vec<&Gateway> {
         self.entries
             .values()
-            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g.clone()))
+            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g))
             .collect()
     }
 }
@@ -378,9 +383,14 @@ impl PolicyStore {
 
     /// The last good value of every policy, sorted by name.
     pub fn last_good(&self) -> Vec<Policy> {
+        self.last_good_refs().into_iter().cloned().collect()
+    }
+
+    /// [`PolicyStore::last_good`] without copies.
+    pub fn last_good_refs(&self) -> Vec<&Policy> {
         self.entries
             .values()
-            .filter_map(|e| e.last_good.clone())
+            .filter_map(|e| e.last_good.as_ref())
             .collect()
     }
 }

@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
-use super::cegp::{self, CegpCompiler};
+use super::cegp::CegpCompiler;
 use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
@@ -322,7 +322,8 @@ impl Loop {
         self.cegps_dirty = false;
         let names = if full {
             let started = TokioInstant::now();
-            let names = self.compiler.render_all(&self.index.catalog());
+            let (gateways, policies) = self.index.catalog_refs();
+            let names = self.compiler.render(&gateways, &policies);
             tracing::debug!(cegps = names.len(), took = ?started.elapsed(), "CEGPs rendered");
             names
         } else {
@@ -332,7 +333,7 @@ impl Loop {
         // Bodies are built as the writes go, so that only the writes in flight hold a copy.
         let applies = names.iter().filter_map(|name| {
             let rendered = match compiler.cached(name)? {
-                Ok(value) => value,
+                Ok(rendered) => rendered,
                 Err(error) => {
                     tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
                     return None;
@@ -344,9 +345,8 @@ impl Loop {
                 .and_then(|o| o.pointer("/metadata/uid"))
                 .and_then(Value::as_str)
                 .unwrap_or_default();
-            let body = cegp::owned_by_policy(rendered.clone(), name, uid);
-            cegp::differs(index.cegps.get(name), &body).then(|| async move {
-                let result = writer.apply_cegp(name, body).await;
+            rendered.differs(index.cegps.get(name), name, uid).then(|| async move {
+                let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
                 if let Err(error) = &result {
                     tracing::warn!(policy = %name, %error, "CEGP write failed");
                 }
