@@ -13,6 +13,7 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::hash;
 use super::nodes::{NodeStore, Slot};
@@ -60,15 +61,31 @@ impl Elector {
         for gateway in canonical_gateways(gateways) {
             elector.insert_gateway(gateway.clone());
         }
-        let names: Vec<String> = elector.gateways.keys().cloned().collect();
-        let mut pending: Vec<(String, Vec<Slot>)> = Vec::new();
-        for name in names {
-            let Some(entry) = elector.gateways.get(&name) else {
-                continue;
-            };
-            let (eligible, ready_nodes) = elector.eligible_nodes(entry);
-            let matching = entry.matching;
-            if let Some(slot) = elector.label_holder(entry) {
+        // Gateways with the same selector and mode have the same eligible nodes: computed
+        // once per group and shared.
+        type Group = (Arc<Vec<Slot>>, Arc<Vec<String>>);
+        let mut groups: HashMap<(&BTreeMap<String, String>, bool), Group> = HashMap::new();
+        let mut firsts: Vec<(String, Group, Option<Slot>, usize)> = Vec::new();
+        for (name, entry) in &elector.gateways {
+            let key = (&entry.gateway.node_selector, entry.gateway.is_vip());
+            let group = groups
+                .entry(key)
+                .or_insert_with(|| {
+                    let (slots, names) = elector.eligible_nodes(entry);
+                    (Arc::new(slots), Arc::new(names))
+                })
+                .clone();
+            firsts.push((
+                name.clone(),
+                group,
+                elector.label_holder(entry),
+                entry.matching,
+            ));
+        }
+        drop(groups);
+        let mut pending: Vec<(String, Arc<Vec<Slot>>)> = Vec::new();
+        for (name, (eligible, ready_nodes), holder, matching) in firsts {
+            if let Some(slot) = holder {
                 elector.set_active(&name, slot, ElectionReason::Kept, ready_nodes);
             } else {
                 let vacant = GatewayElection {
@@ -181,6 +198,7 @@ impl Elector {
         };
         let (eligible, mut ready_nodes) = self.eligible_nodes(entry);
         ready_nodes.sort_unstable();
+        let ready_nodes = Arc::new(ready_nodes);
         let kept = match &previous {
             Some(prev) => prev
                 .active
@@ -350,7 +368,7 @@ impl Elector {
         gateway: &str,
         slot: Slot,
         reason: ElectionReason,
-        ready: Vec<String>,
+        ready: Arc<Vec<String>>,
     ) {
         let Some(node) = self.nodes.get_mut(slot) else {
             return;
@@ -384,7 +402,7 @@ impl Elector {
             .or_insert_with(|| GatewayElection {
                 active: None,
                 reason: ElectionReason::NoMatchingNode,
-                ready_nodes: Vec::new(),
+                ready_nodes: Arc::default(),
             })
     }
 
@@ -418,6 +436,11 @@ impl Elector {
         slot: Option<Slot>,
     ) -> Vec<String> {
         let mut changed = Vec::new();
+        // Gateways of one node group share their ready list: the changed list is built once
+        // per (old list, eligibility) and shared again. The old list is kept alive here, so
+        // its address cannot be reused while it serves as the key.
+        let mut edited: HashMap<(usize, bool), (Arc<Vec<String>>, Arc<Vec<String>>)> =
+            HashMap::new();
         for name in affected {
             let Some(entry) = self.gateways.get_mut(name) else {
                 continue;
@@ -436,22 +459,25 @@ impl Elector {
             // Only `active`, `reason` and membership of `node` can change here, so those are
             // what is remembered; cloning the whole result would copy every ready node's name.
             let (active_before, reason_before) = (result.active.clone(), result.reason);
-            let ready_changed = match (
-                result
-                    .ready_nodes
-                    .binary_search_by(|n| n.as_str().cmp(node)),
-                now_eligible,
-            ) {
-                (Ok(i), false) => {
-                    result.ready_nodes.remove(i);
-                    true
-                }
-                (Err(i), true) => {
-                    result.ready_nodes.insert(i, node.to_owned());
-                    true
-                }
-                _ => false,
-            };
+            let position = result
+                .ready_nodes
+                .binary_search_by(|n| n.as_str().cmp(node));
+            let ready_changed = position.is_ok() != now_eligible;
+            if ready_changed {
+                let old = Arc::clone(&result.ready_nodes);
+                let key = (Arc::as_ptr(&old) as usize, now_eligible);
+                let (_, new) = edited.entry(key).or_insert_with(|| {
+                    let mut list = (*old).clone();
+                    match position {
+                        Ok(i) => {
+                            list.remove(i);
+                        }
+                        Err(i) => list.insert(i, node.to_owned()),
+                    }
+                    (Arc::clone(&old), Arc::new(list))
+                });
+                result.ready_nodes = Arc::clone(new);
+            }
             let lost_holder = !now_eligible && result.active.as_deref() == Some(node);
             if lost_holder {
                 result.active = None;
