@@ -167,6 +167,7 @@ pub struct Index {
     /// Managed CEGPs seen changed or deleted since the last [`Index::take_cegp_changes`].
     cegp_changes: BTreeSet<String>,
     changes: Vec<VerdictChange>,
+    defer_policy_checks: bool,
 }
 
 impl Index {
@@ -186,7 +187,15 @@ impl Index {
             catalog_changed: true,
             cegp_changes: BTreeSet::new(),
             changes: Vec::new(),
+            defer_policy_checks: false,
         }
+    }
+
+    /// Policies are validated only when [`Index::settle_policies`] is called, not per event.
+    /// The loop settles them after the label writes: validating 10,000 listed policies
+    /// (election does not depend on them) would otherwise delay the first labels.
+    pub fn defer_policy_checks(&mut self) {
+        self.defer_policy_checks = true;
     }
 
     /// Has every watch listed since its last failure?
@@ -409,6 +418,17 @@ impl Index {
     }
 
     fn revalidate_policies(&mut self) {
+        if !self.defer_policy_checks {
+            self.settle_policies();
+        }
+    }
+
+    /// Validates the policies changed (or whose gateway changed) since the last call. Runs
+    /// on every event unless [`Index::defer_policy_checks`] was called; [`statuses::bodies`]
+    /// calls it first.
+    ///
+    /// [`statuses::bodies`]: super::statuses::bodies
+    pub fn settle_policies(&mut self) {
         if self.policies.revalidate(&self.gateways, &self.options) {
             self.catalog_changed = true;
         }

@@ -56,6 +56,8 @@ impl Loop {
         metrics: Arc<Metrics>,
         leadership: Leadership,
     ) -> Self {
+        let mut index = index;
+        index.defer_policy_checks();
         Loop {
             index,
             compiler,
@@ -181,6 +183,7 @@ impl Loop {
         if !self.write_labels(&plan).await {
             return false;
         }
+        self.index.settle_policies();
         let applied = decided_at.elapsed();
         for (_, latency) in &plan.decision_latencies {
             self.metrics.observe_label_move(*latency + applied);

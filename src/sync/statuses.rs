@@ -28,6 +28,7 @@ pub struct StatusBodies {
 /// last call are looked at; the caller marks a policy whose write failed with
 /// [`super::objects::PolicyStore::unsettle`].
 pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
+    index.settle_policies();
     let unsettled = index.policies.take_unsettled();
     StatusBodies {
         gateways: gateway_bodies(index, plan, now),
