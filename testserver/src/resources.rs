@@ -19,6 +19,7 @@ use crate::registry::ResourceType;
 use crate::routes::{Target, error_response, json_response};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
+use crate::store::object_key;
 use crate::watch_stream::{self, WatchRequest};
 
 /// A watch without `timeoutSeconds` ends after this long, like the apiserver's request timeout.
@@ -255,20 +256,27 @@ fn list(
     } else {
         None
     };
-    let (items, current) = {
+    let page = Page::of(query)?;
+    let (items, more, current) = {
         let store = app
             .store
             .lock()
             .map_err(|_| ApiError::unavailable("store lock poisoned"))?;
-        (
-            store.list(rt, namespace, labels, fields),
-            store.resource_version(),
-        )
+        let after = page
+            .after
+            .as_ref()
+            .map(|(_, ns, name)| (ns.clone(), name.clone()));
+        let (items, more) =
+            store.list_page(rt, namespace, labels, fields, after.as_ref(), page.limit);
+        (items, more, store.resource_version())
     };
     // Encoding happens after the lock is released: a list of thousands of objects would
     // otherwise stall every write meanwhile.
-    let page = Page::of(query)?;
-    let (items, resource_version, next) = page.select(items, current);
+    let resource_version = page.after.as_ref().map_or(current, |(rv, _, _)| *rv);
+    let next = more
+        .then(|| items.last().map(|item| object_key(item)))
+        .flatten()
+        .map(|(ns, name)| format!("{resource_version}/{ns}/{name}"));
     Ok(list_response(
         rt,
         &target.version,
@@ -312,37 +320,6 @@ impl Page {
                 }
             };
         Ok(Page { limit, after })
-    }
-
-    /// The items of this page, the list's resourceVersion and the next page's token.
-    fn select(
-        self,
-        items: Vec<Arc<Value>>,
-        current: u64,
-    ) -> (Vec<Arc<Value>>, u64, Option<String>) {
-        let key = |item: &Value| {
-            (
-                meta_str(item, "namespace").unwrap_or_default().to_owned(),
-                meta_str(item, "name").unwrap_or_default().to_owned(),
-            )
-        };
-        let resource_version = self.after.as_ref().map_or(current, |(rv, _, _)| *rv);
-        let mut items: Vec<Arc<Value>> = match &self.after {
-            Some((_, ns, name)) => {
-                let last = (ns.clone(), name.clone());
-                items.into_iter().filter(|item| key(item) > last).collect()
-            }
-            None => items,
-        };
-        let Some(limit) = self.limit.filter(|limit| items.len() > *limit) else {
-            return (items, resource_version, None);
-        };
-        items.truncate(limit);
-        let next = items.last().map(|item| {
-            let (ns, name) = key(item);
-            format!("{resource_version}/{ns}/{name}")
-        });
-        (items, resource_version, next)
     }
 }
 
