@@ -194,7 +194,7 @@ fn echo(index: &mut Index, plan: &Plan, now: Instant) {
         }
     }
     for (name, body) in bodies.policies {
-        if let Some(mut object) = index.policies.object(&name).cloned() {
+        if let Some(mut object) = index.policies.object(&name) {
             object["status"] = body["status"].clone();
             index.handle(now, WatchEvent::Apply(Object::Policy(object)));
         }
@@ -304,7 +304,7 @@ fn policy_status_echo(bencher: divan::Bencher) {
     bencher.bench_local(|| {
         tick += 1;
         let name = format!("gw-{}-{:03}-p{}", tick % 10, tick % 100, tick % 10);
-        let Some(mut object) = index.policies.object(&name).cloned() else {
+        let Some(mut object) = index.policies.object(&name) else {
             return;
         };
         object["metadata"]["resourceVersion"] = json!(format!("{}", tick + 1));

@@ -222,7 +222,14 @@ type PolicyRevision = (Revision, Option<Revision>);
 
 #[derive(Clone, Debug)]
 struct PolicyEntry {
-    object: Value,
+    /// The object as JSON text: 10,000 policies as JSON values would take several times the
+    /// memory, and the object is read only to validate it or write its status.
+    raw: String,
+    /// `spec.egressGatewayName`.
+    gateway: String,
+    /// `metadata.uid`.
+    uid: String,
+    revision: Revision,
     checked: Option<PolicyRevision>,
     verdict: Verdict,
     last_good: Option<Policy>,
@@ -254,19 +261,31 @@ impl PolicyStore {
     pub fn apply(&mut self, object: Value) {
         let Some(name) = name_of(&object) else { return };
         self.unlink(&name);
+        let gateway = gateway_of(&object).to_owned();
         self.by_gateway
-            .entry(gateway_of(&object).to_owned())
+            .entry(gateway.clone())
             .or_default()
             .insert(name.clone());
         self.pending.insert(name.clone());
         self.unsettled.insert(name.clone());
+        let revision = revision(&object);
+        let uid = revision.0.clone();
+        let raw = object.to_string();
         match self.entries.get_mut(&name) {
-            Some(entry) => entry.object = object,
+            Some(entry) => {
+                entry.raw = raw;
+                entry.gateway = gateway;
+                entry.uid = uid;
+                entry.revision = revision;
+            }
             None => {
                 self.entries.insert(
                     name,
                     PolicyEntry {
-                        object,
+                        raw,
+                        gateway,
+                        uid,
+                        revision,
                         checked: None,
                         verdict: Verdict::Valid,
                         last_good: None,
@@ -308,7 +327,7 @@ impl PolicyStore {
         let Some(entry) = self.entries.get(name) else {
             return;
         };
-        let gateway = gateway_of(&entry.object);
+        let gateway = entry.gateway.as_str();
         if let Some(policies) = self.by_gateway.get_mut(gateway) {
             policies.remove(name);
             if policies.is_empty() {
@@ -317,9 +336,20 @@ impl PolicyStore {
         }
     }
 
-    /// The raw object of policy `name`.
-    pub fn object(&self, name: &str) -> Option<&Value> {
-        self.entries.get(name).map(|e| &e.object)
+    /// The raw object of policy `name` (parsed from the stored text).
+    pub fn object(&self, name: &str) -> Option<Value> {
+        let entry = self.entries.get(name)?;
+        serde_json::from_str(&entry.raw).ok()
+    }
+
+    /// Is policy `name` known?
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// `metadata.uid` of policy `name`.
+    pub fn uid(&self, name: &str) -> Option<&str> {
+        self.entries.get(name).map(|e| e.uid.as_str())
     }
 
     /// The verdict of policy `name`.
@@ -342,21 +372,18 @@ impl PolicyStore {
                 continue;
             };
             let name = &name;
-            let gateway_name = gateway_of(&entry.object);
+            let gateway_name = entry.gateway.as_str();
             let gateway = gateways.object(gateway_name);
-            let key = (revision(&entry.object), gateway.map(revision));
+            let key = (entry.revision.clone(), gateway.map(revision));
             if entry.checked.as_ref() == Some(&key) {
                 continue;
             }
             entry.checked = Some(key);
             validated = true;
             self.unsettled.insert(name.clone());
-            let result = validation::policy(
-                name,
-                &entry.object,
-                gateway.map(|g| (gateway_name, g)),
-                options,
-            );
+            let object: Value = serde_json::from_str(&entry.raw).unwrap_or_default();
+            let result =
+                validation::policy(name, &object, gateway.map(|g| (gateway_name, g)), options);
             let verdict = match result {
                 Ok(policy) => {
                     entry.last_good = Some(policy);

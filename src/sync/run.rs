@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
 use super::cegp::CegpCompiler;
@@ -298,7 +297,7 @@ impl Loop {
     async fn write_verdict_events(&mut self) -> bool {
         for change in self.index.take_verdict_changes() {
             let object = if change.kind == GATEWAY_KIND {
-                self.index.gateways.object(&change.name)
+                self.index.gateways.object(&change.name).cloned()
             } else {
                 self.index.policies.object(&change.name)
             };
@@ -307,7 +306,7 @@ impl Loop {
                 Some(message) => (true, patches::INVALID_REASON, message),
                 None => (false, "Valid", "the spec is valid again".to_owned()),
             };
-            if let Err(error) = self.writer.event(object, warning, reason, note).await {
+            if let Err(error) = self.writer.event(&object, warning, reason, note).await {
                 tracing::warn!(name = %change.name, %error, "event failed");
             }
         }
@@ -342,12 +341,7 @@ impl Loop {
                     return None;
                 }
             };
-            let uid = index
-                .policies
-                .object(name)
-                .and_then(|o| o.pointer("/metadata/uid"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
+            let uid = index.policies.uid(name).unwrap_or_default();
             rendered.differs(index.cegps.get(name), name, uid).then(|| async move {
                 let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
                 if let Err(error) = &result {
@@ -365,7 +359,7 @@ impl Loop {
             .cegps
             .keys()
             .filter(|name| full || touched.contains(*name))
-            .filter(|name| self.index.policies.object(name).is_none())
+            .filter(|name| !self.index.policies.contains(name))
             .collect();
         let deletes = orphans.into_iter().map(|name| async move {
             let result = writer.delete_cegp(name).await;

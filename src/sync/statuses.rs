@@ -78,7 +78,7 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
         else {
             continue;
         };
-        let stored = convert::conditions_of(object);
+        let stored = convert::conditions_of(&object);
         let ready = patches::policy_ready(&stored, message(verdict), name, now);
         let generation = object
             .pointer("/metadata/generation")
