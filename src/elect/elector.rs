@@ -21,6 +21,9 @@ use super::{Election, ElectionReason, GatewayElection};
 use crate::model::catalog::{Gateway, NodeFacts};
 use crate::model::labels::active_for_label;
 
+/// A gateway's eligible node names, shared by the gateways of one node group.
+type ReadyList = Arc<Vec<String>>;
+
 /// A gateway as election stores it.
 #[derive(Clone, Debug)]
 struct GatewayEntry {
@@ -439,8 +442,7 @@ impl Elector {
         // Gateways of one node group share their ready list: the changed list is built once
         // per (old list, eligibility) and shared again. The old list is kept alive here, so
         // its address cannot be reused while it serves as the key.
-        let mut edited: HashMap<(usize, bool), (Arc<Vec<String>>, Arc<Vec<String>>)> =
-            HashMap::new();
+        let mut edited: HashMap<(usize, bool), (ReadyList, ReadyList)> = HashMap::new();
         for name in affected {
             let Some(entry) = self.gateways.get_mut(name) else {
                 continue;

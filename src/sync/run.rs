@@ -342,7 +342,7 @@ impl Loop {
                 }
             };
             let uid = index.policies.uid(name).unwrap_or_default();
-            rendered.differs(index.cegps.get(name), name, uid).then(|| async move {
+            rendered.differs(index.cegps.get(name), name, uid).then_some(async move {
                 let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
                 if let Err(error) = &result {
                     tracing::warn!(policy = %name, %error, "CEGP write failed");

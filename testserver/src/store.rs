@@ -352,6 +352,14 @@ pub fn subject<'a>(rt: &'a ResourceType, name: &'a str) -> Subject<'a> {
     }
 }
 
+/// The store key of an object: (namespace, name).
+pub fn object_key(object: &Value) -> ObjectKey {
+    (
+        meta_str(object, "namespace").unwrap_or_default().to_owned(),
+        meta_str(object, "name").unwrap_or_default().to_owned(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,12 +457,4 @@ mod tests {
         );
         assert!(store.dependents_of("owner-1").is_empty());
     }
-}
-
-/// The store key of an object: (namespace, name).
-pub fn object_key(object: &Value) -> ObjectKey {
-    (
-        meta_str(object, "namespace").unwrap_or_default().to_owned(),
-        meta_str(object, "name").unwrap_or_default().to_owned(),
-    )
 }
