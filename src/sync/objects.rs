@@ -76,9 +76,25 @@ pub struct GatewayStore {
     dirty: BTreeSet<String>,
     /// Verdict transitions not yet reported.
     changes: Vec<(String, Option<String>)>,
+    /// Gateways whose `Accepted` condition may need a write: changed, verdict changed, or a
+    /// failed status write. Scanning only these keeps a quiet event from costing a pass over
+    /// every gateway.
+    unsettled: BTreeSet<String>,
 }
 
 impl GatewayStore {
+    /// Takes the gateways whose `Accepted` condition may need a write.
+    pub fn take_unsettled(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.unsettled)
+    }
+
+    /// Marks `name`'s status as possibly needing a write again (e.g. after a failed write).
+    pub fn unsettle(&mut self, name: &str) {
+        if self.entries.contains_key(name) {
+            self.unsettled.insert(name.to_owned());
+        }
+    }
+
     /// Stores a listed or changed gateway, validating it when its revision is new. Returns
     /// whether the revision is new (a status-only change is not).
     pub fn apply(&mut self, object: Value, options: &Options) -> bool {
@@ -103,12 +119,14 @@ impl GatewayStore {
             object,
         };
         self.entries.insert(name.clone(), entry);
+        self.unsettled.insert(name.clone());
         self.dirty.insert(name);
         revised
     }
 
     /// Forgets a deleted gateway.
     pub fn remove(&mut self, name: &str) {
+        self.unsettled.remove(name);
         if self.entries.remove(name).is_some() {
             self.dirty.insert(name.to_owned());
         }
@@ -173,6 +191,7 @@ impl GatewayStore {
                     Verdict::Invalid(m) => Some(m.clone()),
                 };
                 self.changes.push((name.clone(), report));
+                self.unsettled.insert(name.clone());
             }
             entry.verdict = verdict;
         }

@@ -263,13 +263,15 @@ impl Loop {
         let bodies = statuses::bodies(&mut self.index, plan, &now);
         let writer = &self.writer;
         let gateways = bodies.gateways.into_iter().map(|(name, body)| async move {
-            let result = writer.gateway_status(&name, body).await;
-            if let Err(error) = &result {
-                tracing::warn!(gateway = %name, %error, "status write failed");
+            match writer.gateway_status(&name, body).await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(gateway = %name, %error, "status write failed");
+                    Some(name)
+                }
             }
-            result.is_ok()
         });
-        let gateways_ok: Vec<bool> = stream::iter(gateways)
+        let gateways_failed: Vec<Option<String>> = stream::iter(gateways)
             .buffer_unordered(CONCURRENT_WRITES)
             .collect()
             .await;
@@ -286,7 +288,12 @@ impl Loop {
             .buffer_unordered(CONCURRENT_WRITES)
             .collect()
             .await;
-        let mut ok = gateways_ok.into_iter().all(|ok| ok);
+        let mut ok = true;
+        for name in gateways_failed.into_iter().flatten() {
+            // The core plans its part again by itself; `Accepted` needs another look.
+            self.index.gateways.unsettle(&name);
+            ok = false;
+        }
         for name in failed.into_iter().flatten() {
             self.index.policies.unsettle(&name);
             ok = false;
