@@ -125,7 +125,8 @@ impl RenderedCegp {
 pub struct CegpCompiler {
     renderer: Renderer,
     options: RenderOptions,
-    cache: BTreeMap<String, (Policy, Gateway, Result<RenderedCegp, String>)>,
+    /// Policy name → (fingerprint of the policy and its gateway, rendering).
+    cache: BTreeMap<String, ([u8; 32], Result<RenderedCegp, String>)>,
 }
 
 impl std::fmt::Debug for CegpCompiler {
@@ -179,18 +180,16 @@ impl CegpCompiler {
             let Some(gateway) = gateways.get(policy.gateway.as_str()) else {
                 continue;
             };
+            let inputs = fingerprint(policy, gateway);
             let fresh = self
                 .cache
                 .get(&policy.name)
-                .is_some_and(|(p, g, _)| p == policy && g == *gateway);
+                .is_some_and(|(seen, _)| *seen == inputs);
             if !fresh {
                 let result = self
                     .render_one(policy, gateway)
                     .map(|value| RenderedCegp::new(&value));
-                self.cache.insert(
-                    policy.name.clone(),
-                    (policy.clone(), (*gateway).clone(), result),
-                );
+                self.cache.insert(policy.name.clone(), (inputs, result));
             }
             names.insert(policy.name.clone());
         }
@@ -200,7 +199,7 @@ impl CegpCompiler {
 
     /// The last rendering of policy `name` (from the last [`CegpCompiler::render_all`]).
     pub fn cached(&self, name: &str) -> Option<&Result<RenderedCegp, String>> {
-        self.cache.get(name).map(|(_, _, result)| result)
+        self.cache.get(name).map(|(_, result)| result)
     }
 
     fn render_one(&self, policy: &Policy, gateway: &Gateway) -> Result<Value, String> {
@@ -225,6 +224,15 @@ impl CegpCompiler {
                 )
             })
     }
+}
+
+/// SHA-256 of the debug form of a policy and its gateway: what a rendering depends on. A
+/// digest instead of copies of both keeps 10,000 policies' cache small; the debug form of
+/// these plain data types (maps ordered) is equal exactly when the values are.
+fn fingerprint(policy: &Policy, gateway: &Gateway) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{policy:?}\n{gateway:?}").as_bytes());
+    hasher.finalize().into()
 }
 
 fn owner_references(policy: &str, uid: &str) -> Value {
@@ -306,6 +314,23 @@ mod tests {
             .expect("a CEGP");
         assert_eq!(cegp, from_stream);
         assert_eq!(cegp["spec"]["egressGateway"]["egressIP"], "192.0.2.10");
+    }
+
+    #[test]
+    fn a_changed_policy_or_gateway_is_rendered_again() {
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
+        let mut catalog = catalog();
+        let first = compiler.desired(&catalog)["p"].clone().expect("renders");
+        catalog.policies[0].destinations = vec!["203.0.113.0/24".parse().expect("literal")];
+        let second = compiler.desired(&catalog)["p"].clone().expect("renders");
+        assert_ne!(first["spec"], second["spec"]);
+        assert_eq!(second["spec"]["destinationCIDRs"][0], "203.0.113.0/24");
+        catalog.gateways[0].source = SourceIp::VirtualIp {
+            ip: "192.0.2.20".parse().expect("literal"),
+            interfaces: Vec::new(),
+        };
+        let third = compiler.desired(&catalog)["p"].clone().expect("renders");
+        assert_eq!(third["spec"]["egressGateway"]["egressIP"], "192.0.2.20");
     }
 
     #[test]

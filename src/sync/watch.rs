@@ -54,7 +54,8 @@ fn json(mut object: DynamicObject) -> serde_json::Value {
 
 /// Starts every watch; events arrive on the returned channel.
 pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<WatchEvent> {
-    let (tx, rx) = mpsc::channel(4096);
+    // Bounded: a burst waits in the watchers (as bytes) rather than here as parsed objects.
+    let (tx, rx) = mpsc::channel(1024);
     let all = watcher::Config::default();
     let managed = watcher::Config::default().labels(&managed_selector());
     let gateway = ApiResource::erase::<EgressGateway>(&());
