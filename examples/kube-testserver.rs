@@ -24,6 +24,7 @@ async fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let server = match TestServer::start_with(Options {
         history_limit: args.history_limit,
+        ..Options::default()
     })
     .await
     {

@@ -111,6 +111,14 @@ echo
 echo "== Sync reaction (cargo bench --bench sync_reaction)"
 cargo bench --quiet --bench sync_reaction 2>&1 | grep -E "^[├╰│ ]*[─ ]|fastest" || true
 echo
+# --- sync end to end at scale (benches/sync_scale.rs; owner: sync) ---------------------------
+# The release `egressc sync` against an in-process kube-testserver with 5,000 nodes, 1,000
+# gateways, 10,000 policies: initial sync milestones, NotReady -> label reaction p50/p99
+# (server-side arrival times), controller peak RSS. SCALE_TRIALS etc. override (see the file).
+echo "== Sync at scale (cargo bench --bench sync_scale)"
+cargo bench --quiet --bench sync_scale 2>&1 | grep -vE "^(running|$)" || true
+echo
+# --- end of the sync_scale block --------------------------------------------------------------
 if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
     echo "== Failover (scripts/failover-bench.sh: SIGKILL of the VIP holder -> new MAC, 20 trials)"
     scripts/failover-bench.sh 2>&1 | grep -E "failover|overlap|p50|p99" || true

@@ -151,7 +151,7 @@ proptest! {
             let result = &election.gateways[&gw.name];
             let expected_ready: Vec<String> =
                 nodes.iter().filter(|n| eligible(n, gw)).map(|n| n.name.clone()).collect();
-            prop_assert_eq!(&result.ready_nodes, &expected_ready);
+            prop_assert_eq!(&*result.ready_nodes, &expected_ready);
             match &result.active {
                 Some(active) => {
                     let node = nodes.iter().find(|n| &n.name == active).unwrap();

@@ -127,7 +127,7 @@ fn case() -> impl Strategy<Value = Case> {
                         GatewayElection {
                             active: Some(node.clone()),
                             reason: ElectionReason::Elected,
-                            ready_nodes: vec![node],
+                            ready_nodes: vec![node].into(),
                         },
                     )]),
                 };

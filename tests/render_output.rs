@@ -63,7 +63,7 @@ fn elected(active: &str, ready: &[&str]) -> GatewayElection {
     GatewayElection {
         active: Some(active.into()),
         reason: ElectionReason::Elected,
-        ready_nodes: ready.iter().map(|n| n.to_string()).collect(),
+        ready_nodes: std::sync::Arc::new(ready.iter().map(|n| n.to_string()).collect()),
     }
 }
 

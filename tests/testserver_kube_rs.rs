@@ -164,9 +164,12 @@ async fn watcher_recovers_from_dropped_watches_and_expired_history() {
 
 #[tokio::test]
 async fn resuming_a_watch_from_compacted_history_yields_410_expired() {
-    let server = TestServer::start_with(Options { history_limit: 2 })
-        .await
-        .expect("server");
+    let server = TestServer::start_with(Options {
+        history_limit: 2,
+        ..Options::default()
+    })
+    .await
+    .expect("server");
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     let start = server.resource_version().to_string();
     for i in 0..5 {
@@ -359,4 +362,46 @@ async fn http_control_endpoints_inject_and_clear_an_outage() {
     server.faults().outage(Duration::from_millis(300));
     let nodes: Api<Node> = Api::all(server.client().expect("client"));
     assert!(nodes.list(&Default::default()).await.is_ok());
+}
+
+#[tokio::test]
+async fn lists_are_paged_with_limit_and_continue() {
+    let server = TestServer::start().await.expect("server");
+    let client = server.client().expect("client");
+    let maps: Api<ConfigMap> = Api::namespaced(client, "default");
+    for i in 0..5 {
+        maps.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("cm-{i}")}}))
+                .expect("config map"),
+        )
+        .await
+        .expect("created");
+    }
+    let mut names = Vec::new();
+    let mut versions = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut params = kube::api::ListParams::default().limit(2);
+        if let Some(token) = &token {
+            params = params.continue_token(token);
+        }
+        let page = maps.list(&params).await.expect("page");
+        assert!(page.items.len() <= 2, "a page holds at most `limit` items");
+        names.extend(page.items.iter().filter_map(|m| m.metadata.name.clone()));
+        versions.push(page.metadata.resource_version.clone());
+        token = page.metadata.continue_.clone().filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    assert_eq!(names, ["cm-0", "cm-1", "cm-2", "cm-3", "cm-4"]);
+    assert_eq!(versions.len(), 3);
+    assert!(
+        versions.iter().all(|v| *v == versions[0]),
+        "every page carries the first page's resourceVersion: {versions:?}"
+    );
+    // Without a limit, one response holds everything.
+    let all: Vec<ConfigMap> = maps.list(&Default::default()).await.expect("list").items;
+    assert_eq!(all.len(), 5);
 }

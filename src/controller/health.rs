@@ -43,6 +43,8 @@ pub(super) struct NodeHealth {
     pub health_changed_at: Option<Instant>,
     /// Health at the last evaluation.
     pub was_healthy: Option<bool>,
+    /// The instant queued for re-evaluating this node (see [`NodeHealth::next_change`]).
+    pub scheduled: Option<Instant>,
 }
 
 impl NodeHealth {
@@ -108,6 +110,17 @@ impl NodeHealth {
             vip_agent_ready: self.vip_ready(),
             settled: self.settled(now, timing),
         })
+    }
+
+    /// Updates `scheduled` to the next change after `now`; returns it when it must be queued
+    /// (it differs from what is queued already).
+    pub fn reschedule(&mut self, now: Instant, timing: &Timing) -> Option<Instant> {
+        let next = self.next_change(now, timing);
+        if next == self.scheduled {
+            return None;
+        }
+        self.scheduled = next;
+        next
     }
 
     /// The next instant at which time alone changes this node's facts.

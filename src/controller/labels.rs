@@ -1,72 +1,53 @@
 //! Desired egressc labels on Node and CiliumNode objects, diffed against what is observed. Only
 //! egressc's own keys (`member` and `active-for-…`) are ever set or removed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::health::NodeHealth;
 use super::plan::{LabelPatch, NodeKind};
-use crate::elect::Election;
+use crate::elect::Elector;
 use crate::model::labels::{MEMBER_LABEL, active_for_label, is_active_for_label};
 
-/// `active-for-…` label key → nodes carrying it (sorted), from the observed Node objects.
-pub(super) fn observed_holders(
-    nodes: &BTreeMap<String, NodeHealth>,
-) -> HashMap<String, Vec<String>> {
-    let mut holders: HashMap<String, Vec<String>> = HashMap::new();
-    for (name, health) in nodes {
-        let Some(node) = &health.node else { continue };
-        for key in node.labels.keys().filter(|k| is_active_for_label(k)) {
-            holders.entry(key.clone()).or_default().push(name.clone());
-        }
-    }
-    holders
-}
-
-/// Label patches turning the observed labels into the desired ones: `active-for-<g>` on the
-/// target node of each gateway, `member` on every node eligible for some gateway. Patches that
-/// remove an `active-for-…` label come first.
+/// Label patches turning the observed labels of the `relabel` nodes into the desired ones:
+/// `active-for-<g>` on the target node of each gateway (`targeted`: node → gateways),
+/// `member` on every node eligible for some gateway. Patches that remove an `active-for-…`
+/// label come first.
 pub(super) fn patches(
+    relabel: &BTreeSet<String>,
     nodes: &BTreeMap<String, NodeHealth>,
     cilium_nodes: &BTreeMap<String, BTreeMap<String, String>>,
-    targets: &BTreeMap<String, Option<String>>,
-    election: &Election,
+    targeted: &HashMap<String, BTreeSet<String>>,
+    elector: &Elector,
 ) -> Vec<LabelPatch> {
-    let mut desired: HashMap<&str, BTreeSet<String>> = HashMap::new();
-    for (gateway, target) in targets {
-        if let Some(node) = target {
-            desired
-                .entry(node.as_str())
-                .or_default()
-                .insert(active_for_label(gateway));
-        }
-    }
-    // Gateways sharing a selector share their ready nodes (hundreds each): collect the member
-    // nodes as borrowed names first, then allocate the label once per node, not per pair.
-    let members: HashSet<&str> = election
-        .gateways
-        .values()
-        .flat_map(|result| result.ready_nodes.iter().map(String::as_str))
-        .collect();
-    for node in members {
-        desired
-            .entry(node)
-            .or_default()
-            .insert(MEMBER_LABEL.to_owned());
-    }
     let empty = BTreeSet::new();
     let mut out = Vec::new();
-    for (name, health) in nodes {
-        let Some(node) = &health.node else { continue };
-        let want = desired.get(name.as_str()).unwrap_or(&empty);
-        out.extend(diff(NodeKind::Node, name, &node.labels, want));
-        if let Some(labels) = cilium_nodes.get(name) {
-            out.extend(diff(NodeKind::CiliumNode, name, labels, want));
+    for name in relabel {
+        let node = nodes.get(name).and_then(|h| h.node.as_ref());
+        let cilium = cilium_nodes.get(name);
+        if node.is_none() && cilium.is_none() {
+            continue;
         }
-    }
-    // A dead node's CiliumNode may outlive its Node; clear its labels too.
-    for (name, labels) in cilium_nodes {
-        if nodes.get(name).is_none_or(|h| h.node.is_none()) {
-            out.extend(diff(NodeKind::CiliumNode, name, labels, &empty));
+        let want = match node {
+            // A dead node's CiliumNode may outlive its Node; its labels are cleared too.
+            None => empty.clone(),
+            Some(_) => {
+                let mut want: BTreeSet<String> = targeted
+                    .get(name)
+                    .into_iter()
+                    .flatten()
+                    .map(|gateway| active_for_label(gateway))
+                    .collect();
+                if elector.is_member(name) {
+                    want.insert(MEMBER_LABEL.to_owned());
+                }
+                want
+            }
+        };
+        if let Some(node) = node {
+            out.extend(diff(NodeKind::Node, name, &node.labels, &want));
+        }
+        if let Some(labels) = cilium {
+            out.extend(diff(NodeKind::CiliumNode, name, labels, &want));
         }
     }
     out.sort_by_key(|patch| !patch.remove.iter().any(|k| is_active_for_label(k)));

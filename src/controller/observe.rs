@@ -1,8 +1,10 @@
 //! The [`Controller`] state and its observation API: the sync shell calls one `apply_*` /
-//! `delete_*` method per watch event, passing `now`. Observations only record; deciding is
-//! [`Controller::reconcile`]'s job.
+//! `delete_*` method per watch event, passing `now`. Observations only record — and mark what
+//! they touched dirty, so that [`Controller::reconcile`] looks at the changed nodes and
+//! gateways instead of all of them; deciding is `reconcile`'s job.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
 use super::health::{NodeHealth, NodeObservation};
 use super::status::ObservedStatus;
@@ -10,6 +12,7 @@ use super::time::{Instant, Timing};
 use super::vip::{VipLease, VipLeaseObservation};
 use crate::elect::Elector;
 use crate::model::catalog::{Gateway, NodeFacts};
+use crate::model::labels::is_active_for_label;
 
 /// A gateway as the controller knows it.
 #[derive(Clone, Debug)]
@@ -48,6 +51,24 @@ pub struct Controller {
     /// The label target decided per gateway at the last reconcile.
     pub(super) decided: BTreeMap<String, Option<String>>,
     pub(super) failovers: BTreeMap<String, u64>,
+    /// Nodes observed (or due, see `due`) since the last reconcile: their facts may differ
+    /// from `fed`.
+    pub(super) dirty_nodes: BTreeSet<String>,
+    /// Nodes whose Node / CiliumNode labels must be diffed at the next reconcile: changed,
+    /// or a patch was planned and its echo has not been seen yet (plans are level-based).
+    pub(super) relabel: BTreeSet<String>,
+    /// Gateways whose status or target must be looked at at the next reconcile: their record
+    /// changed, or a status patch was planned and its echo has not been seen yet.
+    pub(super) restatus: BTreeSet<String>,
+    /// When time alone changes a node's facts (heartbeat goes stale, node settles). Entries
+    /// are valid only while equal to the node's `NodeHealth::scheduled`.
+    pub(super) due: BinaryHeap<Reverse<(Instant, String)>>,
+    /// `active-for-…` label key → Nodes carrying it (observed), kept up to date per event.
+    pub(super) holders: HashMap<String, BTreeSet<String>>,
+    /// The label target per gateway (the last reconcile's decision).
+    pub(super) targets: BTreeMap<String, Option<String>>,
+    /// Node → gateways whose target it is.
+    pub(super) targeted: HashMap<String, BTreeSet<String>>,
 }
 
 impl Controller {
@@ -75,6 +96,40 @@ impl Controller {
         self.decided.clear();
     }
 
+    /// Label key → nodes carrying it, maintained from Node events.
+    fn index_holders(
+        &mut self,
+        name: &str,
+        old: Option<&NodeObservation>,
+        new: Option<&NodeObservation>,
+    ) {
+        let keys = |n: Option<&NodeObservation>| -> BTreeSet<String> {
+            n.map(|n| {
+                n.labels
+                    .keys()
+                    .filter(|k| is_active_for_label(k))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+        };
+        let (before, after) = (keys(old), keys(new));
+        for key in before.difference(&after) {
+            if let Some(nodes) = self.holders.get_mut(key) {
+                nodes.remove(name);
+                if nodes.is_empty() {
+                    self.holders.remove(key);
+                }
+            }
+        }
+        for key in after.difference(&before) {
+            self.holders
+                .entry(key.clone())
+                .or_default()
+                .insert(name.to_owned());
+        }
+    }
+
     /// Label moves (not first elections) per gateway since start: `failovers_total`.
     pub fn failovers_total(&self) -> &BTreeMap<String, u64> {
         &self.failovers
@@ -83,14 +138,21 @@ impl Controller {
     /// A Node was added or changed.
     pub fn apply_node(&mut self, now: Instant, node: NodeObservation) {
         let name = node.name.clone();
+        let old = self.nodes.get(&name).and_then(|h| h.node.as_ref());
+        if old.is_none_or(|old| old.labels != node.labels) {
+            let old = old.cloned();
+            self.index_holders(&name, old.as_ref(), Some(&node));
+        }
         self.observe_node(now, &name, |health| health.node = Some(node));
     }
 
     /// A Node was deleted.
     pub fn delete_node(&mut self, _now: Instant, name: &str) {
-        if let Some(health) = self.nodes.get_mut(name) {
-            health.node = None;
+        if let Some(old) = self.nodes.get_mut(name).and_then(|h| h.node.take()) {
+            self.index_holders(name, Some(&old), None);
         }
+        self.dirty_nodes.insert(name.to_owned());
+        self.relabel.insert(name.to_owned());
     }
 
     /// The node's heartbeat Lease (kube-node-lease) was seen with `renew_time` (opaque, only
@@ -138,11 +200,13 @@ impl Controller {
         labels: BTreeMap<String, String>,
     ) {
         self.cilium_nodes.insert(name.to_owned(), labels);
+        self.relabel.insert(name.to_owned());
     }
 
     /// The CiliumNode called `name` was deleted.
     pub fn delete_cilium_node(&mut self, _now: Instant, name: &str) {
         self.cilium_nodes.remove(name);
+        self.relabel.insert(name.to_owned());
     }
 
     /// The VIP Lease of `gateway` was added or changed.
@@ -166,12 +230,13 @@ impl Controller {
         status: Option<ObservedStatus>,
     ) {
         let name = gateway.name.clone();
-        let spec_changed = self
-            .gateways
-            .get(&name)
-            .is_none_or(|old| old.gateway != gateway);
+        let old = self.gateways.get(&name);
+        let spec_changed = old.is_none_or(|old| old.gateway != gateway);
         if spec_changed {
             self.dirty_gateways.insert(name.clone());
+        }
+        if old.is_none_or(|old| old.generation != generation || old.status != status) {
+            self.restatus.insert(name.clone());
         }
         self.gateways.insert(
             name,
@@ -209,16 +274,74 @@ impl Controller {
     /// counts as "unhealthy until now" for settling.
     fn observe_node(&mut self, now: Instant, node: &str, change: impl FnOnce(&mut NodeHealth)) {
         let (timing, synced) = (self.timing, self.synced);
-        let health = self.nodes.entry(node.to_owned()).or_default();
+        let health = match self.nodes.get_mut(node) {
+            Some(health) => health,
+            None => self.nodes.entry(node.to_owned()).or_default(),
+        };
         health.evaluate(now, &timing, synced);
         change(health);
         health.evaluate(now, &timing, synced);
+        if let Some(at) = health.reschedule(now, &timing) {
+            self.due.push(Reverse((at, node.to_owned())));
+        }
+        if !self.dirty_nodes.contains(node) {
+            self.dirty_nodes.insert(node.to_owned());
+        }
+        if !self.relabel.contains(node) {
+            self.relabel.insert(node.to_owned());
+        }
     }
 
+    /// Re-evaluates every node (sync state changed).
     pub(super) fn evaluate_all(&mut self, now: Instant) {
         let (timing, synced) = (self.timing, self.synced);
-        for health in self.nodes.values_mut() {
+        for (name, health) in &mut self.nodes {
             health.evaluate(now, &timing, synced);
+            if let Some(at) = health.reschedule(now, &timing) {
+                self.due.push(Reverse((at, name.clone())));
+            }
+            self.dirty_nodes.insert(name.clone());
+            self.relabel.insert(name.clone());
         }
+    }
+
+    /// Re-evaluates the nodes whose facts time alone has changed by `now` and marks them dirty.
+    pub(super) fn evaluate_due(&mut self, now: Instant) {
+        let (timing, synced) = (self.timing, self.synced);
+        while let Some(Reverse((at, _))) = self.due.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, name))) = self.due.pop() else {
+                break;
+            };
+            let Some(health) = self.nodes.get_mut(&name) else {
+                continue;
+            };
+            if health.scheduled != Some(at) {
+                continue;
+            }
+            health.evaluate(now, &timing, synced);
+            if let Some(next) = health.reschedule(now, &timing) {
+                self.due.push(Reverse((next, name.clone())));
+            }
+            self.dirty_nodes.insert(name.clone());
+            self.relabel.insert(name);
+        }
+    }
+
+    /// The next instant at which time alone changes some node's facts.
+    pub(super) fn next_due(&mut self) -> Option<Instant> {
+        while let Some(Reverse((at, name))) = self.due.peek() {
+            if self
+                .nodes
+                .get(name)
+                .is_some_and(|h| h.scheduled == Some(*at))
+            {
+                return Some(*at);
+            }
+            self.due.pop();
+        }
+        None
     }
 }

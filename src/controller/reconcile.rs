@@ -2,7 +2,7 @@
 //! VIP handshake, and turns the result into a [`Plan`] of label patches, VIP Lease writes,
 //! status patches, events and metrics.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeSet, HashMap};
 
 use super::labels;
 use super::observe::Controller;
@@ -16,31 +16,64 @@ use crate::model::labels::active_for_label;
 
 impl Controller {
     /// Decides what to write at `now`. Returns an empty plan while caches are not synced.
+    ///
+    /// Only what changed since the last call is looked at: nodes observed or due (time
+    /// changed their facts), gateways whose record or election result changed, VIP gateways
+    /// (their handshake moves with time and Lease updates), and whatever the last plan still
+    /// had to write (a write not yet seen echoed is planned again: plans stay level-based).
     pub fn reconcile(&mut self, now: Instant) -> Plan {
         if !self.synced {
             return Plan::default();
         }
-        self.evaluate_all(now);
-        self.update_elector(now);
+        self.evaluate_due(now);
+        let Some(changed) = self.update_elector(now) else {
+            return Plan::default();
+        };
         let Some(elector) = &self.elector else {
             return Plan::default();
         };
         let election = elector.election();
-        let holders = labels::observed_holders(&self.nodes);
+        let look_at: BTreeSet<String> = match changed {
+            Changed::All => {
+                self.targets.clear();
+                self.targeted.clear();
+                self.relabel.extend(self.nodes.keys().cloned());
+                self.relabel.extend(self.cilium_nodes.keys().cloned());
+                self.gateways
+                    .keys()
+                    .chain(self.decided.keys())
+                    .cloned()
+                    .collect()
+            }
+            Changed::Gateways(mut names) => {
+                names.append(&mut self.restatus);
+                names.extend(
+                    self.gateways
+                        .iter()
+                        .filter(|(_, r)| r.gateway.is_vip())
+                        .map(|(n, _)| n.clone()),
+                );
+                names
+            }
+        };
+        self.restatus.clear();
 
         let mut plan = Plan::default();
         let mut wakeups: Vec<Instant> = Vec::new();
-        let mut targets: BTreeMap<String, Option<String>> = BTreeMap::new();
-        for (name, record) in &self.gateways {
-            let Some(result) = election.gateways.get(name) else {
+        let mut decisions: Vec<(String, Option<String>)> = Vec::new();
+        for name in &look_at {
+            let (Some(record), Some(result)) =
+                (self.gateways.get(name), election.gateways.get(name))
+            else {
+                // Gone: its label goes with it.
+                if let Some(Some(old)) = self.targets.remove(name) {
+                    untarget(&mut self.targeted, &old, name);
+                    self.relabel.insert(old);
+                }
+                self.decided.remove(name);
                 continue;
             };
             let desired = result.active.as_deref();
-            let label_key = active_for_label(name);
-            let current = holders
-                .get(&label_key)
-                .and_then(|nodes| nodes.first())
-                .cloned();
             let (target, vip_pending) = match &record.gateway.source {
                 SourceIp::PrimaryInterface { .. } => (desired.map(str::to_owned), false),
                 SourceIp::VirtualIp { ip, .. } => {
@@ -58,7 +91,7 @@ impl Controller {
                         None => (None, false),
                         Some(_) if step.confirmed => (desired.map(str::to_owned), false),
                         // Until the new node confirms the VIP, the label stays where it is.
-                        Some(_) => (current.clone(), true),
+                        Some(_) => (self.current_holder(name), true),
                     }
                 }
             };
@@ -71,67 +104,101 @@ impl Controller {
                 record.status.as_ref(),
             ) {
                 plan.statuses.push(update);
+                self.restatus.insert(name.clone());
             }
-            targets.insert(name.clone(), target);
+            let previous = self.targets.insert(name.clone(), target.clone());
+            if previous.as_ref() != Some(&target) {
+                if let Some(Some(old)) = previous {
+                    untarget(&mut self.targeted, &old, name);
+                    self.relabel.insert(old);
+                }
+                if let Some(node) = &target {
+                    self.targeted
+                        .entry(node.clone())
+                        .or_default()
+                        .insert(name.clone());
+                    self.relabel.insert(node.clone());
+                }
+            }
+            decisions.push((name.clone(), target));
         }
         plan.vip.extend(self.orphan_lease_deletions());
-        plan.labels = labels::patches(&self.nodes, &self.cilium_nodes, &targets, election);
-        self.record_decisions(now, &targets, &mut plan);
-        wakeups.extend(
-            self.nodes
-                .values()
-                .filter_map(|h| h.next_change(now, &self.timing)),
+        let relabel = std::mem::take(&mut self.relabel);
+        plan.labels = labels::patches(
+            &relabel,
+            &self.nodes,
+            &self.cilium_nodes,
+            &self.targeted,
+            elector,
         );
+        // Level-based: a node with a patch is diffed again until its echo shows the labels.
+        self.relabel
+            .extend(plan.labels.iter().map(|patch| patch.node.clone()));
+        self.record_decisions(now, &decisions, &mut plan);
+        wakeups.extend(self.next_due());
         plan.next_wakeup = wakeups.into_iter().min();
         plan
     }
 
+    /// The node carrying the gateway's `active-for-…` label (the first by name, if several).
+    fn current_holder(&self, gateway: &str) -> Option<String> {
+        self.holders
+            .get(&active_for_label(gateway))
+            .and_then(|nodes| nodes.first())
+            .cloned()
+    }
+
     /// Feeds changed node facts and gateways to the elector, building it on first use.
-    fn update_elector(&mut self, now: Instant) {
-        let facts: BTreeMap<&String, NodeFacts> = self
-            .nodes
-            .iter()
-            .filter_map(|(name, health)| health.facts(now, &self.timing).map(|f| (name, f)))
-            .collect();
+    /// Returns which gateways' results may have changed (`None` if there is no elector).
+    fn update_elector(&mut self, now: Instant) -> Option<Changed> {
+        let dirty = std::mem::take(&mut self.dirty_nodes);
         let Some(elector) = &mut self.elector else {
+            let facts: Vec<NodeFacts> = self
+                .nodes
+                .values()
+                .filter_map(|health| health.facts(now, &self.timing))
+                .collect();
             let gateways: Vec<_> = self.gateways.values().map(|r| r.gateway.clone()).collect();
-            let nodes: Vec<NodeFacts> = facts.values().cloned().collect();
-            let elector = Elector::new(&gateways, &nodes);
+            let elector = Elector::new(&gateways, &facts);
             // Adopted holders are not decisions: no events, no failovers.
-            let holders = labels::observed_holders(&self.nodes);
             self.decided = self
                 .gateways
                 .keys()
-                .map(|g| {
-                    let current = holders
-                        .get(&active_for_label(g))
-                        .and_then(|n| n.first())
-                        .cloned();
-                    (g.clone(), current)
-                })
+                .map(|g| (g.clone(), self.current_holder(g)))
                 .collect();
-            self.fed = facts.into_iter().map(|(n, f)| (n.clone(), f)).collect();
+            self.fed = facts.into_iter().map(|f| (f.name.clone(), f)).collect();
             self.dirty_gateways.clear();
+            self.restatus.clear();
             self.elector = Some(elector);
-            return;
+            return Some(Changed::All);
         };
-        let gone: Vec<String> = self
-            .fed
-            .keys()
-            .filter(|name| !facts.contains_key(name))
-            .cloned()
-            .collect();
-        for name in gone {
-            elector.delete_node(&name);
-            self.fed.remove(&name);
-        }
-        for (name, node) in facts {
-            if self.fed.get(name) != Some(&node) {
-                self.fed.insert(name.clone(), node.clone());
-                elector.apply_node(node);
+        let mut changed = BTreeSet::new();
+        for name in dirty {
+            let facts = self
+                .nodes
+                .get(&name)
+                .and_then(|health| health.facts(now, &self.timing));
+            match facts {
+                None => {
+                    if self.fed.remove(&name).is_some() {
+                        changed.extend(elector.delete_node(&name));
+                    }
+                }
+                Some(facts) => {
+                    if self.fed.get(&name) != Some(&facts) {
+                        self.fed.insert(name, facts.clone());
+                        changed.extend(elector.apply_node(facts));
+                    }
+                }
             }
         }
-        for name in std::mem::take(&mut self.dirty_gateways) {
+        let dirty_gateways = std::mem::take(&mut self.dirty_gateways);
+        if !dirty_gateways.is_empty() {
+            // Membership of any node may follow a gateway's selector: diff every node.
+            self.relabel.extend(self.nodes.keys().cloned());
+            self.relabel.extend(self.cilium_nodes.keys().cloned());
+        }
+        for name in dirty_gateways {
             match self.gateways.get(&name) {
                 Some(record) => {
                     elector.apply_gateway(record.gateway.clone());
@@ -140,7 +207,9 @@ impl Controller {
                     elector.delete_gateway(&name);
                 }
             }
+            changed.insert(name);
         }
+        Some(Changed::Gateways(changed))
     }
 
     /// Leases of gateways that are gone or no longer VIP: withdraw the grant, then delete the
@@ -175,7 +244,7 @@ impl Controller {
     fn record_decisions(
         &mut self,
         now: Instant,
-        targets: &BTreeMap<String, Option<String>>,
+        targets: &[(String, Option<String>)],
         plan: &mut Plan,
     ) {
         for (gateway, target) in targets {
@@ -219,7 +288,22 @@ impl Controller {
             plan.events.push(event);
             self.decided.insert(gateway.clone(), target.clone());
         }
-        let live: BTreeSet<&String> = targets.keys().collect();
-        self.decided.retain(|gateway, _| live.contains(gateway));
+    }
+}
+
+/// What [`Controller::update_elector`] changed.
+enum Changed {
+    /// The elector was (re)built: look at everything.
+    All,
+    /// Gateways whose result or record may have changed.
+    Gateways(BTreeSet<String>),
+}
+
+fn untarget(targeted: &mut HashMap<String, BTreeSet<String>>, node: &str, gateway: &str) {
+    if let Some(gateways) = targeted.get_mut(node) {
+        gateways.remove(gateway);
+        if gateways.is_empty() {
+            targeted.remove(node);
+        }
     }
 }

@@ -155,7 +155,7 @@ mod tests {
         GatewayElection {
             active: Some("n1".to_owned()),
             reason,
-            ready_nodes: (0..ready).map(|i| format!("n{i}")).collect(),
+            ready_nodes: std::sync::Arc::new((0..ready).map(|i| format!("n{i}")).collect()),
         }
     }
 

@@ -13,12 +13,16 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::hash;
 use super::nodes::{NodeStore, Slot};
 use super::{Election, ElectionReason, GatewayElection};
 use crate::model::catalog::{Gateway, NodeFacts};
 use crate::model::labels::active_for_label;
+
+/// A gateway's eligible node names, shared by the gateways of one node group.
+type ReadyList = Arc<Vec<String>>;
 
 /// A gateway as election stores it.
 #[derive(Clone, Debug)]
@@ -42,6 +46,9 @@ pub struct Elector {
     by_anchor: HashMap<String, HashMap<String, BTreeSet<String>>>,
     /// Gateways with an empty selector (every node belongs to them).
     select_all: BTreeSet<String>,
+    /// Label key → how many gateway selectors name it. A node change touching only other
+    /// keys (egressc's own labels, for one) cannot change which gateways select the node.
+    selector_keys: HashMap<String, usize>,
     election: Election,
 }
 
@@ -57,15 +64,31 @@ impl Elector {
         for gateway in canonical_gateways(gateways) {
             elector.insert_gateway(gateway.clone());
         }
-        let names: Vec<String> = elector.gateways.keys().cloned().collect();
-        let mut pending: Vec<(String, Vec<Slot>)> = Vec::new();
-        for name in names {
-            let Some(entry) = elector.gateways.get(&name) else {
-                continue;
-            };
-            let (eligible, ready_nodes) = elector.eligible_nodes(entry);
-            let matching = entry.matching;
-            if let Some(slot) = elector.label_holder(entry) {
+        // Gateways with the same selector and mode have the same eligible nodes: computed
+        // once per group and shared.
+        type Group = (Arc<Vec<Slot>>, Arc<Vec<String>>);
+        let mut groups: HashMap<(&BTreeMap<String, String>, bool), Group> = HashMap::new();
+        let mut firsts: Vec<(String, Group, Option<Slot>, usize)> = Vec::new();
+        for (name, entry) in &elector.gateways {
+            let key = (&entry.gateway.node_selector, entry.gateway.is_vip());
+            let group = groups
+                .entry(key)
+                .or_insert_with(|| {
+                    let (slots, names) = elector.eligible_nodes(entry);
+                    (Arc::new(slots), Arc::new(names))
+                })
+                .clone();
+            firsts.push((
+                name.clone(),
+                group,
+                elector.label_holder(entry),
+                entry.matching,
+            ));
+        }
+        drop(groups);
+        let mut pending: Vec<(String, Arc<Vec<Slot>>)> = Vec::new();
+        for (name, (eligible, ready_nodes), holder, matching) in firsts {
+            if let Some(slot) = holder {
                 elector.set_active(&name, slot, ElectionReason::Kept, ready_nodes);
             } else {
                 let vacant = GatewayElection {
@@ -107,13 +130,47 @@ impl Elector {
         self.nodes.get(slot).map(|entry| &entry.facts)
     }
 
+    /// Is `node` eligible for some gateway (in some gateway's `ready_nodes`)?
+    pub fn is_member(&self, node: &str) -> bool {
+        let Some(entry) = self
+            .nodes
+            .slot_of(node)
+            .and_then(|slot| self.nodes.get(slot))
+        else {
+            return false;
+        };
+        let listed = |gateway: &String| {
+            self.election.gateways.get(gateway).is_some_and(|result| {
+                result
+                    .ready_nodes
+                    .binary_search_by(|n| n.as_str().cmp(node))
+                    .is_ok()
+            })
+        };
+        if self.select_all.iter().any(listed) {
+            return true;
+        }
+        entry.facts.labels.iter().any(|(key, value)| {
+            self.by_anchor
+                .get(key)
+                .and_then(|values| values.get(value))
+                .is_some_and(|gateways| gateways.iter().any(listed))
+        })
+    }
+
     /// Inserts or replaces a node; returns the names (sorted) of gateways whose result changed.
     pub fn apply_node(&mut self, facts: NodeFacts) -> Vec<String> {
-        let old_labels = self
+        let old = self
             .nodes
             .slot_of(&facts.name)
-            .and_then(|slot| self.nodes.get(slot))
-            .map(|entry| entry.facts.labels.clone());
+            .and_then(|slot| self.nodes.get(slot));
+        if old.is_some_and(|old| self.only_unselected_labels_differ(&old.facts, &facts)) {
+            // Same health, and no selector can see the difference: no result changes. The
+            // labels are still stored, for adopting holders of gateways added later.
+            self.nodes.upsert(facts);
+            return Vec::new();
+        }
+        let old_labels = old.map(|entry| entry.facts.labels.clone());
         let mut affected = self.gateways_selecting(&facts.labels);
         if let Some(labels) = &old_labels {
             affected.extend(self.gateways_selecting(labels));
@@ -144,6 +201,7 @@ impl Elector {
         };
         let (eligible, mut ready_nodes) = self.eligible_nodes(entry);
         ready_nodes.sort_unstable();
+        let ready_nodes = Arc::new(ready_nodes);
         let kept = match &previous {
             Some(prev) => prev
                 .active
@@ -187,8 +245,36 @@ impl Elector {
         self.remove_gateway(gateway).is_some()
     }
 
+    /// Do `old` and `new` differ only in labels no gateway selector names?
+    fn only_unselected_labels_differ(&self, old: &NodeFacts, new: &NodeFacts) -> bool {
+        let health = |n: &NodeFacts| {
+            (
+                n.ready,
+                n.unschedulable,
+                n.deleting,
+                n.cilium_agent_ready,
+                n.vip_agent_ready,
+                n.settled,
+            )
+        };
+        if old.name != new.name || health(old) != health(new) {
+            return false;
+        }
+        let unselected = |key: &String| !self.selector_keys.contains_key(key);
+        let changed_or_gone = old
+            .labels
+            .iter()
+            .filter(|(k, v)| new.labels.get(*k) != Some(*v))
+            .map(|(k, _)| k);
+        let added = new.labels.keys().filter(|k| !old.labels.contains_key(*k));
+        changed_or_gone.chain(added).all(unselected)
+    }
+
     fn insert_gateway(&mut self, gateway: Gateway) {
         let name = gateway.name.clone();
+        for key in gateway.node_selector.keys() {
+            *self.selector_keys.entry(key.clone()).or_default() += 1;
+        }
         match gateway.node_selector.iter().next() {
             Some((key, value)) => {
                 self.by_anchor
@@ -215,6 +301,14 @@ impl Elector {
     /// Forgets a gateway, releasing its active node; returns its last result.
     fn remove_gateway(&mut self, name: &str) -> Option<GatewayElection> {
         let entry = self.gateways.remove(name)?;
+        for key in entry.gateway.node_selector.keys() {
+            if let Some(count) = self.selector_keys.get_mut(key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.selector_keys.remove(key);
+                }
+            }
+        }
         match entry.gateway.node_selector.iter().next() {
             Some((key, value)) => {
                 if let Some(values) = self.by_anchor.get_mut(key) {
@@ -277,7 +371,7 @@ impl Elector {
         gateway: &str,
         slot: Slot,
         reason: ElectionReason,
-        ready: Vec<String>,
+        ready: Arc<Vec<String>>,
     ) {
         let Some(node) = self.nodes.get_mut(slot) else {
             return;
@@ -311,7 +405,7 @@ impl Elector {
             .or_insert_with(|| GatewayElection {
                 active: None,
                 reason: ElectionReason::NoMatchingNode,
-                ready_nodes: Vec::new(),
+                ready_nodes: Arc::default(),
             })
     }
 
@@ -345,6 +439,10 @@ impl Elector {
         slot: Option<Slot>,
     ) -> Vec<String> {
         let mut changed = Vec::new();
+        // Gateways of one node group share their ready list: the changed list is built once
+        // per (old list, eligibility) and shared again. The old list is kept alive here, so
+        // its address cannot be reused while it serves as the key.
+        let mut edited: HashMap<(usize, bool), (ReadyList, ReadyList)> = HashMap::new();
         for name in affected {
             let Some(entry) = self.gateways.get_mut(name) else {
                 continue;
@@ -363,22 +461,25 @@ impl Elector {
             // Only `active`, `reason` and membership of `node` can change here, so those are
             // what is remembered; cloning the whole result would copy every ready node's name.
             let (active_before, reason_before) = (result.active.clone(), result.reason);
-            let ready_changed = match (
-                result
-                    .ready_nodes
-                    .binary_search_by(|n| n.as_str().cmp(node)),
-                now_eligible,
-            ) {
-                (Ok(i), false) => {
-                    result.ready_nodes.remove(i);
-                    true
-                }
-                (Err(i), true) => {
-                    result.ready_nodes.insert(i, node.to_owned());
-                    true
-                }
-                _ => false,
-            };
+            let position = result
+                .ready_nodes
+                .binary_search_by(|n| n.as_str().cmp(node));
+            let ready_changed = position.is_ok() != now_eligible;
+            if ready_changed {
+                let old = Arc::clone(&result.ready_nodes);
+                let key = (Arc::as_ptr(&old) as usize, now_eligible);
+                let (_, new) = edited.entry(key).or_insert_with(|| {
+                    let mut list = (*old).clone();
+                    match position {
+                        Ok(i) => {
+                            list.remove(i);
+                        }
+                        Err(i) => list.insert(i, node.to_owned()),
+                    }
+                    (Arc::clone(&old), Arc::new(list))
+                });
+                result.ready_nodes = Arc::clone(new);
+            }
             let lost_holder = !now_eligible && result.active.as_deref() == Some(node);
             if lost_holder {
                 result.active = None;

@@ -43,6 +43,7 @@ pub fn elect(gateways: &[Gateway], nodes: &[NodeFacts]) -> Election {
 }
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The election result for every gateway, keyed by gateway name.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -58,8 +59,10 @@ pub struct GatewayElection {
     pub active: Option<String>,
     /// Why `active` is what it is.
     pub reason: ElectionReason,
-    /// Names of the eligible nodes of this gateway, sorted.
-    pub ready_nodes: Vec<String>,
+    /// Names of the eligible nodes of this gateway, sorted. Shared between gateways with the
+    /// same node group (a full election over 1,000 gateways of 500 nodes would otherwise copy
+    /// half a million names).
+    pub ready_nodes: Arc<Vec<String>>,
 }
 
 /// Why a gateway has (or lacks) its active node. `as_str` values are stable: they appear in

@@ -91,8 +91,24 @@ impl NodeStore {
             if let Some(old) = &old {
                 entry.active_count = old.active_count;
                 if old.facts.labels != entry.facts.labels {
-                    self.unindex(slot, &old.facts.labels);
-                    self.index(slot, &entry.facts.labels);
+                    // Only the pairs that changed: most of a node's labels stay, and the
+                    // posting lists of common pairs hold thousands of slots.
+                    let gone: BTreeMap<String, String> = old
+                        .facts
+                        .labels
+                        .iter()
+                        .filter(|(k, v)| entry.facts.labels.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    let added: BTreeMap<String, String> = entry
+                        .facts
+                        .labels
+                        .iter()
+                        .filter(|(k, v)| old.facts.labels.get(*k) != Some(*v))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    self.unindex(slot, &gone);
+                    self.index(slot, &added);
                 }
             }
             self.slots[slot as usize] = Some(entry);

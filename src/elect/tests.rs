@@ -55,7 +55,7 @@ fn two_gateways_on_two_nodes_use_both() {
     );
     assert_ne!(a, b);
     assert_eq!(election.gateways["a"].reason, ElectionReason::Elected);
-    assert_eq!(election.gateways["a"].ready_nodes, ["n1", "n2"]);
+    assert_eq!(*election.gateways["a"].ready_nodes, ["n1", "n2"]);
 }
 
 #[test]
@@ -67,7 +67,7 @@ fn a_recovered_node_does_not_take_its_role_back() {
     down.ready = false;
     assert_eq!(elector.apply_node(down), ["a"]);
     assert_eq!(active(elector.election(), "a").as_deref(), Some("n2"));
-    assert_eq!(elector.election().gateways["a"].ready_nodes, ["n2"]);
+    assert_eq!(*elector.election().gateways["a"].ready_nodes, ["n2"]);
     // n1 comes back: the result changes (ready_nodes) but the active node stays.
     assert_eq!(elector.apply_node(node("n1", "g")), ["a"]);
     assert_eq!(active(elector.election(), "a").as_deref(), Some("n2"));

@@ -2,10 +2,15 @@
 //! `egressc build` renders them (one policy with its gateway at a time, cached, so one policy
 //! Cilium cannot express does not block the others), owner-referenced to their policy for
 //! garbage collection, and compared with the observed object to write only on a change.
+//!
+//! With 10,000 policies the CEGPs would be most of the controller's memory as JSON values, so
+//! both sides are kept compact: a rendering as its JSON text plus a [`CegpSummary`], an
+//! observed CEGP only as its summary (digests of spec and owner references, and the labels).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::elect::Election;
 use crate::model::api::API_VERSION;
@@ -14,11 +19,114 @@ use crate::model::cilium::CiliumVersion;
 use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
+/// What [`differs`] compares of a CEGP: digests of `spec` and of
+/// `metadata.ownerReferences` (over keys in sorted order, so key order never matters) and
+/// `metadata.labels`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CegpSummary {
+    spec: Option<[u8; 32]>,
+    owners: Option<[u8; 32]>,
+    labels: serde_json::Map<String, Value>,
+}
+
+impl CegpSummary {
+    /// The summary of a CEGP object.
+    pub fn of(cegp: &Value) -> Self {
+        CegpSummary {
+            spec: cegp.get("spec").map(digest),
+            owners: cegp.pointer("/metadata/ownerReferences").map(digest),
+            labels: cegp
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// SHA-256 over a canonical encoding of `value` (object keys sorted).
+fn digest(value: &Value) -> [u8; 32] {
+    fn feed(hasher: &mut Sha256, value: &Value) {
+        match value {
+            Value::Null => hasher.update(b"n"),
+            Value::Bool(b) => hasher.update(if *b { b"t" } else { b"f" }),
+            Value::Number(n) => {
+                hasher.update(b"#");
+                hasher.update(n.to_string().as_bytes());
+                hasher.update(b";");
+            }
+            Value::String(text) => {
+                hasher.update(b"s");
+                hasher.update((text.len() as u64).to_le_bytes());
+                hasher.update(text.as_bytes());
+            }
+            Value::Array(items) => {
+                hasher.update(b"[");
+                hasher.update((items.len() as u64).to_le_bytes());
+                for item in items {
+                    feed(hasher, item);
+                }
+            }
+            Value::Object(map) => {
+                hasher.update(b"{");
+                hasher.update((map.len() as u64).to_le_bytes());
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                for key in keys {
+                    hasher.update((key.len() as u64).to_le_bytes());
+                    hasher.update(key.as_bytes());
+                    feed(hasher, &map[key]);
+                }
+            }
+        }
+    }
+    let mut hasher = Sha256::new();
+    feed(&mut hasher, value);
+    hasher.finalize().into()
+}
+
+/// One policy's rendered CEGP, without owner references: its JSON text and summary.
+#[derive(Clone, Debug)]
+pub struct RenderedCegp {
+    json: String,
+    summary: CegpSummary,
+}
+
+impl RenderedCegp {
+    fn new(rendered: &Value) -> Self {
+        RenderedCegp {
+            json: rendered.to_string(),
+            summary: CegpSummary::of(rendered),
+        }
+    }
+
+    /// The rendered object (without owner references).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.json).unwrap_or_default()
+    }
+
+    /// The object to apply for policy `policy` with uid `uid`.
+    pub fn body(&self, policy: &str, uid: &str) -> Value {
+        owned_by_policy(self.value(), policy, uid)
+    }
+
+    /// Does `observed` differ from [`RenderedCegp::body`] in what egressc writes?
+    pub fn differs(&self, observed: Option<&CegpSummary>, policy: &str, uid: &str) -> bool {
+        let owners = owner_references(policy, uid);
+        let wanted = CegpSummary {
+            owners: Some(digest(&owners)),
+            ..self.summary.clone()
+        };
+        summaries_differ(observed, &wanted)
+    }
+}
+
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
 pub struct CegpCompiler {
     renderer: Renderer,
     options: RenderOptions,
-    cache: BTreeMap<String, (Policy, Gateway, Result<Value, String>)>,
+    /// Policy name → (fingerprint of the policy and its gateway, rendering).
+    cache: BTreeMap<String, ([u8; 32], Result<RenderedCegp, String>)>,
 }
 
 impl std::fmt::Debug for CegpCompiler {
@@ -46,36 +154,52 @@ impl CegpCompiler {
 
     /// The CEGP of every policy of `catalog` (by policy name), or why it cannot be rendered.
     pub fn desired(&mut self, catalog: &Catalog) -> BTreeMap<String, Result<Value, String>> {
-        let gateways: BTreeMap<&str, &Gateway> = catalog
-            .gateways
-            .iter()
-            .map(|g| (g.name.as_str(), g))
-            .collect();
-        let mut out = BTreeMap::new();
-        for policy in &catalog.policies {
+        self.render_all(catalog)
+            .into_iter()
+            .filter_map(|name| {
+                let result = self.cached(&name)?.as_ref().map(RenderedCegp::value);
+                Some((name, result.map_err(Clone::clone)))
+            })
+            .collect()
+    }
+
+    /// Renders what changed in `catalog` into the cache; returns the names of every policy
+    /// with a CEGP (sorted), to read with [`CegpCompiler::cached`] without copying them all.
+    pub fn render_all(&mut self, catalog: &Catalog) -> Vec<String> {
+        let gateways: Vec<&Gateway> = catalog.gateways.iter().collect();
+        let policies: Vec<&Policy> = catalog.policies.iter().collect();
+        self.render(&gateways, &policies)
+    }
+
+    /// [`CegpCompiler::render_all`] over borrowed gateways and policies.
+    pub fn render(&mut self, gateways: &[&Gateway], policies: &[&Policy]) -> Vec<String> {
+        let gateways: BTreeMap<&str, &Gateway> =
+            gateways.iter().map(|g| (g.name.as_str(), *g)).collect();
+        let mut names = BTreeSet::new();
+        for &policy in policies {
             let Some(gateway) = gateways.get(policy.gateway.as_str()) else {
                 continue;
             };
-            let cached = self
+            let inputs = fingerprint(policy, gateway);
+            let fresh = self
                 .cache
                 .get(&policy.name)
-                .filter(|(p, g, _)| p == policy && g == *gateway)
-                .map(|(_, _, r)| r.clone());
-            let result = match cached {
-                Some(result) => result,
-                None => {
-                    let result = self.render_one(policy, gateway);
-                    self.cache.insert(
-                        policy.name.clone(),
-                        (policy.clone(), (*gateway).clone(), result.clone()),
-                    );
-                    result
-                }
-            };
-            out.insert(policy.name.clone(), result);
+                .is_some_and(|(seen, _)| *seen == inputs);
+            if !fresh {
+                let result = self
+                    .render_one(policy, gateway)
+                    .map(|value| RenderedCegp::new(&value));
+                self.cache.insert(policy.name.clone(), (inputs, result));
+            }
+            names.insert(policy.name.clone());
         }
-        self.cache.retain(|name, _| out.contains_key(name));
-        out
+        self.cache.retain(|name, _| names.contains(name));
+        names.into_iter().collect()
+    }
+
+    /// The last rendering of policy `name` (from the last [`CegpCompiler::render_all`]).
+    pub fn cached(&self, name: &str) -> Option<&Result<RenderedCegp, String>> {
+        self.cache.get(name).map(|(_, result)| result)
     }
 
     fn render_one(&self, policy: &Policy, gateway: &Gateway) -> Result<Value, String> {
@@ -102,33 +226,46 @@ impl CegpCompiler {
     }
 }
 
-/// `rendered` with an owner reference to the policy (so deleting the policy deletes it).
-pub fn owned_by_policy(mut rendered: Value, policy: &str, uid: &str) -> Value {
-    rendered["metadata"]["ownerReferences"] = json!([{
+/// SHA-256 of the debug form of a policy and its gateway: what a rendering depends on. A
+/// digest instead of copies of both keeps 10,000 policies' cache small; the debug form of
+/// these plain data types (maps ordered) is equal exactly when the values are.
+fn fingerprint(policy: &Policy, gateway: &Gateway) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(format!("{policy:?}\n{gateway:?}").as_bytes());
+    hasher.finalize().into()
+}
+
+fn owner_references(policy: &str, uid: &str) -> Value {
+    json!([{
         "apiVersion": API_VERSION,
         "kind": POLICY_KIND,
         "name": policy,
         "uid": uid,
-    }]);
+    }])
+}
+
+/// `rendered` with an owner reference to the policy (so deleting the policy deletes it).
+pub fn owned_by_policy(mut rendered: Value, policy: &str, uid: &str) -> Value {
+    rendered["metadata"]["ownerReferences"] = owner_references(policy, uid);
     rendered
 }
 
-/// Does the observed CEGP differ from the desired one in what egressc writes?
-pub fn differs(observed: Option<&Value>, desired: &Value) -> bool {
+/// Does the observed CEGP differ from the desired one in what egressc writes (spec, owner
+/// references, and the labels egressc sets; other labels may be added by others)?
+pub fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
+    summaries_differ(observed, &CegpSummary::of(desired))
+}
+
+fn summaries_differ(observed: Option<&CegpSummary>, desired: &CegpSummary) -> bool {
     let Some(observed) = observed else {
         return true;
     };
-    observed.get("spec") != desired.get("spec")
+    observed.spec != desired.spec
+        || observed.owners != desired.owners
         || desired
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
-            .is_some_and(|labels| {
-                labels.iter().any(|(k, v)| {
-                    observed.pointer("/metadata/labels").and_then(|l| l.get(k)) != Some(v)
-                })
-            })
-        || observed.pointer("/metadata/ownerReferences")
-            != desired.pointer("/metadata/ownerReferences")
+            .labels
+            .iter()
+            .any(|(k, v)| observed.labels.get(k) != Some(v))
 }
 
 #[cfg(test)]
@@ -180,6 +317,40 @@ mod tests {
     }
 
     #[test]
+    fn a_changed_policy_or_gateway_is_rendered_again() {
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
+        let mut catalog = catalog();
+        let first = compiler.desired(&catalog)["p"].clone().expect("renders");
+        catalog.policies[0].destinations = vec!["203.0.113.0/24".parse().expect("literal")];
+        let second = compiler.desired(&catalog)["p"].clone().expect("renders");
+        assert_ne!(first["spec"], second["spec"]);
+        assert_eq!(second["spec"]["destinationCIDRs"][0], "203.0.113.0/24");
+        catalog.gateways[0].source = SourceIp::VirtualIp {
+            ip: "192.0.2.20".parse().expect("literal"),
+            interfaces: Vec::new(),
+        };
+        let third = compiler.desired(&catalog)["p"].clone().expect("renders");
+        assert_eq!(third["spec"]["egressGateway"]["egressIP"], "192.0.2.20");
+    }
+
+    #[test]
+    fn the_cached_rendering_compares_like_the_full_object() {
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
+        compiler.render_all(&catalog());
+        let Some(Ok(rendered)) = compiler.cached("p") else {
+            panic!("p renders");
+        };
+        let body = rendered.body("p", "uid-1");
+        assert!(!rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-1"));
+        assert!(rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-2"));
+        assert!(rendered.differs(None, "p", "uid-1"));
+        // Key order does not matter: the server may send the fields in any order.
+        let reordered: Value =
+            serde_json::from_str(&body.to_string()).expect("round trip of a JSON value");
+        assert_eq!(CegpSummary::of(&reordered), CegpSummary::of(&body));
+    }
+
+    #[test]
     fn owner_reference_and_spec_changes_are_detected() {
         let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
         let rendered = compiler.desired(&catalog())["p"].clone().expect("renders");
@@ -188,10 +359,10 @@ mod tests {
         let mut observed = desired.clone();
         observed["metadata"]["resourceVersion"] = json!("5");
         observed["metadata"]["labels"]["extra"] = json!("kept");
-        assert!(!differs(Some(&observed), &desired));
+        assert!(!differs(Some(&CegpSummary::of(&observed)), &desired));
         observed["spec"]["destinationCIDRs"] = json!(["203.0.113.0/24"]);
-        assert!(differs(Some(&observed), &desired));
+        assert!(differs(Some(&CegpSummary::of(&observed)), &desired));
         let other_owner = owned_by_policy(desired.clone(), "p", "uid-2");
-        assert!(differs(Some(&desired), &other_owner));
+        assert!(differs(Some(&CegpSummary::of(&desired)), &other_owner));
     }
 }

@@ -10,10 +10,11 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use serde_json::Value;
 
+use super::cegp::CegpSummary;
 use super::convert;
 use super::objects::{GatewayStore, PolicyStore, Verdict};
 use crate::controller::{Controller, Instant, NodeKind};
-use crate::model::catalog::Catalog;
+use crate::model::catalog::{Catalog, Gateway, Policy};
 use crate::model::labels::{MEMBER_LABEL, is_active_for_label};
 use crate::validate::Options;
 
@@ -152,7 +153,7 @@ pub struct Index {
     /// VIP Leases by name (the writer updates them conditionally).
     pub vip_leases: BTreeMap<String, Lease>,
     /// Managed CEGPs by name.
-    pub cegps: BTreeMap<String, Value>,
+    pub cegps: BTreeMap<String, CegpSummary>,
     /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
     /// the full set it wants to own).
     pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
@@ -160,9 +161,13 @@ pub struct Index {
     pub gateways: GatewayStore,
     /// Policies, validated.
     pub policies: PolicyStore,
-    /// Gateways or policies changed since the last [`Index::take_catalog_change`].
+    /// Gateway or policy revisions changed since the last [`Index::take_catalog_change`]
+    /// (status-only changes do not count: they cannot change a CEGP).
     catalog_changed: bool,
+    /// Managed CEGPs seen changed or deleted since the last [`Index::take_cegp_changes`].
+    cegp_changes: BTreeSet<String>,
     changes: Vec<VerdictChange>,
+    defer_policy_checks: bool,
 }
 
 impl Index {
@@ -180,8 +185,17 @@ impl Index {
             gateways: GatewayStore::default(),
             policies: PolicyStore::default(),
             catalog_changed: true,
+            cegp_changes: BTreeSet::new(),
             changes: Vec::new(),
+            defer_policy_checks: false,
         }
+    }
+
+    /// Policies are validated only when [`Index::settle_policies`] is called, not per event.
+    /// The loop settles them after the label writes: validating 10,000 listed policies
+    /// (election does not depend on them) would otherwise delay the first labels.
+    pub fn defer_policy_checks(&mut self) {
+        self.defer_policy_checks = true;
     }
 
     /// Has every watch listed since its last failure?
@@ -240,21 +254,34 @@ impl Index {
         std::mem::replace(&mut self.catalog_changed, false)
     }
 
+    /// Managed CEGPs changed or deleted by someone since the last call: each is compared with
+    /// its desired body again (a full pass is only needed after a catalog change).
+    pub fn take_cegp_changes(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.cegp_changes)
+    }
+
     /// The catalog of the last good gateways and policies, as `build` would see it.
     pub fn catalog(&self) -> Catalog {
-        let gateways = self.gateways.last_good();
+        let (gateways, policies) = self.catalog_refs();
+        Catalog {
+            gateways: gateways.into_iter().cloned().collect(),
+            policies: policies.into_iter().cloned().collect(),
+            nodes: Vec::new(),
+        }
+    }
+
+    /// [`Index::catalog`]'s gateways and policies, borrowed (10,000 policies are worth not
+    /// copying for every CEGP pass).
+    pub fn catalog_refs(&self) -> (Vec<&Gateway>, Vec<&Policy>) {
+        let gateways = self.gateways.last_good_refs();
         let known: BTreeSet<&str> = gateways.iter().map(|g| g.name.as_str()).collect();
         let policies = self
             .policies
-            .last_good()
+            .last_good_refs()
             .into_iter()
             .filter(|p| known.contains(p.gateway.as_str()))
             .collect();
-        Catalog {
-            gateways,
-            policies,
-            nodes: Vec::new(),
-        }
+        (gateways, policies)
     }
 
     fn apply(&mut self, now: Instant, object: Object) {
@@ -300,7 +327,9 @@ impl Index {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
                     self.policies.gateway_changed(name);
                 }
-                self.gateways.apply(value, &self.options);
+                if self.gateways.apply(value, &self.options) {
+                    self.catalog_changed = true;
+                }
                 self.after_gateway_change(now);
             }
             Object::Policy(value) => {
@@ -309,9 +338,10 @@ impl Index {
             }
             Object::Cegp(value) => {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                    self.cegps.insert(name.to_owned(), value);
+                    let name = name.to_owned();
+                    self.cegp_changes.insert(name.clone());
+                    self.cegps.insert(name, CegpSummary::of(&value));
                 }
-                self.catalog_changed = true;
             }
         }
     }
@@ -348,6 +378,7 @@ impl Index {
             Source::Gateway => {
                 self.gateways.remove(key);
                 self.policies.gateway_changed(key);
+                self.catalog_changed = true;
                 self.after_gateway_change(now);
             }
             Source::Policy => {
@@ -356,7 +387,7 @@ impl Index {
             }
             Source::Cegp => {
                 self.cegps.remove(key);
-                self.catalog_changed = true;
+                self.cegp_changes.insert(key.to_owned());
             }
         }
     }
@@ -387,7 +418,20 @@ impl Index {
     }
 
     fn revalidate_policies(&mut self) {
-        self.policies.revalidate(&self.gateways, &self.options);
+        if !self.defer_policy_checks {
+            self.settle_policies();
+        }
+    }
+
+    /// Validates the policies changed (or whose gateway changed) since the last call. Runs
+    /// on every event unless [`Index::defer_policy_checks`] was called; [`statuses::bodies`]
+    /// calls it first.
+    ///
+    /// [`statuses::bodies`]: super::statuses::bodies
+    pub fn settle_policies(&mut self) {
+        if self.policies.revalidate(&self.gateways, &self.options) {
+            self.catalog_changed = true;
+        }
         self.changes.extend(
             self.policies
                 .take_changes()
@@ -398,7 +442,6 @@ impl Index {
                     invalid,
                 }),
         );
-        self.catalog_changed = true;
     }
 
     /// The validity of gateway `name`, if known.

@@ -76,16 +76,35 @@ pub struct GatewayStore {
     dirty: BTreeSet<String>,
     /// Verdict transitions not yet reported.
     changes: Vec<(String, Option<String>)>,
+    /// Gateways whose `Accepted` condition may need a write: changed, verdict changed, or a
+    /// failed status write. Scanning only these keeps a quiet event from costing a pass over
+    /// every gateway.
+    unsettled: BTreeSet<String>,
 }
 
 impl GatewayStore {
-    /// Stores a listed or changed gateway, validating it when its revision is new.
-    pub fn apply(&mut self, object: Value, options: &Options) {
-        let Some(name) = name_of(&object) else { return };
+    /// Takes the gateways whose `Accepted` condition may need a write.
+    pub fn take_unsettled(&mut self) -> BTreeSet<String> {
+        std::mem::take(&mut self.unsettled)
+    }
+
+    /// Marks `name`'s status as possibly needing a write again (e.g. after a failed write).
+    pub fn unsettle(&mut self, name: &str) {
+        if self.entries.contains_key(name) {
+            self.unsettled.insert(name.to_owned());
+        }
+    }
+
+    /// Stores a listed or changed gateway, validating it when its revision is new. Returns
+    /// whether the revision is new (a status-only change is not).
+    pub fn apply(&mut self, object: Value, options: &Options) -> bool {
+        let Some(name) = name_of(&object) else {
+            return false;
+        };
         let revision = revision(&object);
-        let own = match self.entries.get(&name) {
-            Some(entry) if entry.revision == revision => entry.own.clone(),
-            _ => validation::gateway(&name, &object, options),
+        let (own, revised) = match self.entries.get(&name) {
+            Some(entry) if entry.revision == revision => (entry.own.clone(), false),
+            _ => (validation::gateway(&name, &object, options), true),
         };
         let previous = self.entries.remove(&name);
         let entry = GatewayEntry {
@@ -100,11 +119,14 @@ impl GatewayStore {
             object,
         };
         self.entries.insert(name.clone(), entry);
+        self.unsettled.insert(name.clone());
         self.dirty.insert(name);
+        revised
     }
 
     /// Forgets a deleted gateway.
     pub fn remove(&mut self, name: &str) {
+        self.unsettled.remove(name);
         if self.entries.remove(name).is_some() {
             self.dirty.insert(name.to_owned());
         }
@@ -169,6 +191,7 @@ impl GatewayStore {
                     Verdict::Invalid(m) => Some(m.clone()),
                 };
                 self.changes.push((name.clone(), report));
+                self.unsettled.insert(name.clone());
             }
             entry.verdict = verdict;
         }
@@ -201,9 +224,14 @@ impl GatewayStore {
 
     /// The last good value of every gateway, sorted by name.
     pub fn last_good(&self) -> Vec<Gateway> {
+        self.last_good_refs().into_iter().cloned().collect()
+    }
+
+    /// [`GatewayStore::last_good`] without copies.
+    pub fn last_good_refs(&self) -> Vec<&Gateway> {
         self.entries
             .values()
-            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g.clone()))
+            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g))
             .collect()
     }
 }
@@ -213,7 +241,14 @@ type PolicyRevision = (Revision, Option<Revision>);
 
 #[derive(Clone, Debug)]
 struct PolicyEntry {
-    object: Value,
+    /// The object as JSON text: 10,000 policies as JSON values would take several times the
+    /// memory, and the object is read only to validate it or write its status.
+    raw: String,
+    /// `spec.egressGatewayName`.
+    gateway: String,
+    /// `metadata.uid`.
+    uid: String,
+    revision: Revision,
     checked: Option<PolicyRevision>,
     verdict: Verdict,
     last_good: Option<Policy>,
@@ -245,19 +280,31 @@ impl PolicyStore {
     pub fn apply(&mut self, object: Value) {
         let Some(name) = name_of(&object) else { return };
         self.unlink(&name);
+        let gateway = gateway_of(&object).to_owned();
         self.by_gateway
-            .entry(gateway_of(&object).to_owned())
+            .entry(gateway.clone())
             .or_default()
             .insert(name.clone());
         self.pending.insert(name.clone());
         self.unsettled.insert(name.clone());
+        let revision = revision(&object);
+        let uid = revision.0.clone();
+        let raw = object.to_string();
         match self.entries.get_mut(&name) {
-            Some(entry) => entry.object = object,
+            Some(entry) => {
+                entry.raw = raw;
+                entry.gateway = gateway;
+                entry.uid = uid;
+                entry.revision = revision;
+            }
             None => {
                 self.entries.insert(
                     name,
                     PolicyEntry {
-                        object,
+                        raw,
+                        gateway,
+                        uid,
+                        revision,
                         checked: None,
                         verdict: Verdict::Valid,
                         last_good: None,
@@ -299,7 +346,7 @@ impl PolicyStore {
         let Some(entry) = self.entries.get(name) else {
             return;
         };
-        let gateway = gateway_of(&entry.object);
+        let gateway = entry.gateway.as_str();
         if let Some(policies) = self.by_gateway.get_mut(gateway) {
             policies.remove(name);
             if policies.is_empty() {
@@ -308,9 +355,20 @@ impl PolicyStore {
         }
     }
 
-    /// The raw object of policy `name`.
-    pub fn object(&self, name: &str) -> Option<&Value> {
-        self.entries.get(name).map(|e| &e.object)
+    /// The raw object of policy `name` (parsed from the stored text).
+    pub fn object(&self, name: &str) -> Option<Value> {
+        let entry = self.entries.get(name)?;
+        serde_json::from_str(&entry.raw).ok()
+    }
+
+    /// Is policy `name` known?
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// `metadata.uid` of policy `name`.
+    pub fn uid(&self, name: &str) -> Option<&str> {
+        self.entries.get(name).map(|e| e.uid.as_str())
     }
 
     /// The verdict of policy `name`.
@@ -325,26 +383,26 @@ impl PolicyStore {
 
     /// Validates the policies changed, or whose gateway changed, since the last call when
     /// their own revision or their gateway's revision differs from the one last checked.
-    pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) {
+    /// Returns whether any was validated (a status echo is not).
+    pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) -> bool {
+        let mut validated = false;
         for name in std::mem::take(&mut self.pending) {
             let Some(entry) = self.entries.get_mut(&name) else {
                 continue;
             };
             let name = &name;
-            let gateway_name = gateway_of(&entry.object);
+            let gateway_name = entry.gateway.as_str();
             let gateway = gateways.object(gateway_name);
-            let key = (revision(&entry.object), gateway.map(revision));
+            let key = (entry.revision.clone(), gateway.map(revision));
             if entry.checked.as_ref() == Some(&key) {
                 continue;
             }
             entry.checked = Some(key);
+            validated = true;
             self.unsettled.insert(name.clone());
-            let result = validation::policy(
-                name,
-                &entry.object,
-                gateway.map(|g| (gateway_name, g)),
-                options,
-            );
+            let object: Value = serde_json::from_str(&entry.raw).unwrap_or_default();
+            let result =
+                validation::policy(name, &object, gateway.map(|g| (gateway_name, g)), options);
             let verdict = match result {
                 Ok(policy) => {
                     entry.last_good = Some(policy);
@@ -361,6 +419,7 @@ impl PolicyStore {
             }
             entry.verdict = verdict;
         }
+        validated
     }
 
     /// Verdict transitions since the last call (as [`GatewayStore::take_changes`]).
@@ -370,9 +429,14 @@ impl PolicyStore {
 
     /// The last good value of every policy, sorted by name.
     pub fn last_good(&self) -> Vec<Policy> {
+        self.last_good_refs().into_iter().cloned().collect()
+    }
+
+    /// [`PolicyStore::last_good`] without copies.
+    pub fn last_good_refs(&self) -> Vec<&Policy> {
         self.entries
             .values()
-            .filter_map(|e| e.last_good.clone())
+            .filter_map(|e| e.last_good.as_ref())
             .collect()
     }
 }

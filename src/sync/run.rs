@@ -9,22 +9,27 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde_json::Value;
 use tokio::time::Instant as TokioInstant;
 
-use super::cegp::{self, CegpCompiler};
+use super::cegp::CegpCompiler;
 use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
 use super::patches;
 use super::statuses;
 use super::writer::Writer;
-use crate::controller::{Instant, Plan};
+use futures::{StreamExt, stream};
+
+use crate::controller::{Instant, LabelPatch, Plan};
+use crate::model::labels::is_active_for_label;
 use crate::validate::documents::GATEWAY_KIND;
 
 const IDLE: Duration = Duration::from_secs(3600);
 const MIN_RETRY: Duration = Duration::from_millis(200);
 const MAX_RETRY: Duration = Duration::from_secs(5);
+/// Requests in flight at once within one group of independent writes. Thousands of label,
+/// status and CEGP writes after a start would take seconds one round trip at a time.
+const CONCURRENT_WRITES: usize = 32;
 
 /// The loop's state.
 pub struct Loop {
@@ -50,6 +55,8 @@ impl Loop {
         metrics: Arc<Metrics>,
         leadership: Leadership,
     ) -> Self {
+        let mut index = index;
+        index.defer_policy_checks();
         Loop {
             index,
             compiler,
@@ -77,12 +84,16 @@ impl Loop {
                 event = events.recv() => {
                     let Some(event) = event else { return };
                     let now = self.now();
+                    let started = TokioInstant::now();
                     self.index.handle(now, event);
                     // Coalesce a burst: everything already queued joins this batch.
+                    let mut batch = 1;
                     while let Ok(event) = events.try_recv() {
                         let now = self.now();
                         self.index.handle(now, event);
+                        batch += 1;
                     }
+                    tracing::trace!(batch, took = ?started.elapsed(), "events indexed");
                 }
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.leadership.changed() => {
@@ -114,6 +125,12 @@ impl Loop {
         }
         let decided_at = TokioInstant::now();
         let plan = self.index.controller.reconcile(now);
+        tracing::debug!(
+            labels = plan.labels.len(),
+            statuses = plan.statuses.len(),
+            took = ?decided_at.elapsed(),
+            "planned"
+        );
         let mut wake = plan
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
@@ -162,22 +179,10 @@ impl Loop {
 
     /// Writes the plan and everything validation asks for; false if any write failed.
     async fn apply(&mut self, plan: Plan, decided_at: TokioInstant) -> bool {
-        let mut ok = true;
-        let empty = BTreeMap::new();
-        for patch in &plan.labels {
-            if !self.leadership.is_leader() {
-                return true;
-            }
-            let observed = self
-                .index
-                .node_labels
-                .get(&(patch.kind, patch.node.clone()))
-                .unwrap_or(&empty);
-            if let Err(error) = self.writer.labels(patch, observed).await {
-                tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
-                return false;
-            }
+        if !self.write_labels(&plan).await {
+            return false;
         }
+        self.index.settle_policies();
         let applied = decided_at.elapsed();
         for (_, latency) in &plan.decision_latencies {
             self.metrics.observe_label_move(*latency + applied);
@@ -185,6 +190,7 @@ impl Loop {
         if !self.leadership.is_leader() {
             return true;
         }
+        let mut ok = true;
         for write in &plan.vip {
             if let Err(error) = self.writer.vip(write, &self.index.vip_leases).await {
                 tracing::warn!(?write, %error, "VIP Lease write failed");
@@ -192,40 +198,105 @@ impl Loop {
             }
         }
         ok &= self.write_statuses(&plan).await;
-        for event in &plan.events {
-            let Some(object) = self.index.gateways.object(&event.gateway) else {
-                continue;
-            };
-            if let Err(error) = self
-                .writer
-                .event(object, event.warning, event.reason, event.message.clone())
-                .await
-            {
-                tracing::warn!(gateway = %event.gateway, %error, "event failed");
-            }
-        }
+        tracing::debug!(took = ?decided_at.elapsed(), "labels and statuses written");
+        let (writer, gateways) = (&self.writer, &self.index.gateways);
+        let events = plan.events.iter().filter_map(|event| {
+            let object = gateways.object(&event.gateway)?;
+            Some(async move {
+                if let Err(error) = writer
+                    .event(object, event.warning, event.reason, event.message.clone())
+                    .await
+                {
+                    tracing::warn!(gateway = %event.gateway, %error, "event failed");
+                }
+            })
+        });
+        stream::iter(events)
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect::<Vec<()>>()
+            .await;
         ok &= self.write_verdict_events().await;
         ok &= self.write_cegps().await;
+        tracing::debug!(took = ?decided_at.elapsed(), "plan written");
         ok
+    }
+
+    /// The label patches, many at a time but in two phases: every patch removing an
+    /// `active-for-…` label is answered before any other is sent, so a new active label is
+    /// never added while the old one may still be in place. A failure ends the batch.
+    async fn write_labels(&self, plan: &Plan) -> bool {
+        let empty = BTreeMap::new();
+        let removing = |patch: &LabelPatch| patch.remove.iter().any(|k| is_active_for_label(k));
+        let (removals, others): (Vec<&LabelPatch>, Vec<&LabelPatch>) =
+            plan.labels.iter().partition(|patch| removing(patch));
+        for phase in [removals, others] {
+            let writes = phase.into_iter().map(|patch| {
+                let observed = self
+                    .index
+                    .node_labels
+                    .get(&(patch.kind, patch.node.clone()))
+                    .unwrap_or(&empty);
+                async move {
+                    // Checked before every write: a replica that lost the Lease stops at once.
+                    if !self.leadership.is_leader() {
+                        return Ok(());
+                    }
+                    self.writer.labels(patch, observed).await.map_err(|error| {
+                        tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
+                    })
+                }
+            });
+            let results: Vec<Result<(), ()>> = stream::iter(writes)
+                .buffer_unordered(CONCURRENT_WRITES)
+                .collect()
+                .await;
+            if results.iter().any(Result::is_err) {
+                return false;
+            }
+        }
+        true
     }
 
     /// Gateway statuses (the core's, plus `Accepted`) and policy statuses.
     async fn write_statuses(&mut self, plan: &Plan) -> bool {
-        let mut ok = true;
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let bodies = statuses::bodies(&mut self.index, plan, &now);
-        for (name, body) in bodies.gateways {
-            if let Err(error) = self.writer.gateway_status(&name, body).await {
-                tracing::warn!(gateway = %name, %error, "status write failed");
-                ok = false;
+        let writer = &self.writer;
+        let gateways = bodies.gateways.into_iter().map(|(name, body)| async move {
+            match writer.gateway_status(&name, body).await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(gateway = %name, %error, "status write failed");
+                    Some(name)
+                }
             }
+        });
+        let gateways_failed: Vec<Option<String>> = stream::iter(gateways)
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        let policies = bodies.policies.into_iter().map(|(name, body)| async move {
+            match writer.policy_status(&name, body).await {
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(policy = %name, %error, "status write failed");
+                    Some(name)
+                }
+            }
+        });
+        let failed: Vec<Option<String>> = stream::iter(policies)
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        let mut ok = true;
+        for name in gateways_failed.into_iter().flatten() {
+            // The core plans its part again by itself; `Accepted` needs another look.
+            self.index.gateways.unsettle(&name);
+            ok = false;
         }
-        for (name, body) in bodies.policies {
-            if let Err(error) = self.writer.policy_status(&name, body).await {
-                tracing::warn!(policy = %name, %error, "status write failed");
-                self.index.policies.unsettle(&name);
-                ok = false;
-            }
+        for name in failed.into_iter().flatten() {
+            self.index.policies.unsettle(&name);
+            ok = false;
         }
         ok
     }
@@ -233,7 +304,7 @@ impl Loop {
     async fn write_verdict_events(&mut self) -> bool {
         for change in self.index.take_verdict_changes() {
             let object = if change.kind == GATEWAY_KIND {
-                self.index.gateways.object(&change.name)
+                self.index.gateways.object(&change.name).cloned()
             } else {
                 self.index.policies.object(&change.name)
             };
@@ -242,57 +313,75 @@ impl Loop {
                 Some(message) => (true, patches::INVALID_REASON, message),
                 None => (false, "Valid", "the spec is valid again".to_owned()),
             };
-            if let Err(error) = self.writer.event(object, warning, reason, note).await {
+            if let Err(error) = self.writer.event(&object, warning, reason, note).await {
                 tracing::warn!(name = %change.name, %error, "event failed");
             }
         }
         true
     }
 
-    /// Applies changed CEGPs and deletes managed ones whose policy is gone.
+    /// Applies changed CEGPs and deletes managed ones whose policy is gone: all of them after
+    /// a catalog change, otherwise only the CEGPs someone else changed or deleted.
     async fn write_cegps(&mut self) -> bool {
-        if !(self.index.take_catalog_change() || self.cegps_dirty) {
+        let touched = self.index.take_cegp_changes();
+        let full = self.index.take_catalog_change() || self.cegps_dirty;
+        if !full && touched.is_empty() {
             return true;
         }
         self.cegps_dirty = false;
-        let desired = self.compiler.desired(&self.index.catalog());
-        let mut ok = true;
-        for (name, rendered) in &desired {
-            let rendered = match rendered {
-                Ok(value) => value.clone(),
+        let names = if full {
+            let started = TokioInstant::now();
+            let (gateways, policies) = self.index.catalog_refs();
+            let names = self.compiler.render(&gateways, &policies);
+            tracing::debug!(cegps = names.len(), took = ?started.elapsed(), "CEGPs rendered");
+            names
+        } else {
+            touched.iter().cloned().collect()
+        };
+        let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
+        // Bodies are built as the writes go, so that only the writes in flight hold a copy.
+        let applies = names.iter().filter_map(|name| {
+            let rendered = match compiler.cached(name)? {
+                Ok(rendered) => rendered,
                 Err(error) => {
                     tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
-                    continue;
+                    return None;
                 }
             };
-            let uid = self
-                .index
-                .policies
-                .object(name)
-                .and_then(|o| o.pointer("/metadata/uid"))
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let wanted = cegp::owned_by_policy(rendered, name, uid);
-            if cegp::differs(self.index.cegps.get(name), &wanted)
-                && let Err(error) = self.writer.apply_cegp(name, wanted).await
-            {
-                tracing::warn!(policy = %name, %error, "CEGP write failed");
-                ok = false;
-            }
-        }
-        let orphans: Vec<String> = self
+            let uid = index.policies.uid(name).unwrap_or_default();
+            rendered.differs(index.cegps.get(name), name, uid).then_some(async move {
+                let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
+                if let Err(error) = &result {
+                    tracing::warn!(policy = %name, %error, "CEGP write failed");
+                }
+                result.is_ok()
+            })
+        });
+        let mut results: Vec<bool> = stream::iter(applies)
+            .buffer_unordered(CONCURRENT_WRITES)
+            .collect()
+            .await;
+        let orphans: Vec<&String> = self
             .index
             .cegps
             .keys()
-            .filter(|name| self.index.policies.object(name).is_none())
-            .cloned()
+            .filter(|name| full || touched.contains(*name))
+            .filter(|name| !self.index.policies.contains(name))
             .collect();
-        for name in orphans {
-            if let Err(error) = self.writer.delete_cegp(&name).await {
+        let deletes = orphans.into_iter().map(|name| async move {
+            let result = writer.delete_cegp(name).await;
+            if let Err(error) = &result {
                 tracing::warn!(cegp = %name, %error, "CEGP delete failed");
-                ok = false;
             }
-        }
+            result.is_ok()
+        });
+        results.extend(
+            stream::iter(deletes)
+                .buffer_unordered(CONCURRENT_WRITES)
+                .collect::<Vec<bool>>()
+                .await,
+        );
+        let ok = results.into_iter().all(|ok| ok);
         self.cegps_dirty = !ok;
         ok
     }

@@ -28,9 +28,11 @@ pub struct StatusBodies {
 /// last call are looked at; the caller marks a policy whose write failed with
 /// [`super::objects::PolicyStore::unsettle`].
 pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
+    index.settle_policies();
     let unsettled = index.policies.take_unsettled();
+    let gateways = index.gateways.take_unsettled();
     StatusBodies {
-        gateways: gateway_bodies(index, plan, now),
+        gateways: gateway_bodies(index, &gateways, plan, now),
         policies: policy_bodies(index, &unsettled, now),
     }
 }
@@ -42,15 +44,29 @@ fn message(verdict: &Verdict) -> Option<&str> {
     }
 }
 
-fn gateway_bodies(index: &Index, plan: &Plan, now: &Time) -> Vec<(String, Value)> {
+/// Bodies for the gateways the core has an update for and those changed since the last call
+/// (`unsettled`: their `Accepted` condition may be stale).
+fn gateway_bodies(
+    index: &Index,
+    unsettled: &BTreeSet<String>,
+    plan: &Plan,
+    now: &Time,
+) -> Vec<(String, Value)> {
     let updates: BTreeMap<&str, _> = plan
         .statuses
         .iter()
         .map(|u| (u.gateway.as_str(), u))
         .collect();
+    let names: BTreeSet<&str> = updates
+        .keys()
+        .copied()
+        .chain(unsettled.iter().map(String::as_str))
+        .collect();
     let mut bodies = Vec::new();
-    for (name, verdict) in index.gateways.verdicts() {
-        let Some(object) = index.gateways.object(name) else {
+    for name in names {
+        let (Some(object), Some(verdict)) =
+            (index.gateways.object(name), index.gateways.verdict(name))
+        else {
             continue;
         };
         let stored = convert::conditions_of(object);
@@ -77,7 +93,7 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
         else {
             continue;
         };
-        let stored = convert::conditions_of(object);
+        let stored = convert::conditions_of(&object);
         let ready = patches::policy_ready(&stored, message(verdict), name, now);
         let generation = object
             .pointer("/metadata/generation")
@@ -139,5 +155,38 @@ mod tests {
             WatchEvent::Apply(Object::Policy(echoed)),
         );
         assert!(bodies(&mut index, &plan, &now).policies.is_empty());
+    }
+
+    #[test]
+    fn a_gateway_accepted_condition_is_looked_at_again_only_after_a_change_or_a_failed_write() {
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let gateway = json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": "gw", "uid": "u-gw", "generation": 1},
+            "spec": {"nodeSelector": {"role": "egress"}, "sourceIP": {"mode": "Nonsense"}}
+        });
+        let now = Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH);
+        let plan = Plan::default();
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(Object::Gateway(gateway.clone())),
+        );
+        let first = bodies(&mut index, &plan, &now);
+        assert_eq!(first.gateways.len(), 1, "Accepted=False is new");
+        assert_eq!(
+            first.gateways[0].1["status"]["conditions"][0]["status"],
+            "False"
+        );
+        assert!(bodies(&mut index, &plan, &now).gateways.is_empty());
+        index.gateways.unsettle("gw");
+        assert_eq!(bodies(&mut index, &plan, &now).gateways.len(), 1);
+        // The echo arrives: looked at, already right, nothing to write.
+        let mut echoed = gateway;
+        echoed["status"] = first.gateways[0].1["status"].clone();
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(Object::Gateway(echoed)),
+        );
+        assert!(bodies(&mut index, &plan, &now).gateways.is_empty());
     }
 }

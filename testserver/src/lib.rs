@@ -15,6 +15,7 @@ mod ops;
 mod ops_tests;
 mod patch;
 mod registry;
+mod requests;
 mod resources;
 mod routes;
 mod selectors;
@@ -30,6 +31,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
+use requests::RequestLog;
+pub use requests::RequestRecord;
 use store::Store;
 
 /// Watch history kept by default: enough for 5,000 nodes plus churn.
@@ -40,6 +43,7 @@ pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;
 pub struct App {
     store: Mutex<Store>,
     faults: Faults,
+    requests: RequestLog,
     /// `127.0.0.1:PORT`, for discovery's serverAddressByClientCIDRs.
     address: String,
 }
@@ -70,12 +74,15 @@ pub(crate) fn now() -> String {
 pub struct Options {
     /// How many change events are kept for resuming watches; older resourceVersions get 410.
     pub history_limit: usize,
+    /// Keep a log of handled requests ([`TestServer::requests_since`]); for benchmarks.
+    pub record_requests: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             history_limit: DEFAULT_HISTORY_LIMIT,
+            record_requests: false,
         }
     }
 }
@@ -99,6 +106,7 @@ impl TestServer {
         let app = Arc::new(App {
             store: Mutex::new(Store::new(options.history_limit, &now())),
             faults: Faults::default(),
+            requests: RequestLog::new(options.record_requests),
             address: format!("127.0.0.1:{port}"),
         });
         let router = routes::router(Arc::clone(&app));
@@ -152,6 +160,17 @@ impl TestServer {
     /// Forgets watch history, so watches resuming from any earlier resourceVersion get 410 Gone.
     pub fn compact_history(&self) {
         self.app.compact_history();
+    }
+
+    /// Handled requests from position `from` on (empty unless started with
+    /// [`Options::record_requests`]).
+    pub fn requests_since(&self, from: usize) -> Vec<RequestRecord> {
+        self.app.requests.since(from)
+    }
+
+    /// How many requests were recorded so far.
+    pub fn requests_recorded(&self) -> usize {
+        self.app.requests.len()
     }
 
     /// The current global resourceVersion.

@@ -19,6 +19,7 @@ use crate::registry::ResourceType;
 use crate::routes::{Target, error_response, json_response};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
+use crate::store::object_key;
 use crate::watch_stream::{self, WatchRequest};
 
 /// A watch without `timeoutSeconds` ends after this long, like the apiserver's request timeout.
@@ -116,7 +117,7 @@ fn dispatch(
                 let body = watch_stream::start(app, request)?;
                 Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
             }
-            Method::GET => list(app, &rt, &target, &labels, &fields),
+            Method::GET => list(app, &rt, &target, &labels, &fields, query),
             Method::POST => {
                 let object = parse_json(body)?;
                 let created = write(app, dry_run, |store| store.create(req, object))?;
@@ -149,6 +150,7 @@ fn dispatch(
                     &target.version,
                     app.resource_version(),
                     &deleted,
+                    None,
                 ))
             }
             _ => Err(ApiError::method_not_allowed()),
@@ -247,23 +249,78 @@ fn list(
     target: &Target,
     labels: &LabelSelector,
     fields: &FieldSelector,
+    query: &HashMap<String, String>,
 ) -> Result<Response, ApiError> {
-    let store = app
-        .store
-        .lock()
-        .map_err(|_| ApiError::unavailable("store lock poisoned"))?;
     let namespace = if rt.namespaced {
         target.namespace.as_deref()
     } else {
         None
     };
-    let items = store.list(rt, namespace, labels, fields);
+    let page = Page::of(query)?;
+    let (items, more, current) = {
+        let store = app
+            .store
+            .lock()
+            .map_err(|_| ApiError::unavailable("store lock poisoned"))?;
+        let after = page
+            .after
+            .as_ref()
+            .map(|(_, ns, name)| (ns.clone(), name.clone()));
+        let (items, more) =
+            store.list_page(rt, namespace, labels, fields, after.as_ref(), page.limit);
+        (items, more, store.resource_version())
+    };
+    // Encoding happens after the lock is released: a list of thousands of objects would
+    // otherwise stall every write meanwhile.
+    let resource_version = page.after.as_ref().map_or(current, |(rv, _, _)| *rv);
+    let next = more
+        .then(|| items.last().map(|item| object_key(item)))
+        .flatten()
+        .map(|(ns, name)| format!("{resource_version}/{ns}/{name}"));
     Ok(list_response(
         rt,
         &target.version,
-        store.resource_version(),
+        resource_version,
         &items,
+        next.as_deref(),
     ))
+}
+
+/// `limit` / `continue` paging, as the apiserver does it for lists: a page holds at most
+/// `limit` items in key order; `continue` is an opaque token naming the list's
+/// resourceVersion and the last key served. Later pages come from the current state (not a
+/// snapshot), but carry the first page's resourceVersion, so a watch started from it replays
+/// whatever changed in between.
+struct Page {
+    limit: Option<usize>,
+    after: Option<(u64, String, String)>,
+}
+
+impl Page {
+    fn of(query: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let limit = query
+            .get("limit")
+            .and_then(|l| l.parse::<usize>().ok())
+            .filter(|l| *l > 0);
+        let after =
+            match query.get("continue").filter(|c| !c.is_empty()) {
+                None => None,
+                Some(token) => {
+                    let mut parts = token.splitn(3, '/');
+                    let parsed = match (parts.next(), parts.next(), parts.next()) {
+                        (Some(rv), Some(ns), Some(name)) => rv
+                            .parse::<u64>()
+                            .ok()
+                            .map(|rv| (rv, ns.to_owned(), name.to_owned())),
+                        _ => None,
+                    };
+                    Some(parsed.ok_or_else(|| {
+                        ApiError::new(400, "BadRequest", "continue key is not valid")
+                    })?)
+                }
+            };
+        Ok(Page { limit, after })
+    }
 }
 
 /// Encodes a list without cloning items whose stored version is the requested one.
@@ -272,9 +329,14 @@ fn list_response(
     version: &str,
     resource_version: u64,
     items: &[Arc<Value>],
+    next: Option<&str>,
 ) -> Response {
     let api_version = rt.api_version(version);
-    let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": api_version, "metadata": {"resourceVersion": resource_version.to_string()}});
+    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+    if let Some(token) = next {
+        metadata["continue"] = json!(token);
+    }
+    let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": api_version, "metadata": metadata});
     let mut out = serde_json::to_vec(&head).unwrap_or_default();
     out.pop(); // reopen the object to append "items"
     out.extend(b",\"items\":[");

@@ -14,6 +14,7 @@ use axum::routing::post;
 use serde_json::Value;
 
 use crate::App;
+use crate::RequestRecord;
 use crate::discovery;
 use crate::openapi;
 use crate::registry::Registry;
@@ -83,6 +84,29 @@ async fn api(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if !app.requests.enabled() {
+        return serve(&app, method, &uri, &headers, body).await;
+    }
+    let arrived = std::time::Instant::now();
+    let response = serve(&app, method.clone(), &uri, &headers, body).await;
+    app.requests.push(RequestRecord {
+        arrived,
+        handled: arrived.elapsed(),
+        method,
+        path: uri.path().to_owned(),
+        query: uri.query().map(str::to_owned),
+        status: response.status().as_u16(),
+    });
+    response
+}
+
+async fn serve(
+    app: &Arc<App>,
+    method: Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
     let latency = app.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -96,7 +120,7 @@ async fn api(
         .unwrap_or_default();
     let segments: Vec<&str> = uri.path().split('/').filter(|s| !s.is_empty()).collect();
     if method == Method::GET
-        && let Some(document) = discovery_document(&app, &segments)
+        && let Some(document) = discovery_document(app, &segments)
     {
         return match document {
             Some(value) => json_response(StatusCode::OK, &value),
@@ -114,7 +138,7 @@ async fn api(
         parse_target(&store.registry, &segments)
     };
     match target {
-        Some(target) => resources::handle(&app, method, target, &query, &headers, &body),
+        Some(target) => resources::handle(app, method, target, &query, headers, &body),
         None => error_response(&ApiError::new(
             404,
             "NotFound",

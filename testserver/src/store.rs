@@ -3,6 +3,7 @@
 //! Pure state: callers pass in the time and hold the lock.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -96,9 +97,63 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> Vec<Arc<Value>> {
+        self.list_page(rt, namespace, labels, fields, None, None).0
+    }
+
+    /// One page of [`Store::list`]: the matching objects after key `after`, at most `limit`;
+    /// and whether more follow. Scans from `after` on, so paging a long list stays linear.
+    pub fn list_page(
+        &self,
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+        after: Option<&ObjectKey>,
+        limit: Option<usize>,
+    ) -> (Vec<Arc<Value>>, bool) {
         let Some(objects) = self.objects.get(&rt.key()) else {
-            return Vec::new();
+            return (Vec::new(), false);
         };
+        if fields.pinned_name().is_none() {
+            let matches = |obj: &Arc<Value>| labels.matches(obj) && fields.matches(obj);
+            let lower = match (after, namespace) {
+                (Some(key), _) => Bound::Excluded(key.clone()),
+                (None, Some(ns)) => Bound::Included((ns.to_owned(), String::new())),
+                (None, None) => Bound::Unbounded,
+            };
+            let mut page: Vec<Arc<Value>> = objects
+                .range((lower, Bound::Unbounded))
+                .skip_while(|((n, _), _)| namespace.is_some_and(|ns| n.as_str() < ns))
+                .take_while(|((n, _), _)| namespace.is_none_or(|ns| n == ns))
+                .map(|(_, o)| o)
+                .filter(|o| matches(o))
+                .take(limit.map_or(usize::MAX, |l| l.saturating_add(1)))
+                .cloned()
+                .collect();
+            let more = limit.is_some_and(|l| page.len() > l);
+            if let Some(limit) = limit {
+                page.truncate(limit);
+            }
+            return (page, more);
+        }
+        let mut all = self.list_all(objects, namespace, labels, fields);
+        if let Some(after) = after {
+            all.retain(|o| object_key(o) > *after);
+        }
+        let more = limit.is_some_and(|l| all.len() > l);
+        if let Some(limit) = limit {
+            all.truncate(limit);
+        }
+        (all, more)
+    }
+
+    fn list_all(
+        &self,
+        objects: &BTreeMap<ObjectKey, Arc<Value>>,
+        namespace: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> Vec<Arc<Value>> {
         let matches = |obj: &Arc<Value>| labels.matches(obj) && fields.matches(obj);
         match (namespace, fields.pinned_name()) {
             (ns, Some(name)) => {
@@ -295,6 +350,14 @@ pub fn subject<'a>(rt: &'a ResourceType, name: &'a str) -> Subject<'a> {
         plural: &rt.plural,
         name,
     }
+}
+
+/// The store key of an object: (namespace, name).
+pub fn object_key(object: &Value) -> ObjectKey {
+    (
+        meta_str(object, "namespace").unwrap_or_default().to_owned(),
+        meta_str(object, "name").unwrap_or_default().to_owned(),
+    )
 }
 
 #[cfg(test)]
