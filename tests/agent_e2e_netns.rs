@@ -15,7 +15,7 @@ use support::agent::{vip_addrs, wait_vanished};
 use support::agents::AgentProcess;
 use support::apinet::ApiNet;
 use support::netns::{LAN_IF, Lan};
-use support::observer::{Observer, Sighting, ownership_runs, two_owners_within};
+use support::observer::{Observer, Sighting, ownership_runs, two_answers_within};
 use support::vipctl::{VipControl, install};
 
 /// Two owners answering one probe (100 ms apart) would answer within this of each other.
@@ -98,7 +98,7 @@ impl Cluster {
     /// form one contiguous run (two live owners would interleave across the 100 ms probes).
     fn no_overlap(&self) -> io::Result<()> {
         let sightings = self.observer.sightings();
-        if let Some((x, y)) = two_owners_within(&sightings, SAME_PROBE) {
+        if let Some((x, y)) = two_answers_within(&sightings, SAME_PROBE) {
             return Err(self.failure(&format!("two owners: {x:?} and {y:?}")));
         }
         let runs = ownership_runs(&sightings);

@@ -14,7 +14,7 @@ use egressc::agent::announce::BurstSchedule;
 use egressc::agent::plan::{Lifetimes, Op, Plan};
 use support::agent::{announce_in, held, reconcile, vip_addrs, wait_vanished};
 use support::netns::{Host, Lan};
-use support::observer::{Claim, Observer, ownership_runs, two_owners_within};
+use support::observer::{Claim, Observer, ownership_runs, two_answers_within, two_owners_within};
 
 /// A short burst so the test stays quick: rounds at 0, 200 and 400 ms.
 const BURST: BurstSchedule = BurstSchedule {
@@ -238,6 +238,11 @@ fn observer_reports_two_nodes_answering_at_once() -> io::Result<()> {
     let sightings = observer.stop()?;
     assert!(
         two_owners_within(&sightings, PROBE_WINDOW).is_some(),
+        "{sightings:?}"
+    );
+    // Both answer the same probes: the answers-only detector of the end-to-end tests sees it too.
+    assert!(
+        two_answers_within(&sightings, PROBE_WINDOW).is_some(),
         "{sightings:?}"
     );
     Ok(())

@@ -23,7 +23,7 @@ use support::agents::AgentProcess;
 use support::apinet::ApiNet;
 use support::fleet::{ACTIVE, Fleet, GATEWAY, LabelSample};
 use support::netns::{Host, Lan};
-use support::observer::{Observer, Sighting, ownership_runs, two_owners_within};
+use support::observer::{Observer, Sighting, ownership_runs, two_answers_within};
 use support::syncproc::SyncProcess;
 use support::vipctl::{LeaseChange, VipControl};
 
@@ -274,7 +274,7 @@ impl Stack {
     /// claims form one contiguous run.
     fn no_overlap(&self) -> io::Result<()> {
         let sightings = self.observer.sightings();
-        if let Some((x, y)) = two_owners_within(&sightings, SAME_PROBE) {
+        if let Some((x, y)) = two_answers_within(&sightings, SAME_PROBE) {
             return Err(self.failure(&format!("two owners: {x:?} and {y:?}")));
         }
         let runs = ownership_runs(&sightings);

@@ -198,6 +198,32 @@ pub fn two_owners_within(sightings: &[Sighting], window: Duration) -> Option<(Si
     None
 }
 
+/// The first pair of *answers to probes* (ARP replies, solicited NAs) from two distinct MACs
+/// less than `window` apart: two nodes answering one probe. Unsolicited announcements are left
+/// out — a graceful hand-over can put the new holder's first gratuitous ARP a few ms after the
+/// old holder's last reply (release, grant and acquire are three quick API writes) without the
+/// two ever holding the VIP together; [`ownership_runs`] still orders every claim.
+pub fn two_answers_within(
+    sightings: &[Sighting],
+    window: Duration,
+) -> Option<(Sighting, Sighting)> {
+    let answers: Vec<Sighting> = sightings
+        .iter()
+        .filter(|s| {
+            matches!(
+                s.claim,
+                Claim::ArpReply
+                    | Claim::NeighborAdvert {
+                        solicited: true,
+                        ..
+                    }
+            )
+        })
+        .copied()
+        .collect();
+    two_owners_within(&answers, window)
+}
+
 /// "Who has the VIP?" from the observer: an ARP request, or a Neighbor Solicitation to the
 /// VIP's solicited-node group with the observer's link-layer address.
 fn probe_frame(host: &Host, vip: IpAddr) -> Vec<u8> {
