@@ -247,17 +247,7 @@ impl Elector {
 
     /// Do `old` and `new` differ only in labels no gateway selector names?
     fn only_unselected_labels_differ(&self, old: &NodeFacts, new: &NodeFacts) -> bool {
-        let health = |n: &NodeFacts| {
-            (
-                n.ready,
-                n.unschedulable,
-                n.deleting,
-                n.cilium_agent_ready,
-                n.vip_agent_ready,
-                n.settled,
-            )
-        };
-        if old.name != new.name || health(old) != health(new) {
+        if old.name != new.name || old.health_key() != new.health_key() {
             return false;
         }
         let unselected = |key: &String| !self.selector_keys.contains_key(key);
@@ -545,17 +535,9 @@ fn canonical_nodes(nodes: &[NodeFacts]) -> Vec<&NodeFacts> {
     let mut sorted: Vec<&NodeFacts> = nodes.iter().collect();
     sorted.sort_by(|a, b| {
         a.name.cmp(&b.name).then_with(|| {
-            let key = |n: &NodeFacts| {
-                (
-                    n.ready,
-                    n.unschedulable,
-                    n.deleting,
-                    n.cilium_agent_ready,
-                    n.vip_agent_ready,
-                    n.settled,
-                )
-            };
-            key(a).cmp(&key(b)).then_with(|| a.labels.cmp(&b.labels))
+            a.health_key()
+                .cmp(&b.health_key())
+                .then_with(|| a.labels.cmp(&b.labels))
         })
     });
     sorted.dedup_by(|later, first| later.name == first.name);

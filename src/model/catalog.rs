@@ -91,7 +91,23 @@ pub struct NodeFacts {
     pub settled: bool,
 }
 
+/// Everything about a node's health that election reads, as one comparable value:
+/// ready, unschedulable, deleting, cilium agent, VIP agent, settled.
+pub type HealthKey = (bool, bool, bool, Option<bool>, Option<bool>, bool);
+
 impl NodeFacts {
+    /// The node's health facts (everything but name and labels), for comparing and ordering.
+    pub fn health_key(&self) -> HealthKey {
+        (
+            self.ready,
+            self.unschedulable,
+            self.deleting,
+            self.cilium_agent_ready,
+            self.vip_agent_ready,
+            self.settled,
+        )
+    }
+
     /// A healthy, settled node with these labels (for inventories and tests).
     pub fn healthy(name: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
         NodeFacts {
