@@ -226,6 +226,8 @@ impl SyncProcess {
             .args(["--leader-elect", "false", "--identity", "bench"])
             .args(["--cilium-version", "1.19"])
             .env("KUBECONFIG", kubeconfig)
+            // The allocator settings the installed Deployment gives the controller.
+            .envs(egressc::render::SYNC_ALLOCATOR_ENV)
             .env(
                 "RUST_LOG",
                 std::env::var("SCALE_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),

@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
 pub use error::RenderError;
 pub use install::{
-    InstallOptions, NamespaceRole, Rule, SYNC_COMPONENT, SYNC_METRICS_PORT, SYNC_NAME,
-    cluster_rules, namespace_roles,
+    InstallOptions, NamespaceRole, Rule, SYNC_ALLOCATOR_ENV, SYNC_COMPONENT, SYNC_METRICS_PORT,
+    SYNC_NAME, cluster_rules, namespace_roles,
 };
 pub use nodes::ARGOCD_SYNC_OPTIONS;
 pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};

@@ -130,6 +130,15 @@ fn deployment_runs_sync_as_non_root_with_probes_on_the_metrics_port() {
         env.get("POD_NAME").map(String::as_str),
         Some("metadata.name")
     );
+    let values: BTreeMap<&str, &str> = container
+        .env
+        .iter()
+        .flatten()
+        .filter_map(|e| Some((e.name.as_str(), e.value.as_deref()?)))
+        .collect();
+    for (key, value) in SYNC_ALLOCATOR_ENV {
+        assert_eq!(values.get(key), Some(&value), "allocator setting {key}");
+    }
     let pod_security = pod.security_context.unwrap_or_default();
     assert_eq!(pod_security.run_as_non_root, Some(true));
     let security = container.security_context.clone().unwrap_or_default();
