@@ -11,7 +11,9 @@
 //! - reaction: the active node of a gateway is set Ready=False (status patch) → the patch
 //!   putting the gateway's `active-for-…` label on the new node's Node and CiliumNode (the
 //!   later of the two arrivals), over many trials;
-//! - peak RSS (VmHWM) of the controller after the initial sync and after the trials.
+//! - peak RSS (VmHWM) of the controller after the initial sync and after the trials;
+//! - restart on the converged cluster: a new process's start → `/readyz` (every watch listed),
+//!   and the label writes it sends in the seconds after (it adopts what it finds: none).
 //!
 //! Run: `cargo bench --bench sync_scale`. Knobs (environment): `SCALE_GROUPS` (10),
 //! `SCALE_NODES_PER_GROUP` (500), `SCALE_GATEWAYS_PER_GROUP` (100),
@@ -171,9 +173,10 @@ async fn run(shape: Shape) -> Result<(), Error> {
     let log_path = std::env::var_os("SCALE_LOG")
         .map_or_else(|| dir.path().join("sync.log"), std::path::PathBuf::from);
 
+    let _ = std::fs::remove_file(&log_path);
     let mark = server.requests_recorded();
     let spawned = Instant::now();
-    let mut sync = SyncProcess::start(&kubeconfig, &log_path)?;
+    let mut sync = SyncProcess::start(&kubeconfig, &log_path, "127.0.0.1:0")?;
     let initial = wait_initial_sync(&server, &shape, mark, spawned).await;
     let initial = match initial {
         Ok(initial) => initial,
@@ -196,9 +199,98 @@ async fn run(shape: Shape) -> Result<(), Error> {
     let rss_final = sync.peak_rss_kib();
     trials.print();
     println!("controller peak RSS after the trials: {}", mib(rss_final));
-    heartbeats.abort();
+
     sync.stop();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let restarted = restart(&server, &kubeconfig, &log_path).await?;
+    // The restarted controller fails over like the first one.
+    let after_restart = reaction_trials(
+        &server,
+        &client,
+        &Shape {
+            trials: TRIALS_AFTER_RESTART,
+            ..shape
+        },
+    )
+    .await?;
+    println!("after the restart:");
+    after_restart.print();
+    drop(restarted);
+    heartbeats.abort();
     Ok(())
+}
+
+/// How long after a restart the harness watches for label writes that should not come.
+const AFTER_RESTART: Duration = Duration::from_secs(3);
+/// Reaction trials run against the restarted controller.
+const TRIALS_AFTER_RESTART: usize = 10;
+
+/// Starts a new controller on the converged cluster: prints start → `/readyz` and the label
+/// writes (PATCH of a Node or CiliumNode) that arrive until [`AFTER_RESTART`] after ready —
+/// adopting the labels in place means none.
+async fn restart(
+    server: &TestServer,
+    kubeconfig: &std::path::Path,
+    log_path: &std::path::Path,
+) -> Result<SyncProcess, Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let mark = server.requests_recorded();
+    let spawned = Instant::now();
+    let restarted = SyncProcess::start(kubeconfig, log_path, &format!("127.0.0.1:{port}"))?;
+    let deadline = spawned + Duration::from_secs(60);
+    while !ready(port).await {
+        if Instant::now() > deadline {
+            return Err("the restarted controller never became ready".into());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ready_after = spawned.elapsed();
+    tokio::time::sleep(AFTER_RESTART).await;
+    let requests = server.requests_since(mark);
+    // The harness's own writes in this window are the heartbeat Lease renewals.
+    let writes: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method.as_str() != "GET" && !r.path.contains("/namespaces/kube-node-lease/"))
+        .collect();
+    let label_writes = writes
+        .iter()
+        .filter(|r| {
+            r.method.as_str() == "PATCH"
+                && !r.path.ends_with("/status")
+                && (r.path.starts_with("/api/v1/nodes/")
+                    || r.path.starts_with("/apis/cilium.io/v2/ciliumnodes/"))
+        })
+        .count();
+    println!(
+        "restart on the converged cluster: ready (every watch listed) after {} ms; in the {} s after: {label_writes} label writes, {} writes in all; peak RSS {}",
+        ready_after.as_millis(),
+        AFTER_RESTART.as_secs(),
+        writes.len(),
+        mib(restarted.peak_rss_kib())
+    );
+    if label_writes > 0 {
+        return Err(format!("the restarted controller wrote {label_writes} labels").into());
+    }
+    Ok(restarted)
+}
+
+/// `GET /readyz` on the controller's metrics port answers 200.
+async fn ready(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await.is_ok() && head.ends_with(b"200")
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -214,14 +306,22 @@ struct SyncProcess {
 }
 
 impl SyncProcess {
-    fn start(kubeconfig: &std::path::Path, log: &std::path::Path) -> Result<Self, Error> {
-        let log = std::fs::File::create(log)?;
+    fn start(
+        kubeconfig: &std::path::Path,
+        log: &std::path::Path,
+        metrics_addr: &str,
+    ) -> Result<Self, Error> {
+        // Appending keeps the first process's log when the harness restarts the controller.
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)?;
         // `SCALE_EGRESSC` runs another build (e.g. a baseline) against the same cluster.
         let binary = std::env::var_os("SCALE_EGRESSC")
             .unwrap_or_else(|| env!("CARGO_BIN_EXE_egressc").into());
         let child = Command::new(binary)
             .args(["sync", "--namespace", NAMESPACE])
-            .args(["--metrics-addr", "127.0.0.1:0"])
+            .args(["--metrics-addr", metrics_addr])
             .args(["--node-lease-grace", "40s", "--settle", "10s"])
             .args(["--leader-elect", "false", "--identity", "bench"])
             .args(["--cilium-version", "1.19"])
