@@ -31,6 +31,16 @@ const MAX_RETRY: Duration = Duration::from_secs(5);
 /// status and CEGP writes after a start would take seconds one round trip at a time.
 const CONCURRENT_WRITES: usize = 32;
 
+/// Runs `writes` with at most [`CONCURRENT_WRITES`] in flight; their outputs in completion order.
+async fn concurrently<W: std::future::Future>(
+    writes: impl IntoIterator<Item = W>,
+) -> Vec<W::Output> {
+    stream::iter(writes)
+        .buffer_unordered(CONCURRENT_WRITES)
+        .collect()
+        .await
+}
+
 /// The loop's state.
 pub struct Loop {
     pub(super) index: Index,
@@ -211,10 +221,7 @@ impl Loop {
                 }
             })
         });
-        stream::iter(events)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect::<Vec<()>>()
-            .await;
+        concurrently(events).await;
         ok &= self.write_verdict_events().await;
         ok &= self.write_cegps().await;
         tracing::debug!(took = ?decided_at.elapsed(), "plan written");
@@ -246,11 +253,7 @@ impl Loop {
                     })
                 }
             });
-            let results: Vec<Result<(), ()>> = stream::iter(writes)
-                .buffer_unordered(CONCURRENT_WRITES)
-                .collect()
-                .await;
-            if results.iter().any(Result::is_err) {
+            if concurrently(writes).await.iter().any(Result::is_err) {
                 return false;
             }
         }
@@ -271,10 +274,7 @@ impl Loop {
                 }
             }
         });
-        let gateways_failed: Vec<Option<String>> = stream::iter(gateways)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
+        let gateways_failed = concurrently(gateways).await;
         let policies = bodies.policies.into_iter().map(|(name, body)| async move {
             match writer.policy_status(&name, body).await {
                 Ok(_) => None,
@@ -284,10 +284,7 @@ impl Loop {
                 }
             }
         });
-        let failed: Vec<Option<String>> = stream::iter(policies)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
+        let failed = concurrently(policies).await;
         let mut ok = true;
         for name in gateways_failed.into_iter().flatten() {
             // The core plans its part again by itself; `Accepted` needs another look.
@@ -357,10 +354,7 @@ impl Loop {
                 result.is_ok()
             })
         });
-        let mut results: Vec<bool> = stream::iter(applies)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .collect()
-            .await;
+        let mut results = concurrently(applies).await;
         let orphans: Vec<&String> = self
             .index
             .cegps
@@ -375,12 +369,7 @@ impl Loop {
             }
             result.is_ok()
         });
-        results.extend(
-            stream::iter(deletes)
-                .buffer_unordered(CONCURRENT_WRITES)
-                .collect::<Vec<bool>>()
-                .await,
-        );
+        results.extend(concurrently(deletes).await);
         let ok = results.into_iter().all(|ok| ok);
         self.cegps_dirty = !ok;
         ok
