@@ -65,9 +65,7 @@ pub struct Controller {
     pub(super) due: BinaryHeap<Reverse<(Instant, String)>>,
     /// `active-for-…` label key → Nodes carrying it (observed), kept up to date per event.
     pub(super) holders: HashMap<String, BTreeSet<String>>,
-    /// The label target per gateway (the last reconcile's decision).
-    pub(super) targets: BTreeMap<String, Option<String>>,
-    /// Node → gateways whose target it is.
+    /// Node → gateways whose target it is: the inverse of `decided`.
     pub(super) targeted: HashMap<String, BTreeSet<String>>,
 }
 

@@ -35,8 +35,16 @@ impl Controller {
         let election = elector.election();
         let look_at: BTreeSet<String> = match changed {
             Changed::All => {
-                self.targets.clear();
+                // `targeted` is the inverse of `decided`, which now holds the adopted holders.
                 self.targeted.clear();
+                for (gateway, node) in &self.decided {
+                    if let Some(node) = node {
+                        self.targeted
+                            .entry(node.clone())
+                            .or_default()
+                            .insert(gateway.clone());
+                    }
+                }
                 self.relabel.extend(self.nodes.keys().cloned());
                 self.relabel.extend(self.cilium_nodes.keys().cloned());
                 self.gateways
@@ -66,11 +74,10 @@ impl Controller {
                 (self.gateways.get(name), election.gateways.get(name))
             else {
                 // Gone: its label goes with it.
-                if let Some(Some(old)) = self.targets.remove(name) {
+                if let Some(Some(old)) = self.decided.remove(name) {
                     untarget(&mut self.targeted, &old, name);
                     self.relabel.insert(old);
                 }
-                self.decided.remove(name);
                 continue;
             };
             let desired = result.active.as_deref();
@@ -106,9 +113,10 @@ impl Controller {
                 plan.statuses.push(update);
                 self.restatus.insert(name.clone());
             }
-            let previous = self.targets.insert(name.clone(), target.clone());
-            if previous.as_ref() != Some(&target) {
-                if let Some(Some(old)) = previous {
+            // `decided` still holds the previous target: `record_decisions` updates it below.
+            let previous = self.decided.get(name).cloned().flatten();
+            if previous != target {
+                if let Some(old) = previous {
                     untarget(&mut self.targeted, &old, name);
                     self.relabel.insert(old);
                 }
