@@ -93,20 +93,8 @@ impl NodeStore {
                 if old.facts.labels != entry.facts.labels {
                     // Only the pairs that changed: most of a node's labels stay, and the
                     // posting lists of common pairs hold thousands of slots.
-                    let gone: BTreeMap<String, String> = old
-                        .facts
-                        .labels
-                        .iter()
-                        .filter(|(k, v)| entry.facts.labels.get(*k) != Some(*v))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    let added: BTreeMap<String, String> = entry
-                        .facts
-                        .labels
-                        .iter()
-                        .filter(|(k, v)| old.facts.labels.get(*k) != Some(*v))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
+                    let gone = pairs_missing_from(&old.facts.labels, &entry.facts.labels);
+                    let added = pairs_missing_from(&entry.facts.labels, &old.facts.labels);
                     self.unindex(slot, &gone);
                     self.index(slot, &added);
                 }
@@ -214,4 +202,16 @@ impl NodeStore {
             }
         }
     }
+}
+
+/// The label pairs of `labels` that `other` does not have with the same value.
+fn pairs_missing_from(
+    labels: &BTreeMap<String, String>,
+    other: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, v)| other.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
