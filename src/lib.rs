@@ -1,18 +1,14 @@
 //! egressc: hot-standby egress gateways for Cilium.
 //!
-//! The pure core (`model`, `load`, `validate`, `diag`, and the compiler modules added beside
-//! them) does no I/O; the shells (`cli`, `sync`, `agent`) do. See ARCHITECTURE.md for the map.
+//! This crate holds the shells: `cli` (files, flags, exit codes), `sync` (the kube-rs
+//! controller) and `agent` (the VIP holder: tokio, netlink, raw sockets). Every decision lives
+//! in the pure core crate `egressc_core`, re-exported here so that `egressc::model`,
+//! `egressc::controller` and the rest keep their paths. See ARCHITECTURE.md for the map.
+
+pub use egressc_core::{
+    cilium, controller, crds, diag, elect, load, model, pipeline, render, validate,
+};
 
 pub mod agent;
-pub mod cilium;
 pub mod cli;
-pub mod controller;
-pub mod crds;
-pub mod diag;
-pub mod elect;
-pub mod load;
-pub mod model;
-pub mod pipeline;
-pub mod render;
 pub mod sync;
-pub mod validate;

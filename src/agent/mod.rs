@@ -1,21 +1,19 @@
 //! `egressc agent`: holds a gateway's VIP on the node the controller granted it to, following
 //! docs/lease-protocol.md.
 //!
-//! Pure: `lease` (the agent rules: what to do next), `lease_object` (reading and writing the
-//! Lease object), `state` (watch bookkeeping), `gateways` (which gateways have a VIP), `plan`
-//! (address operations), `frames` (announcement frames), `addresses::gate` and `health::verdict`.
-//! Shells: `run` (the tokio loop: watches, Lease writes), `addresses` (netlink and
+//! Pure, in `egressc_core::agent` (re-exported here): `lease` (the agent rules: what to do
+//! next), `lease_object` (reading and writing the Lease object), `gateways` (which gateways
+//! have a VIP), `plan` (address operations), `frames` (announcement frames). Pure helpers kept
+//! beside their shell: `state` (watch bookkeeping over kube-runtime events), `addresses::gate`
+//! and `health::verdict`. Shells: `run` (the tokio loop: watches, Lease writes), `addresses` (netlink and
 //! announcements), `netlink`, `announce`, `health` (HTTP endpoints) and `metrics`.
+
+pub use egressc_core::agent::{frames, gateways, lease, lease_object, plan};
 
 pub mod addresses;
 pub mod announce;
-pub mod frames;
-pub mod gateways;
 pub mod health;
-pub mod lease;
-pub mod lease_object;
 pub mod metrics;
 pub mod netlink;
-pub mod plan;
 pub mod run;
 pub mod state;

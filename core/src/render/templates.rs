@@ -41,60 +41,60 @@ pub const SYNC_PDB: &str = "sync-poddisruptionbudget.yaml.j2";
 
 /// Every template name the renderer uses, with its built-in source.
 const BUILTIN: &[(&str, &str)] = &[
-    (CEGP, include_str!("../../templates/cegp.yaml.j2")),
-    (NODE, include_str!("../../templates/node.yaml.j2")),
+    (CEGP, include_str!("../../../templates/cegp.yaml.j2")),
+    (NODE, include_str!("../../../templates/node.yaml.j2")),
     (
         AGENT_NAMESPACE,
-        include_str!("../../templates/agent-namespace.yaml.j2"),
+        include_str!("../../../templates/agent-namespace.yaml.j2"),
     ),
     (
         AGENT_SERVICE_ACCOUNT,
-        include_str!("../../templates/agent-serviceaccount.yaml.j2"),
+        include_str!("../../../templates/agent-serviceaccount.yaml.j2"),
     ),
     (
         AGENT_CLUSTER_ROLE,
-        include_str!("../../templates/agent-clusterrole.yaml.j2"),
+        include_str!("../../../templates/agent-clusterrole.yaml.j2"),
     ),
     (
         AGENT_CLUSTER_ROLE_BINDING,
-        include_str!("../../templates/agent-clusterrolebinding.yaml.j2"),
+        include_str!("../../../templates/agent-clusterrolebinding.yaml.j2"),
     ),
     (
         AGENT_ROLE,
-        include_str!("../../templates/agent-role.yaml.j2"),
+        include_str!("../../../templates/agent-role.yaml.j2"),
     ),
     (
         AGENT_ROLE_BINDING,
-        include_str!("../../templates/agent-rolebinding.yaml.j2"),
+        include_str!("../../../templates/agent-rolebinding.yaml.j2"),
     ),
     (
         AGENT_DAEMONSET,
-        include_str!("../../templates/agent-daemonset.yaml.j2"),
+        include_str!("../../../templates/agent-daemonset.yaml.j2"),
     ),
     (
         SYNC_SERVICE_ACCOUNT,
-        include_str!("../../templates/sync-serviceaccount.yaml.j2"),
+        include_str!("../../../templates/sync-serviceaccount.yaml.j2"),
     ),
     (
         SYNC_CLUSTER_ROLE,
-        include_str!("../../templates/sync-clusterrole.yaml.j2"),
+        include_str!("../../../templates/sync-clusterrole.yaml.j2"),
     ),
     (
         SYNC_CLUSTER_ROLE_BINDING,
-        include_str!("../../templates/sync-clusterrolebinding.yaml.j2"),
+        include_str!("../../../templates/sync-clusterrolebinding.yaml.j2"),
     ),
-    (SYNC_ROLE, include_str!("../../templates/sync-role.yaml.j2")),
+    (SYNC_ROLE, include_str!("../../../templates/sync-role.yaml.j2")),
     (
         SYNC_ROLE_BINDING,
-        include_str!("../../templates/sync-rolebinding.yaml.j2"),
+        include_str!("../../../templates/sync-rolebinding.yaml.j2"),
     ),
     (
         SYNC_DEPLOYMENT,
-        include_str!("../../templates/sync-deployment.yaml.j2"),
+        include_str!("../../../templates/sync-deployment.yaml.j2"),
     ),
     (
         SYNC_PDB,
-        include_str!("../../templates/sync-poddisruptionbudget.yaml.j2"),
+        include_str!("../../../templates/sync-poddisruptionbudget.yaml.j2"),
     ),
 ];
 
