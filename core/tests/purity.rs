@@ -28,8 +28,22 @@ fn the_core_depends_on_no_io_crate() {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml");
     let output = Command::new(cargo)
-        .args(["tree", "--offline", "--edges", "normal,build", "--prefix", "none"])
-        .args(["--format", "{p}", "--manifest-path", manifest, "-p", "egressc-core"])
+        .args([
+            "tree",
+            "--offline",
+            "--edges",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args([
+            "--format",
+            "{p}",
+            "--manifest-path",
+            manifest,
+            "-p",
+            "egressc-core",
+        ])
         .output()
         .expect("cargo tree runs");
     assert!(
@@ -46,7 +60,10 @@ fn the_core_depends_on_no_io_crate() {
         crates.contains(&"egressc-core") && crates.contains(&"serde"),
         "unexpected cargo tree output:\n{tree}"
     );
-    let found: Vec<&&str> = FORBIDDEN.iter().filter(|name| crates.contains(name)).collect();
+    let found: Vec<&&str> = FORBIDDEN
+        .iter()
+        .filter(|name| crates.contains(name))
+        .collect();
     assert!(
         found.is_empty(),
         "egressc-core must stay pure, but its dependency tree now holds {found:?}:\n{tree}"

@@ -83,7 +83,10 @@ const BUILTIN: &[(&str, &str)] = &[
         SYNC_CLUSTER_ROLE_BINDING,
         include_str!("../../../templates/sync-clusterrolebinding.yaml.j2"),
     ),
-    (SYNC_ROLE, include_str!("../../../templates/sync-role.yaml.j2")),
+    (
+        SYNC_ROLE,
+        include_str!("../../../templates/sync-role.yaml.j2"),
+    ),
     (
         SYNC_ROLE_BINDING,
         include_str!("../../../templates/sync-rolebinding.yaml.j2"),
