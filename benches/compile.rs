@@ -1,11 +1,11 @@
 //! Compile benchmarks, stage by stage, over the reference synthetic cluster (1,000 gateways
-//! in 50 node groups, 10,000 policies, 5,000 nodes; `examples/gen/synthetic.rs`), generated in
+//! in 50 node groups, 10,000 policies, 5,000 nodes; `dev/gen/synthetic.rs`), generated in
 //! memory. In-process numbers for finding where `egressc build` spends its time; the
 //! end-to-end wall time and peak RSS come from `scripts/bench.sh`.
 //!
 //! Run with `cargo bench --bench compile`.
 
-#[path = "../examples/gen/synthetic.rs"]
+#[path = "../dev/gen/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
 

@@ -6,7 +6,7 @@
 //! `egressc::controller` and the rest keep their paths. See ARCHITECTURE.md for the map.
 
 pub use egressc_core::{
-    cilium, controller, crds, diag, elect, load, model, pipeline, render, validate,
+    controller, crds, diag, elect, load, model, pipeline, render, strict_cegp, validate,
 };
 
 pub mod agent;

@@ -277,7 +277,7 @@ impl Sim {
                     if patch.set.contains_key(&key) {
                         self.moves
                             .push((t, gw.clone(), None, Some(patch.node.clone())));
-                        if self.gateways[gw].0.is_vip() {
+                        if self.gateways[gw].0.needs_vip_agent() {
                             let vip_up = self
                                 .vips
                                 .get(gw)

@@ -41,7 +41,7 @@ fn eligible(node: &NodeFacts, gw: &Gateway) -> bool {
         && !node.unschedulable
         && !node.deleting
         && node.cilium_agent_ready != Some(false)
-        && (!gw.is_vip() || node.vip_agent_ready != Some(false))
+        && (!gw.needs_vip_agent() || node.vip_agent_ready != Some(false))
 }
 
 fn arb_node(index: usize, gateways: usize) -> impl Strategy<Value = NodeFacts> {

@@ -7,7 +7,7 @@
 //! its reader ignores left out (`parse_stream_needed`); what the reader makes of it (nodes
 //! and diagnostics) must not change either.
 
-#[path = "../examples/gen/synthetic.rs"]
+#[path = "../dev/gen/synthetic.rs"]
 #[allow(dead_code)]
 mod synthetic;
 

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use egressc::cilium::{self, CiliumEgressGatewayPolicy};
 use egressc::elect::{Election, ElectionReason, GatewayElection};
 use egressc::model::catalog::{Catalog, Gateway, NodeFacts, Policy, SourceIp};
 use egressc::model::labels::{MEMBER_LABEL, active_for_label};
 use egressc::render::{RenderOptions, Renderer, Templates, label_value};
+use egressc::strict_cegp::{self as cilium, CiliumEgressGatewayPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use proptest::prelude::*;
 use serde_json::Value as Json;
@@ -167,7 +167,7 @@ proptest! {
         let policy = &case.catalog.policies[0];
         let node = &case.catalog.nodes[0];
         let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
-        let agent_docs = if gateway.is_vip() { 7 } else { 0 };
+        let agent_docs = if gateway.needs_vip_agent() { 7 } else { 0 };
         prop_assert_eq!(docs.len(), agent_docs + 2, "{:?}", kinds);
 
         let cegp_doc = docs.iter().find(|d| d["kind"] == cilium::KIND).unwrap().clone();

@@ -3,11 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use egressc::cilium::{self, CiliumEgressGatewayPolicy};
 use egressc::elect::{Election, ElectionReason, GatewayElection};
 use egressc::model::catalog::{Catalog, Gateway, NodeFacts, Policy, SourceIp};
 use egressc::model::labels::active_for_label;
 use egressc::render::{CiliumVersion, RenderError, RenderOptions, Renderer, Templates, render};
+use egressc::strict_cegp::{self as cilium, CiliumEgressGatewayPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value as Json;
 

@@ -9,7 +9,6 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::dbg_macro)]
 
 pub mod agent;
-pub mod cilium;
 pub mod controller;
 pub mod crds;
 pub mod diag;
@@ -18,4 +17,5 @@ pub mod load;
 pub mod model;
 pub mod pipeline;
 pub mod render;
+pub mod strict_cegp;
 pub mod validate;

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::shell::parse_duration;
+use super::daemon::parse_duration;
 
 use crate::agent::announce::BurstSchedule;
 use crate::agent::health::{self, Health};
@@ -49,13 +49,13 @@ pub struct AgentArgs {
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    super::shell::init_logging();
+    super::daemon::init_logging();
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
         );
     }
-    let runtime = match super::shell::runtime(Some(2)) {
+    let runtime = match super::daemon::runtime(Some(2)) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };

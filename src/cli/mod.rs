@@ -7,11 +7,11 @@
 mod agent;
 mod argocd;
 mod build;
+mod daemon;
 mod discover;
 mod drift;
 mod inputs;
 mod install;
-mod shell;
 mod sync;
 mod test_hooks;
 

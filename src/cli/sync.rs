@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use super::shell::parse_duration;
+use super::daemon::parse_duration;
 
 use crate::controller::Timing;
 use crate::model::cilium::CiliumVersion;
@@ -83,8 +83,8 @@ impl SyncArgs {
 
 /// Runs `egressc sync`; returns only on a fatal error.
 pub fn run(args: SyncArgs) -> ExitCode {
-    super::shell::init_logging();
-    let runtime = match super::shell::runtime(None) {
+    super::daemon::init_logging();
+    let runtime = match super::daemon::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };

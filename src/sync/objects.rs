@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::convert;
 use super::validation;
 use crate::controller::ObservedStatus;
-use crate::model::catalog::{Gateway, Policy, SourceIp};
+use crate::model::catalog::{Gateway, Policy};
 use crate::validate::Options;
 
 /// Validity of one object.
@@ -153,13 +153,9 @@ impl GatewayStore {
     pub fn check_shared_vips(&mut self, options: &Options) {
         let mut by_vip: BTreeMap<IpAddr, Vec<(String, String)>> = BTreeMap::new();
         for (name, entry) in &self.entries {
-            if let Ok(Gateway {
-                source: SourceIp::VirtualIp { ip, .. },
-                ..
-            }) = &entry.own
-            {
+            if let Some(ip) = entry.own.as_ref().ok().and_then(|g| g.source.virtual_ip()) {
                 by_vip
-                    .entry(*ip)
+                    .entry(ip)
                     .or_default()
                     .push((created_of(&entry.object), name.clone()));
             }

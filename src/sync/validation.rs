@@ -154,7 +154,7 @@ mod tests {
     fn a_valid_gateway_with_server_metadata_and_status_passes() {
         let gateway = gateway("gw", &gw("192.0.2.10"), &Options::default()).expect("valid");
         assert_eq!(gateway.name, "gw");
-        assert!(gateway.is_vip());
+        assert!(gateway.needs_vip_agent());
     }
 
     #[test]

@@ -12,10 +12,10 @@ use crate::model::api::{EgressGateway, SourceIpMode};
 pub fn vip_of(gateway: &EgressGateway) -> Option<DesiredVip> {
     let name = gateway.metadata.name.clone()?;
     let source = &gateway.spec.source_ip;
-    if source.mode != SourceIpMode::VirtualIPAddress {
-        return None;
-    }
-    let block = source.virtual_ip_address.as_ref()?;
+    let block = match source.mode {
+        SourceIpMode::PrimaryIPFromEgressGatewayNodeInterface => return None,
+        SourceIpMode::VirtualIPAddress => source.virtual_ip_address.as_ref()?,
+    };
     let ip: IpAddr = block.ip.trim().parse().ok()?;
     Some(DesiredVip {
         gateway: name,

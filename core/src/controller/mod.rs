@@ -30,16 +30,16 @@
 
 mod health;
 mod labels;
-mod observe;
 mod plan;
 mod reconcile;
+mod state;
 mod status;
 mod time;
 mod vip;
 
 pub use health::NodeObservation;
-pub use observe::Controller;
 pub use plan::{Event, LabelPatch, NodeKind, Plan, VipWrite};
+pub use state::Controller;
 pub use status::{
     ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime, VIP_PENDING,
 };

@@ -5,8 +5,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::labels;
-use super::observe::Controller;
 use super::plan::{Event, Plan, VipWrite};
+use super::state::Controller;
 use super::status;
 use super::time::Instant;
 use super::vip::{self, lease_name};
@@ -58,7 +58,7 @@ impl Controller {
                 names.extend(
                     self.gateways
                         .iter()
-                        .filter(|(_, r)| r.gateway.is_vip())
+                        .filter(|(_, r)| r.gateway.needs_vip_agent())
                         .map(|(n, _)| n.clone()),
                 );
                 names
@@ -226,7 +226,7 @@ impl Controller {
         let orphans = self.vip_leases.iter().filter(|(gateway, _)| {
             self.gateways
                 .get(*gateway)
-                .is_none_or(|r| !r.gateway.is_vip())
+                .is_none_or(|r| !r.gateway.needs_vip_agent())
         });
         orphans
             .filter_map(|(gateway, lease)| {

@@ -70,7 +70,10 @@ impl Elector {
         let mut groups: HashMap<(&BTreeMap<String, String>, bool), Group> = HashMap::new();
         let mut firsts: Vec<(String, Group, Option<Slot>, usize)> = Vec::new();
         for (name, entry) in &elector.gateways {
-            let key = (&entry.gateway.node_selector, entry.gateway.is_vip());
+            let key = (
+                &entry.gateway.node_selector,
+                entry.gateway.needs_vip_agent(),
+            );
             let group = groups
                 .entry(key)
                 .or_insert_with(|| {

@@ -46,7 +46,7 @@ impl NodeEntry {
 
     /// Eligibility for `gateway` of a node already known to match its selector.
     pub fn healthy_for(&self, gateway: &Gateway) -> bool {
-        self.healthy && (self.vip_ok || !gateway.is_vip())
+        self.healthy && (self.vip_ok || !gateway.needs_vip_agent())
     }
 }
 

@@ -7,13 +7,13 @@
 //!
 //! Two routes build the tree: serde-saphyr with `Spanned` positions
 //! ([`parse_stream_reference`], the definition, and the source of every loader diagnostic),
-//! and a route straight from the parser's events (`direct`) that is several times cheaper and
+//! and a route straight from the parser's events (`fast_route`) that is several times cheaper and
 //! covers the plain shape of real inputs. [`parse_stream`] takes the direct route and falls
 //! back to the reference one whenever the direct route declines.
 
 pub mod budget;
 pub mod de;
-mod direct;
+mod fast_route;
 pub mod path;
 pub mod text;
 pub mod tree;
@@ -101,7 +101,7 @@ pub fn parse_stream_needed(
     if let Some(diagnostic) = too_large(file, text, limits) {
         return Err(diagnostic);
     }
-    let roots = match direct::parse(text, limits, needed) {
+    let roots = match fast_route::parse(text, limits, needed) {
         Some(roots) => roots,
         None => reference_roots(file, text, limits)?,
     };

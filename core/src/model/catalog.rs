@@ -36,10 +36,28 @@ pub enum SourceIp {
     },
 }
 
+// Every question about the mode is an exhaustive `match` (no `matches!`, `if let` or `_`), so
+// that adding a mode makes the compiler list the places that must decide what it means
+// (ARCHITECTURE.md, "Adding a source-IP mode").
+impl SourceIp {
+    /// The address that moves with the active node and is held by a VIP agent; `None` in modes
+    /// whose source IP belongs to the node itself.
+    pub fn virtual_ip(&self) -> Option<IpAddr> {
+        match self {
+            SourceIp::PrimaryInterface { .. } => None,
+            SourceIp::VirtualIp { ip, .. } => Some(*ip),
+        }
+    }
+}
+
 impl Gateway {
-    /// True in `VirtualIPAddress` mode, where the VIP agent's readiness counts for eligibility.
-    pub fn is_vip(&self) -> bool {
-        matches!(self.source, SourceIp::VirtualIp { .. })
+    /// Does this gateway's active node need a Ready VIP agent? It then counts for eligibility,
+    /// the controller runs the VIP Lease protocol for it, and `build` renders the agent.
+    pub fn needs_vip_agent(&self) -> bool {
+        match &self.source {
+            SourceIp::PrimaryInterface { .. } => false,
+            SourceIp::VirtualIp { .. } => true,
+        }
     }
 
     /// Does the node with these labels belong to this gateway's node group?

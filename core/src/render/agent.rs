@@ -59,7 +59,10 @@ pub fn context<'a>(
     gateways: impl IntoIterator<Item = &'a Gateway>,
     options: &RenderOptions,
 ) -> Option<AgentContext> {
-    let vip_gateways: Vec<&Gateway> = gateways.into_iter().filter(|g| g.is_vip()).collect();
+    let vip_gateways: Vec<&Gateway> = gateways
+        .into_iter()
+        .filter(|g| g.needs_vip_agent())
+        .collect();
     if vip_gateways.is_empty() {
         return None;
     }

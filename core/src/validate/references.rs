@@ -11,7 +11,7 @@ use super::gateway::selects_any;
 use super::suggest::did_you_mean;
 use crate::diag::{Code, Diagnostic, Span};
 use crate::load::{Document, Path};
-use crate::model::catalog::{Gateway, NodeFacts, Policy, SourceIp};
+use crate::model::catalog::{Gateway, NodeFacts, Policy};
 
 fn name_path() -> Path {
     Path::root().key("metadata").key("name")
@@ -93,11 +93,11 @@ pub fn check_shared_vips(gateways: &mut Vec<Checked<'_>>, report: &mut Report) {
         .key("virtualIPAddress")
         .key("ip");
     gateways.retain(|Checked { gateway, doc }| {
-        let SourceIp::VirtualIp { ip, .. } = &gateway.source else {
+        let Some(ip) = gateway.source.virtual_ip() else {
             return true;
         };
         let span = doc.span(&vip_path);
-        if let Some((owner, first)) = owners.get(ip) {
+        if let Some((owner, first)) = owners.get(&ip) {
             report.push(
                 Diagnostic::new(
                     Code::DuplicateVip,
@@ -112,7 +112,7 @@ pub fn check_shared_vips(gateways: &mut Vec<Checked<'_>>, report: &mut Report) {
             );
             return false;
         }
-        owners.insert(*ip, (gateway.name.clone(), span));
+        owners.insert(ip, (gateway.name.clone(), span));
         true
     });
 }
@@ -124,7 +124,7 @@ pub fn check_families(
     span_of: impl Fn(usize) -> Span,
     report: &mut Report,
 ) {
-    let SourceIp::VirtualIp { ip, .. } = &gateway.source else {
+    let Some(ip) = gateway.source.virtual_ip() else {
         return;
     };
     for (i, net) in policy.destinations.iter().enumerate() {

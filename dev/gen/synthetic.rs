@@ -1,4 +1,4 @@
-//! The synthetic cluster behind the benchmarks, shared by `examples/gen` (writes it to files)
+//! The synthetic cluster behind the benchmarks, shared by `dev/gen` (writes it to files)
 //! and `benches/compile.rs` (uses it in memory): EgressGateways over node groups,
 //! EgressGatewayPolicies, and a node inventory shaped like `kubectl get nodes -o yaml`.
 //!

@@ -1,5 +1,5 @@
-//! What the long-running subcommands (`sync`, `agent`) share: duration flags, logging to
-//! stderr, and the tokio runtime.
+//! What the daemons (`sync`, `agent`) share: duration flags, logging to stderr, and the tokio
+//! runtime.
 
 use std::process::ExitCode;
 use std::time::Duration;
