@@ -18,4 +18,5 @@ pub mod model;
 pub mod pipeline;
 pub mod render;
 pub mod strict_cegp;
+pub mod sync;
 pub mod validate;

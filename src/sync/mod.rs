@@ -1,26 +1,20 @@
-//! `egressc sync`, the in-cluster controller shell around the pure core in
-//! [`crate::controller`]: watches feed an [`index::Index`], a single loop ([`run::Loop`])
-//! reconciles and writes while it leads, metrics and probes are served over HTTP.
+//! `egressc sync`, the in-cluster controller shell around the pure core: watches feed an
+//! [`index::Index`], a single loop ([`run::Loop`]) reconciles and writes while it leads,
+//! metrics and probes are served over HTTP.
 //!
-//! - `convert`: API objects → core observations (pure).
-//! - `validation`, `objects`: gateways and policies validated by `pipeline::check`, cached per
-//!   object, with their last good values.
-//! - `index`: watch events → core, relist bookkeeping, sync state (pure).
-//! - `patches`: plan → request bodies (pure); `statuses`: which status patches a reconcile
-//!   needs (pure); `cegp`: CEGPs rendered by `src/render`.
-//! - `watch`, `writer`, `leader`, `metrics`, `run`: the I/O.
+//! Pure, in `egressc_core::sync` (re-exported here): `convert` (API objects → controller
+//! observations), `validation` and `objects` (gateways and policies validated by
+//! `pipeline::check`, cached per object), `index` (watch events → controller, relist
+//! bookkeeping), `patches` (plan → request bodies), `statuses` (which status patches a
+//! reconcile needs), `cegp` (CEGPs rendered by `render`).
+//! Shell: `watch`, `writer`, `leader`, `metrics`, `run` (the I/O) and `config`.
 
-pub mod cegp;
+pub use egressc_core::sync::{cegp, convert, index, objects, patches, statuses, validation};
+
 pub mod config;
-pub mod convert;
-pub mod index;
 pub mod leader;
 pub mod metrics;
-pub mod objects;
-pub mod patches;
 pub mod run;
-pub mod statuses;
-pub mod validation;
 pub mod watch;
 pub mod writer;
 

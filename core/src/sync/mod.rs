@@ -1,0 +1,18 @@
+//! The pure half of `egressc sync`: Kubernetes objects in, decisions and request bodies out.
+//! The kube-rs shell (`egressc::sync`: watches, writer, leadership, metrics, the loop) feeds it
+//! watch events and carries out what it returns.
+//!
+//! - `convert`: API objects → controller observations.
+//! - `validation`, `objects`: gateways and policies validated by `pipeline::check`, cached per
+//!   object, with their last good values.
+//! - `index`: watch events → controller, relist bookkeeping, sync state.
+//! - `patches`: plan → request bodies; `statuses`: which status patches a reconcile needs;
+//!   `cegp`: CEGPs rendered by `render`.
+
+pub mod cegp;
+pub mod convert;
+pub mod index;
+pub mod objects;
+pub mod patches;
+pub mod statuses;
+pub mod validation;
