@@ -493,7 +493,7 @@ fn not_ready_node_fails_over_at_once() {
     let latencies: Vec<Duration> = sim
         .plans
         .iter()
-        .flat_map(|p| p.decision_latencies.iter().map(|(_, d)| *d))
+        .flat_map(|p| p.decision_latencies.iter().map(|d| d.latency))
         .collect();
     // The simulated shell reconciles on the next 500 ms step after the observation.
     assert_eq!(latencies, [Duration::from_millis(500)]);

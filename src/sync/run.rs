@@ -194,8 +194,8 @@ impl Loop {
         }
         self.index.settle_policies();
         let applied = decided_at.elapsed();
-        for (_, latency) in &plan.decision_latencies {
-            self.metrics.observe_label_move(*latency + applied);
+        for decision in &plan.decision_latencies {
+            self.metrics.observe_label_move(decision.latency + applied);
         }
         if !self.leadership.is_leader() {
             return true;
