@@ -138,7 +138,7 @@ impl NodeHealth {
             view.now >= *seen + view.timing.node_lease_grace
                 && view
                     .last_beat
-                    .is_some_and(|beat| beat > *seen + view.timing.node_lease_grace / 2)
+                    .is_some_and(|beat| beat >= *seen + view.timing.node_lease_grace / 2)
         })
     }
 
