@@ -841,7 +841,11 @@ fn a_probe_detected_death_during_an_outage_is_acted_on_at_resync_and_not_before(
     let second = sim.active("a").expect("failed over at resync");
     assert_ne!(second, a);
     let events: Vec<_> = sim.plans.iter().flat_map(|p| &p.events).collect();
-    let failover = events.iter().rev().find(|e| e.reason == "Failover").unwrap();
+    let failover = events
+        .iter()
+        .rev()
+        .find(|e| e.reason == "Failover")
+        .unwrap();
     assert!(
         failover.message.contains("(NodeProbeFailed)"),
         "{}",
@@ -855,7 +859,11 @@ fn failed_probes_fail_a_node_over_at_once_and_it_settles_after_recovery() {
     sim.core
         .apply_probe(sim.now(), &a, ProbeTarget::CiliumHealth, false);
     sim.run(0.5);
-    assert_eq!(sim.active("a"), Some(a.clone()), "one failure is below the threshold");
+    assert_eq!(
+        sim.active("a"),
+        Some(a.clone()),
+        "one failure is below the threshold"
+    );
     assert!(!sim.core.proves_unreachable(&a, sim.now()));
     sim.core
         .apply_probe(sim.now(), &a, ProbeTarget::CiliumHealth, false);
@@ -919,7 +927,8 @@ fn probe_targets_are_the_nodes_some_gateway_selects() {
     );
     assert_eq!(sim.core.probe_targets(sim.now()), None, "unchanged");
     // A VIP gateway adds the agent probe.
-    sim.core.apply_gateway(sim.now(), gateway("v", true), 1, None);
+    sim.core
+        .apply_gateway(sim.now(), gateway("v", true), 1, None);
     let targets = sim.core.probe_targets(sim.now()).expect("changed");
     assert!(targets["n1"].contains(&ProbeTarget::VipAgent));
     // A node leaving the selector stops being probed and forgets its failures.

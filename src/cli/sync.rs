@@ -12,6 +12,7 @@ use super::shell::parse_duration;
 use crate::controller::Timing;
 use crate::model::cilium::CiliumVersion;
 use crate::sync::SyncConfig;
+use crate::sync::probe::ProbeConfig;
 
 /// Flags of `egressc sync`.
 #[derive(Debug, Args)]
@@ -52,6 +53,27 @@ pub struct SyncArgs {
     /// Cilium release to compile CiliumEgressGatewayPolicies for.
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
     cilium_version: CiliumVersion,
+    /// Port of Cilium's health endpoint probed on every gateway node's InternalIP (0: no
+    /// direct probing; failures are then seen through the heartbeat Lease only).
+    #[arg(long, default_value_t = 4240)]
+    node_probe_port: u16,
+    /// Path probed on that port.
+    #[arg(long, default_value = "/hello")]
+    node_probe_path: String,
+    /// Time between the starts of two probes of one node.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    node_probe_interval: Duration,
+    /// A probe not answered within this fails.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    node_probe_timeout: Duration,
+    /// Consecutive failed probes that make a node unhealthy (it regains new gateways after
+    /// --settle).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    node_probe_failures: u32,
+    /// Port of the VIP agent's health server, whose /readyz is probed on nodes of VIP gateways
+    /// (0: not probed).
+    #[arg(long, default_value_t = 9478)]
+    agent_probe_port: u16,
 }
 
 impl SyncArgs {
@@ -71,24 +93,36 @@ impl SyncArgs {
             timing: Timing {
                 node_lease_grace: self.node_lease_grace,
                 settle: self.settle,
+                probe_failures: self.node_probe_failures,
                 ..Timing::default()
             },
             leader_elect: self.leader_elect,
             leader_lease_duration: self.leader_lease_duration,
             identity,
             cilium_version: self.cilium_version,
+            probe: ProbeConfig {
+                node_port: self.node_probe_port,
+                node_path: self.node_probe_path,
+                agent_port: self.agent_probe_port,
+                interval: self.node_probe_interval,
+                timeout: self.node_probe_timeout,
+            },
         }
     }
 }
 
-/// Runs `egressc sync`; returns only on a fatal error.
+/// Runs `egressc sync`; returns on a fatal error, or with success after SIGTERM/SIGINT.
 pub fn run(args: SyncArgs) -> ExitCode {
     super::shell::init_logging();
     let runtime = match super::shell::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::sync::run(args.config())) {
+    let run = async {
+        let shutdown = super::shell::shutdown_signal().map_err(crate::sync::SyncError::Signal)?;
+        crate::sync::run(args.config(), shutdown).await
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::trouble(&error.to_string()),
     }

@@ -98,10 +98,14 @@ impl Controller {
             .map(|(_, seen)| *seen);
         if awaiting != health.awaiting_progress {
             if let Some(old) = health.awaiting_progress.take() {
-                observation.awaiting_progress.remove(&(old, name.to_owned()));
+                observation
+                    .awaiting_progress
+                    .remove(&(old, name.to_owned()));
             }
             if let Some(seen) = awaiting {
-                observation.awaiting_progress.insert((seen, name.to_owned()));
+                observation
+                    .awaiting_progress
+                    .insert((seen, name.to_owned()));
             }
             health.awaiting_progress = awaiting;
         }

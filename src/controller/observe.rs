@@ -347,7 +347,11 @@ impl Controller {
             let Some(Reverse((at, name))) = self.due.pop() else {
                 break;
             };
-            if self.nodes.get(&name).is_some_and(|h| h.scheduled == Some(at)) {
+            if self
+                .nodes
+                .get(&name)
+                .is_some_and(|h| h.scheduled == Some(at))
+            {
                 due.push(name);
             }
         }

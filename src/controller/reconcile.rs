@@ -4,9 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::health::HealthReason;
 use super::labels;
 use super::observe::Controller;
-use super::health::HealthReason;
 use super::plan::{DecisionLatency, Event, Plan, VipWrite};
 use super::status;
 use super::time::Instant;
@@ -225,10 +225,7 @@ impl Controller {
         };
         let mut changed = BTreeSet::new();
         for name in dirty {
-            let facts = self
-                .nodes
-                .get(&name)
-                .and_then(|health| health.facts(&view));
+            let facts = self.nodes.get(&name).and_then(|health| health.facts(&view));
             match facts {
                 None => {
                     if self.fed.remove(&name).is_some() {
