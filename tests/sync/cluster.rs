@@ -273,6 +273,20 @@ impl Cluster {
             .expect("node status");
     }
 
+    /// Sets `node`'s `InternalIP` (where `egressc sync` probes it).
+    pub async fn set_internal_ip(&self, node: &str, ip: &str) {
+        let nodes: Api<Node> = Api::all(self.client.clone());
+        nodes
+            .patch_status(
+                node,
+                &PatchParams::default(),
+                &Patch::Merge(json!({
+                "status": {"addresses": [{"type": "InternalIP", "address": ip}]}})),
+            )
+            .await
+            .expect("node addresses");
+    }
+
     /// Stops renewing `node`'s heartbeat Lease (a hard power-off: the Node stays Ready).
     pub fn power_off(&self, node: &str) {
         self.alive.lock().expect("lock").remove(node);
