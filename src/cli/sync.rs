@@ -20,8 +20,9 @@ pub struct SyncArgs {
     /// The controller's namespace (VIP Leases, leader Lease, VIP agent Pods).
     #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
     namespace: String,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:9477")]
+    /// Address of /metrics, /healthz and /readyz (`IP:PORT`; an IPv6 address may go without
+    /// brackets, as `$(POD_IP):9477` expands in a manifest).
+    #[arg(long, default_value = "0.0.0.0:9477", value_parser = parse_listen_addr)]
     metrics_addr: SocketAddr,
     /// Namespace of the cilium-agent Pods.
     #[arg(long, default_value = "kube-system")]
@@ -108,6 +109,41 @@ impl SyncArgs {
                 timeout: self.node_probe_timeout,
             },
         }
+    }
+}
+
+/// `IP:PORT`, also with an unbracketed IPv6 address (the port is after the last colon).
+fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let (ip, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` is not IP:PORT"))?;
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IP address"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_take_unbracketed_ipv6_as_pod_ip_expands() {
+        assert_eq!(
+            parse_listen_addr("2001:db8::7:9477"),
+            Ok("[2001:db8::7]:9477".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen_addr("192.0.2.7:9477"),
+            Ok("192.0.2.7:9477".parse().unwrap())
+        );
+        assert!(parse_listen_addr("$(POD_IP):9477").is_err());
     }
 }
 
