@@ -115,6 +115,9 @@ mod tests {
         let debug = format!("{parsed:?}");
         assert!(debug.starts_with("Cli { command: Sync("), "{debug}");
         assert!(debug.contains("cilium_namespace: \"cilium\""), "{debug}");
-        assert!(debug.contains("metrics_addr: [2001:db8::7]:9477"), "{debug}");
+        assert!(
+            debug.contains("metrics_addr: [2001:db8::7]:9477"),
+            "{debug}"
+        );
     }
 }

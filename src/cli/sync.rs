@@ -129,6 +129,23 @@ fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// Runs `egressc sync`; returns on a fatal error, or with success after SIGTERM/SIGINT.
+pub fn run(args: SyncArgs) -> ExitCode {
+    super::shell::init_logging();
+    let runtime = match super::shell::runtime(None) {
+        Ok(runtime) => runtime,
+        Err(code) => return code,
+    };
+    let run = async {
+        let shutdown = super::shell::shutdown_signal().map_err(crate::sync::SyncError::Signal)?;
+        crate::sync::run(args.config(), shutdown).await
+    };
+    match runtime.block_on(run) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => super::trouble(&error.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,22 +161,5 @@ mod tests {
             Ok("192.0.2.7:9477".parse().unwrap())
         );
         assert!(parse_listen_addr("$(POD_IP):9477").is_err());
-    }
-}
-
-/// Runs `egressc sync`; returns on a fatal error, or with success after SIGTERM/SIGINT.
-pub fn run(args: SyncArgs) -> ExitCode {
-    super::shell::init_logging();
-    let runtime = match super::shell::runtime(None) {
-        Ok(runtime) => runtime,
-        Err(code) => return code,
-    };
-    let run = async {
-        let shutdown = super::shell::shutdown_signal().map_err(crate::sync::SyncError::Signal)?;
-        crate::sync::run(args.config(), shutdown).await
-    };
-    match runtime.block_on(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => super::trouble(&error.to_string()),
     }
 }
