@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use egressc::controller::{
     Controller, Instant, NodeKind, NodeObservation, ObservedCondition, ObservedStatus, Plan,
-    Timing, TransitionTime, VipLeaseObservation, VipWrite,
+    ProbeTarget, Timing, TransitionTime, VipLeaseObservation, VipWrite,
 };
 use egressc::model::catalog::{Gateway, SourceIp};
 use egressc::model::labels::active_for_label;
@@ -24,6 +24,8 @@ struct SimNode {
     powered: bool,
     cilium_ready: bool,
     vip_agent_ready: bool,
+    /// The kubelet can reach the API (renews its heartbeat).
+    kubelet_connected: bool,
     heartbeat: u64,
 }
 
@@ -115,6 +117,7 @@ impl Sim {
                     powered: true,
                     cilium_ready: true,
                     vip_agent_ready: true,
+                    kubelet_connected: true,
                     heartbeat: 0,
                 },
             );
@@ -182,6 +185,28 @@ impl Sim {
         }
     }
 
+    /// The API answers nothing for `seconds` (watches fail, kubelets and agents cannot
+    /// write); `during` runs at the start of it. Then every watch relists.
+    fn outage(&mut self, seconds: f64, during: impl FnOnce(&mut Sim)) {
+        self.api_up = false;
+        self.core.set_synced(self.now(), false);
+        during(self);
+        self.run(seconds); // step() asserts that every plan is empty
+        self.api_up = true;
+        self.feed_all();
+        self.core.set_synced(self.now(), true);
+    }
+
+    /// One direct probe result of every node, as the shell reports them (probes do not go
+    /// through the API): a powered node answers, a powered-off one does not.
+    fn probe_all(&mut self) {
+        let now = self.now();
+        for (name, node) in &self.nodes {
+            self.core
+                .apply_probe(now, name, ProbeTarget::CiliumHealth, node.powered);
+        }
+    }
+
     fn run(&mut self, seconds: f64) {
         let steps = (seconds / STEP).round() as u64;
         for _ in 0..steps {
@@ -192,9 +217,10 @@ impl Sim {
     fn step(&mut self) {
         self.steps += 1;
         let now = self.now();
-        // Kubelets renew their heartbeat every 10 s while powered.
-        if self.steps.is_multiple_of(20) {
-            for (name, node) in self.nodes.iter_mut().filter(|(_, n)| n.powered) {
+        // Kubelets renew their heartbeat every 10 s while powered and able to reach the API.
+        if self.steps.is_multiple_of(20) && self.api_up {
+            let renewing = |n: &SimNode| n.powered && n.kubelet_connected;
+            for (name, node) in self.nodes.iter_mut().filter(|(_, n)| renewing(n)) {
                 node.heartbeat += 1;
                 if self.api_up {
                     self.core
@@ -493,7 +519,7 @@ fn not_ready_node_fails_over_at_once() {
     let latencies: Vec<Duration> = sim
         .plans
         .iter()
-        .flat_map(|p| p.decision_latencies.iter().map(|(_, d)| *d))
+        .flat_map(|p| p.decision_latencies.iter().map(|d| d.latency))
         .collect();
     // The simulated shell reconciles on the next 500 ms step after the observation.
     assert_eq!(latencies, [Duration::from_millis(500)]);
@@ -678,4 +704,241 @@ fn a_crashed_vip_agent_is_replaced_after_the_lease_duration() {
         grant_at >= 6.0,
         "re-granted at {grant_at}, before the dead holder's Lease expired"
     );
+}
+
+/// A cluster of `n` nodes with a PrimaryIP and a VIP gateway, elected and settled.
+fn settled_cluster(n: usize) -> (Sim, String, String) {
+    let names: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut sim = Sim::new(&names, &[gateway("a", false), gateway("v", true)], &[]);
+    sim.run(15.0);
+    let (a, v) = (sim.active("a").unwrap(), sim.active("v").unwrap());
+    (sim, a, v)
+}
+
+/// Label removals and additions on Node objects since move index `from`.
+fn moves_since(sim: &Sim, from: usize) -> Vec<(f64, String, Option<String>, Option<String>)> {
+    sim.moves[from..].to_vec()
+}
+
+#[test]
+fn an_api_outage_of_30_s_or_5_min_with_no_node_failing_moves_nothing() {
+    // Two nodes: too few for disruption mode, so the clock restart alone must hold.
+    for (outage, nodes) in [(30.0, 2), (300.0, 2), (30.0, 3), (300.0, 5)] {
+        let (mut sim, a, v) = settled_cluster(nodes);
+        let (moves, grants) = (sim.moves.len(), sim.grants.len());
+        sim.outage(outage, |_| {});
+        // Kubelets renew again on their own schedule (10 s); watch a few rounds.
+        sim.run(45.0);
+        assert_eq!(
+            moves_since(&sim, moves),
+            [],
+            "an outage of {outage} s moved or removed labels"
+        );
+        assert_eq!(sim.grants.len(), grants, "the VIP was re-granted");
+        assert_eq!((sim.active("a"), sim.active("v")), (Some(a), Some(v)));
+        let warnings: Vec<_> = sim
+            .plans
+            .iter()
+            .flat_map(|p| &p.events)
+            .filter(|e| e.warning)
+            .collect();
+        assert_eq!(warnings, Vec::<&egressc::controller::Event>::new());
+    }
+}
+
+#[test]
+fn kubelets_cut_off_from_the_api_are_not_failed_nodes() {
+    // The controller still sees the cluster (synced), but no heartbeat moves at all. Two
+    // nodes: too few for disruption mode, so the progress rule alone must hold.
+    for nodes in [2, 3] {
+        let (mut sim, a, v) = settled_cluster(nodes);
+        let moves = sim.moves.len();
+        for node in sim.nodes.values_mut() {
+            node.kubelet_connected = false;
+        }
+        sim.run(120.0);
+        assert_eq!(moves_since(&sim, moves), [], "{nodes} nodes");
+        assert_eq!((sim.active("a"), sim.active("v")), (Some(a), Some(v)));
+    }
+}
+
+#[test]
+fn most_heartbeats_stopping_at_once_is_a_disruption_not_a_failure() {
+    // 3 of 5 kubelets lose the API (55 % and at least 3): nothing moves although the other
+    // two keep renewing. 2 of 5 would be failures (next test).
+    let (mut sim, a, _) = settled_cluster(5);
+    let moves = sim.moves.len();
+    let mut cut: Vec<String> = vec![a.clone()];
+    cut.extend(sim.nodes.keys().filter(|n| **n != a).take(2).cloned());
+    for name in &cut {
+        sim.nodes.get_mut(name).unwrap().kubelet_connected = false;
+    }
+    sim.run(60.0);
+    assert_eq!(moves_since(&sim, moves), []);
+    assert_eq!(sim.active("a"), Some(a.clone()));
+    // The kubelets reconnect; one of them stays silent (it died meanwhile): once the
+    // disruption is over, its clock restarts and it is failed over a grace later.
+    for name in &cut[1..] {
+        sim.nodes.get_mut(name).unwrap().kubelet_connected = true;
+    }
+    sim.nodes.get_mut(&a).unwrap().powered = false;
+    sim.run(45.0);
+    assert_ne!(sim.active("a"), Some(a));
+}
+
+#[test]
+fn a_minority_of_silent_heartbeats_is_still_failed_over() {
+    let (mut sim, a, _) = settled_cluster(5);
+    let other = sim.nodes.keys().find(|n| **n != a).cloned().unwrap();
+    for name in [&a, &other] {
+        sim.nodes.get_mut(name).unwrap().powered = false;
+    }
+    let off = sim.t();
+    sim.run(31.0);
+    let moved = sim.active("a").expect("moved to a live node");
+    assert!(moved != a && moved != other);
+    let (at, _) = sim.additions("a").last().cloned().unwrap();
+    assert!(at - off <= 30.5, "took {}", at - off);
+}
+
+#[test]
+fn a_heartbeat_that_stops_during_an_outage_counts_only_from_the_resync() {
+    // Its kubelet dies during the outage; the Node and its Pods still say Ready, as they
+    // would until the node lifecycle controller acts.
+    let (mut sim, a, _) = settled_cluster(3);
+    let moves = sim.moves.len();
+    sim.outage(30.0, |sim| {
+        sim.nodes.get_mut(&a).unwrap().kubelet_connected = false;
+    });
+    let resynced = sim.t();
+    sim.run(5.0);
+    // Its heartbeat stopped long ago, but that was not observable: nothing moves at resync.
+    assert_eq!(moves_since(&sim, moves), []);
+    sim.run(30.0);
+    let second = sim.active("a").expect("failed over");
+    assert_ne!(second, a);
+    let (at, _) = sim.additions("a").last().cloned().unwrap();
+    assert!(
+        at - resynced >= 20.0,
+        "moved {} s after the resync, before a full grace of fresh observation",
+        at - resynced
+    );
+}
+
+#[test]
+fn a_probe_detected_death_during_an_outage_is_acted_on_at_resync_and_not_before() {
+    let (mut sim, a, _) = settled_cluster(3);
+    let moves = sim.moves.len();
+    sim.outage(30.0, |sim| {
+        sim.nodes.get_mut(&a).unwrap().powered = false;
+        // Probes keep running while the API is down; step() asserts nothing is written.
+        sim.probe_all();
+        sim.probe_all();
+    });
+    assert_eq!(moves_since(&sim, moves), [], "written while not synced");
+    sim.run(0.5);
+    let second = sim.active("a").expect("failed over at resync");
+    assert_ne!(second, a);
+    let events: Vec<_> = sim.plans.iter().flat_map(|p| &p.events).collect();
+    let failover = events
+        .iter()
+        .rev()
+        .find(|e| e.reason == "Failover")
+        .unwrap();
+    assert!(
+        failover.message.contains("(NodeProbeFailed)"),
+        "{}",
+        failover.message
+    );
+}
+
+#[test]
+fn failed_probes_fail_a_node_over_at_once_and_it_settles_after_recovery() {
+    let (mut sim, a, _) = settled_cluster(2);
+    sim.core
+        .apply_probe(sim.now(), &a, ProbeTarget::CiliumHealth, false);
+    sim.run(0.5);
+    assert_eq!(
+        sim.active("a"),
+        Some(a.clone()),
+        "one failure is below the threshold"
+    );
+    assert!(!sim.core.proves_unreachable(&a, sim.now()));
+    sim.core
+        .apply_probe(sim.now(), &a, ProbeTarget::CiliumHealth, false);
+    assert!(sim.core.proves_unreachable(&a, sim.now()));
+    sim.run(0.5);
+    let b = sim.active("a").expect("moved");
+    assert_ne!(b, a);
+    let latency = sim
+        .plans
+        .iter()
+        .flat_map(|p| &p.decision_latencies)
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        latency.reason,
+        Some(egressc::controller::HealthReason::NodeProbeFailed)
+    );
+    // The probe succeeds again: no fail-back, and a new gateway avoids the unsettled node.
+    sim.core
+        .apply_probe(sim.now(), &a, ProbeTarget::CiliumHealth, true);
+    assert!(!sim.core.proves_unreachable(&a, sim.now()));
+    sim.run(1.0);
+    sim.gateways.insert("c".into(), (gateway("c", false), None));
+    sim.core
+        .apply_gateway(sim.now(), gateway("c", false), 1, None);
+    sim.run(1.0);
+    assert_eq!(sim.active("c"), Some(b.clone()));
+    assert_eq!(sim.active("a"), Some(b));
+}
+
+#[test]
+fn a_failed_vip_agent_probe_moves_only_the_vip_gateway() {
+    let (mut sim, a, v) = settled_cluster(2);
+    for _ in 0..2 {
+        sim.core
+            .apply_probe(sim.now(), &v, ProbeTarget::VipAgent, false);
+    }
+    assert!(sim.core.proves_unreachable(&v, sim.now()));
+    sim.run(10.0);
+    assert_eq!(sim.active("a"), Some(a), "the PrimaryIP gateway moved");
+    // The VIP gateway waits for the handshake (the old holder's Lease), then moves.
+    assert_ne!(sim.active("v"), Some(v));
+}
+
+#[test]
+fn probe_targets_are_the_nodes_some_gateway_selects() {
+    let mut sim = Sim::new(&["n1", "n2"], &[gateway("a", false)], &[]);
+    let mut outside = sim.nodes["n2"].clone();
+    outside.labels.clear();
+    sim.nodes.insert("n3".into(), outside);
+    sim.cilium_labels.insert("n3".into(), BTreeMap::new());
+    sim.feed_all();
+    let targets = sim.core.probe_targets(sim.now()).expect("first call");
+    let names: Vec<&String> = targets.keys().collect();
+    assert_eq!(names, ["n1", "n2"]);
+    assert!(
+        targets
+            .values()
+            .all(|t| t.iter().eq([&ProbeTarget::CiliumHealth]))
+    );
+    assert_eq!(sim.core.probe_targets(sim.now()), None, "unchanged");
+    // A VIP gateway adds the agent probe.
+    sim.core
+        .apply_gateway(sim.now(), gateway("v", true), 1, None);
+    let targets = sim.core.probe_targets(sim.now()).expect("changed");
+    assert!(targets["n1"].contains(&ProbeTarget::VipAgent));
+    // A node leaving the selector stops being probed and forgets its failures.
+    for _ in 0..2 {
+        sim.core
+            .apply_probe(sim.now(), "n2", ProbeTarget::CiliumHealth, false);
+    }
+    assert!(sim.core.proves_unreachable("n2", sim.now()));
+    sim.change_node("n2", |n| n.labels.clear());
+    let targets = sim.core.probe_targets(sim.now()).expect("changed");
+    assert!(!targets.contains_key("n2"));
+    assert!(!sim.core.proves_unreachable("n2", sim.now()));
 }

@@ -23,6 +23,10 @@ struct Sync {
 
 impl Sync {
     fn start(cluster: &Cluster, identity: &str, leader_elect: bool) -> Sync {
+        Sync::start_with(cluster, identity, leader_elect, &[])
+    }
+
+    fn start_with(cluster: &Cluster, identity: &str, leader_elect: bool, extra: &[&str]) -> Sync {
         let log = cluster.dir.path().join(format!("{identity}.log"));
         let file = std::fs::File::create(&log).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_egressc"))
@@ -40,6 +44,7 @@ impl Sync {
             ])
             .args(["--leader-lease-duration", "3s", "--identity", identity])
             .args(["--cilium-version", "1.19"])
+            .args(extra)
             .env("KUBECONFIG", cluster.dir.path().join("kubeconfig"))
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
@@ -52,6 +57,25 @@ impl Sync {
     fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Sends `signal` (e.g. `libc::SIGTERM`) and waits at most `bound` for the exit.
+    fn signal_and_wait(
+        &mut self,
+        signal: libc::c_int,
+        bound: std::time::Duration,
+    ) -> Option<(std::process::ExitStatus, std::time::Duration)> {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: kill(2) on our own child's pid has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "signal sent");
+        let sent = std::time::Instant::now();
+        while sent.elapsed() < bound {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some((status, sent.elapsed()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
     }
 
     fn log(&self) -> String {
@@ -224,6 +248,157 @@ async fn a_standby_takes_over_after_the_leader_is_killed() {
         .and_then(|s| s.holder_identity)
         .unwrap_or_default();
     assert_ne!(holder, leader_identity(&leader));
+}
+
+async fn leader_holder(cluster: &Cluster) -> String {
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    leases
+        .get("egressc-sync")
+        .await
+        .expect("leader lease")
+        .spec
+        .and_then(|s| s.holder_identity)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_hands_the_leader_lease_back_and_exits_zero() {
+    let cluster = Cluster::start(&["n1", "n2"]).await;
+    let a = Sync::start(&cluster, "term-a", true);
+    let b = Sync::start(&cluster, "term-b", true);
+    cluster.wait_active(&[]).await;
+    let holder = leader_holder(&cluster).await;
+    let (mut leader, standby) = if holder == "term-a" { (a, b) } else { (b, a) };
+    assert_eq!(leader_identity(&leader), holder);
+    // A hang guard, not a measurement: the process itself allows 1 s for writes in flight
+    // and 1 s for the release.
+    let (status, took) = leader
+        .signal_and_wait(libc::SIGTERM, std::time::Duration::from_secs(10))
+        .unwrap_or_else(|| panic!("still running after SIGTERM; log:\n{}", leader.log()));
+    eprintln!("SIGTERM -> exit: {took:?}");
+    assert!(status.success(), "{status:?}; log:\n{}", leader.log());
+    assert!(
+        leader.log().contains("leader Lease handed back"),
+        "{}",
+        leader.log()
+    );
+    // Released, not left to expire: the holder is cleared (or already the standby).
+    let after = leader_holder(&cluster).await;
+    assert!(
+        after.is_empty() || after == leader_identity(&standby),
+        "holder after SIGTERM: {after:?}"
+    );
+    // SIGINT works the same for the standby (nothing to release).
+    let mut standby = standby;
+    let (status, _) = standby
+        .signal_and_wait(libc::SIGINT, std::time::Duration::from_secs(10))
+        .expect("standby exits on SIGINT");
+    assert!(status.success());
+}
+
+/// A stand-in for Cilium's health endpoint on one node: answers `GET` with 200 and keeps
+/// the connection, or — "powered off" — accepts and never answers (packets dropped).
+struct HealthEndpoint {
+    alive: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HealthEndpoint {
+    async fn serve(listener: tokio::net::TcpListener) -> HealthEndpoint {
+        use std::sync::atomic::Ordering;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let alive = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let flag = alive.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    loop {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        if !flag.load(Ordering::Relaxed) {
+                            // Powered off: hold the connection, answer nothing.
+                            std::future::pending::<()>().await;
+                        }
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if stream.write_all(reply).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        HealthEndpoint { alive }
+    }
+
+    fn power_off(&self) {
+        self.alive
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_failing_its_probes_is_failed_over_at_once() {
+    let cluster = Cluster::start(&["n1", "n2"]).await;
+    // One loopback address per node, the same port on each (as Cilium's 4240).
+    let first = tokio::net::TcpListener::bind("127.0.0.11:0")
+        .await
+        .expect("bind");
+    let port = first.local_addr().expect("addr").port();
+    let second = tokio::net::TcpListener::bind(("127.0.0.12", port))
+        .await
+        .expect("bind the same port on the second address");
+    let endpoints = [
+        ("n1", HealthEndpoint::serve(first).await),
+        ("n2", HealthEndpoint::serve(second).await),
+    ];
+    cluster.set_internal_ip("n1", "127.0.0.11").await;
+    cluster.set_internal_ip("n2", "127.0.0.12").await;
+    let port = port.to_string();
+    let sync = Sync::start_with(
+        &cluster,
+        "prober",
+        false,
+        &[
+            "--node-probe-port",
+            &port,
+            "--node-probe-interval",
+            "100ms",
+            "--node-probe-timeout",
+            "100ms",
+            "--node-probe-failures",
+            "2",
+            "--agent-probe-port",
+            "0",
+        ],
+    );
+    let active = cluster.wait_active(&[]).await;
+    // Let a few probes succeed first.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let (_, endpoint) = endpoints
+        .iter()
+        .find(|(node, _)| *node == active)
+        .expect("endpoint");
+    // Its heartbeat goes on and the Node stays Ready: only the probe can tell.
+    let off = std::time::Instant::now();
+    endpoint.power_off();
+    let other = cluster.wait_active(&[active.as_str()]).await;
+    eprintln!(
+        "probe black-holed (100 ms x 2) -> label on both kinds: {:?}",
+        off.elapsed()
+    );
+    assert_ne!(other, active, "log:\n{}", sync.log());
+    eventually("a Failover Event naming NodeProbeFailed", || async {
+        cluster.events().await.iter().any(|e| {
+            e["reason"] == "Failover"
+                && e["note"]
+                    .as_str()
+                    .is_some_and(|n| n.contains("NodeProbeFailed"))
+        })
+    })
+    .await;
 }
 
 fn leader_identity(sync: &Sync) -> String {

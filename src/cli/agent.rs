@@ -87,9 +87,15 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
         write_timeout: (args.renew_interval * 2).max(Duration::from_millis(500)),
     };
     tracing::info!(node = %config.node, namespace = %config.namespace, "egressc agent starting");
-    run(client, config, health, metrics, shutdown_signal()?)
-        .await
-        .map_err(|e| e.to_string())?;
+    run(
+        client,
+        config,
+        health,
+        metrics,
+        super::daemon::shutdown_signal()?,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     tracing::info!("egressc agent stopped: VIPs removed, Leases released");
     Ok(())
 }
@@ -108,17 +114,4 @@ async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, St
             .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
     };
     kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
-}
-
-/// Completes on the first SIGTERM or SIGINT.
-fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
-    Ok(async move {
-        tokio::select! {
-            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
-            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
-        }
-    })
 }

@@ -54,6 +54,20 @@ pub fn runtime(worker_threads: Option<usize>) -> Result<tokio::runtime::Runtime,
         .map_err(|error| super::trouble(&format!("cannot start the runtime: {error}")))
 }
 
+/// Completes on the first SIGTERM or SIGINT (handlers are installed at once, so they also
+/// work as PID 1 in a container, which has no default handlers).
+pub fn shutdown_signal() -> Result<impl Future<Output = ()>, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("SIGINT: {e}"))?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+        }
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -107,12 +107,17 @@ mod tests {
             .and_then(|p| p.containers.into_iter().next())
             .and_then(|c| c.args)
             .unwrap_or_default();
-        let command_line = std::iter::once("egressc".to_string()).chain(args.iter().cloned());
+        // As the kubelet expands `$(POD_IP)` (here: an IPv6 node, the harder case).
+        let expanded = args.iter().map(|a| a.replace("$(POD_IP)", "2001:db8::7"));
+        let command_line = std::iter::once("egressc".to_string()).chain(expanded);
         let parsed = Cli::try_parse_from(command_line)
             .unwrap_or_else(|e| panic!("{args:?} is not a valid command line: {e}"));
         let debug = format!("{parsed:?}");
         assert!(debug.starts_with("Cli { command: Sync("), "{debug}");
         assert!(debug.contains("cilium_namespace: \"cilium\""), "{debug}");
-        assert!(debug.contains("metrics_addr: 0.0.0.0:9477"), "{debug}");
+        assert!(
+            debug.contains("metrics_addr: [2001:db8::7]:9477"),
+            "{debug}"
+        );
     }
 }

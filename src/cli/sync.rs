@@ -12,6 +12,7 @@ use super::daemon::parse_duration;
 use crate::controller::Timing;
 use crate::model::cilium::CiliumVersion;
 use crate::sync::SyncConfig;
+use crate::sync::probe::ProbeConfig;
 
 /// Flags of `egressc sync`.
 #[derive(Debug, Args)]
@@ -19,8 +20,9 @@ pub struct SyncArgs {
     /// The controller's namespace (VIP Leases, leader Lease, VIP agent Pods).
     #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
     namespace: String,
-    /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, default_value = "0.0.0.0:9477")]
+    /// Address of /metrics, /healthz and /readyz (`IP:PORT`; an IPv6 address may go without
+    /// brackets, as `$(POD_IP):9477` expands in a manifest).
+    #[arg(long, default_value = "0.0.0.0:9477", value_parser = parse_listen_addr)]
     metrics_addr: SocketAddr,
     /// Namespace of the cilium-agent Pods.
     #[arg(long, default_value = "kube-system")]
@@ -52,6 +54,27 @@ pub struct SyncArgs {
     /// Cilium release to compile CiliumEgressGatewayPolicies for.
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
     cilium_version: CiliumVersion,
+    /// Port of Cilium's health endpoint probed on every gateway node's InternalIP (0: no
+    /// direct probing; failures are then seen through the heartbeat Lease only).
+    #[arg(long, default_value_t = 4240)]
+    node_probe_port: u16,
+    /// Path probed on that port.
+    #[arg(long, default_value = "/hello")]
+    node_probe_path: String,
+    /// Time between the starts of two probes of one node.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    node_probe_interval: Duration,
+    /// A probe not answered within this fails.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    node_probe_timeout: Duration,
+    /// Consecutive failed probes that make a node unhealthy (it regains new gateways after
+    /// --settle).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    node_probe_failures: u32,
+    /// Port of the VIP agent's health server, whose /readyz is probed on nodes of VIP gateways
+    /// (0: not probed).
+    #[arg(long, default_value_t = 9478)]
+    agent_probe_port: u16,
 }
 
 impl SyncArgs {
@@ -71,25 +94,72 @@ impl SyncArgs {
             timing: Timing {
                 node_lease_grace: self.node_lease_grace,
                 settle: self.settle,
+                probe_failures: self.node_probe_failures,
                 ..Timing::default()
             },
             leader_elect: self.leader_elect,
             leader_lease_duration: self.leader_lease_duration,
             identity,
             cilium_version: self.cilium_version,
+            probe: ProbeConfig {
+                node_port: self.node_probe_port,
+                node_path: self.node_probe_path,
+                agent_port: self.agent_probe_port,
+                interval: self.node_probe_interval,
+                timeout: self.node_probe_timeout,
+            },
         }
     }
 }
 
-/// Runs `egressc sync`; returns only on a fatal error.
+/// `IP:PORT`, also with an unbracketed IPv6 address (the port is after the last colon).
+fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = text.parse() {
+        return Ok(addr);
+    }
+    let (ip, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("`{text}` is not IP:PORT"))?;
+    let ip: std::net::IpAddr = ip
+        .parse()
+        .map_err(|_| format!("`{ip}` is not an IP address"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("`{port}` is not a port"))?;
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// Runs `egressc sync`; returns on a fatal error, or with success after SIGTERM/SIGINT.
 pub fn run(args: SyncArgs) -> ExitCode {
     super::daemon::init_logging();
     let runtime = match super::daemon::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::sync::run(args.config())) {
+    let run = async {
+        let shutdown = super::daemon::shutdown_signal().map_err(crate::sync::SyncError::Signal)?;
+        crate::sync::run(args.config(), shutdown).await
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => super::trouble(&error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_take_unbracketed_ipv6_as_pod_ip_expands() {
+        assert_eq!(
+            parse_listen_addr("2001:db8::7:9477"),
+            Ok("[2001:db8::7]:9477".parse().unwrap())
+        );
+        assert_eq!(
+            parse_listen_addr("192.0.2.7:9477"),
+            Ok("192.0.2.7:9477".parse().unwrap())
+        );
+        assert!(parse_listen_addr("$(POD_IP):9477").is_err());
     }
 }

@@ -29,4 +29,6 @@ pub struct SyncConfig {
     pub identity: String,
     /// The Cilium release compiled for.
     pub cilium_version: CiliumVersion,
+    /// Direct node probing.
+    pub probe: super::probe::ProbeConfig,
 }

@@ -1,7 +1,9 @@
 //! Leader election between `egressc sync` replicas with kube-lease-manager: one Lease
 //! (`egressc-sync` in the controller namespace), one writer. Every replica watches (warm
 //! standby); only the holder applies plans, and it checks [`Leadership::is_leader`] before
-//! every write batch, so a replica that lost the Lease stops writing at once.
+//! every write batch, so a replica that lost the Lease stops writing at once. On shutdown the
+//! holder hands the Lease back ([`Release`]): kube-lease-manager releases it (holder cleared)
+//! as soon as every receiver of its state is gone.
 
 use std::time::Duration;
 
@@ -60,6 +62,12 @@ impl Leadership {
         })
     }
 
+    /// The handle that waits for the Lease to be handed back once this `Leadership` is
+    /// dropped (`None` for [`Leadership::always`], or when already taken).
+    pub fn release_handle(&mut self) -> Option<Release> {
+        self._task.take().map(|task| Release { task })
+    }
+
     /// Does this replica hold the Lease now?
     pub fn is_leader(&self) -> bool {
         *self.state.borrow()
@@ -70,6 +78,30 @@ impl Leadership {
         if self.state.changed().await.is_err() {
             // The election task ended: nothing will change any more.
             std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Waits for kube-lease-manager to release the Lease after the [`Leadership`] it came from
+/// was dropped.
+#[derive(Debug)]
+pub struct Release {
+    task: JoinHandle<Result<kube_lease_manager::LeaseManager, LeaseManagerError>>,
+}
+
+impl Release {
+    /// Waits at most `bound` for the release; true if the Lease was handed back.
+    pub async fn wait(self, bound: Duration) -> bool {
+        match tokio::time::timeout(bound, self.task).await {
+            Ok(Ok(Ok(_))) => true,
+            Ok(Ok(Err(error))) => {
+                tracing::warn!(%error, "leader Lease not released");
+                false
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(?bound, "leader Lease release did not finish in time");
+                false
+            }
         }
     }
 }

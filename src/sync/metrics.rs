@@ -46,6 +46,8 @@ pub struct Metrics {
     pub reconcile_errors: Counter,
     /// `egressc_label_move_seconds`: observed health change → label patch response.
     pub label_move: Histogram,
+    /// Direct node probing (see [`ProbeMetrics`]).
+    pub probes: ProbeMetrics,
     ready: AtomicBool,
 }
 
@@ -91,7 +93,9 @@ impl Metrics {
             prometheus_client::registry::Unit::Seconds,
             label_move.clone(),
         );
+        let probes = ProbeMetrics::register(&mut registry);
         Metrics {
+            probes,
             registry,
             failovers,
             active_node,
@@ -138,6 +142,132 @@ impl Metrics {
         out
     }
 }
+
+// ---- Direct node probing and detection → label move (fast failover) -------------------------
+
+/// Why a probe failed: the `reason` label of `egressc_node_probe_failures_total`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+pub enum ProbeFailure {
+    /// No answer within `--node-probe-timeout` (a powered-off node: packets dropped).
+    Timeout,
+    /// Connection refused or reset, or a broken answer.
+    Error,
+    /// An answer other than 2xx.
+    Status,
+}
+
+impl ProbeFailure {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeFailure::Timeout => "timeout",
+            ProbeFailure::Error => "error",
+            ProbeFailure::Status => "status",
+        }
+    }
+}
+
+/// Label set `{probe}`: `cilium-health` or `vip-agent`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeLabel {
+    /// What was probed.
+    pub probe: &'static str,
+}
+
+/// Label set `{probe, reason}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProbeFailureLabels {
+    /// What was probed.
+    pub probe: &'static str,
+    /// Why it failed ([`ProbeFailure::as_str`]).
+    pub reason: &'static str,
+}
+
+/// Label set `{reason}`: the health reason of the node a gateway moved away from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A `HealthReason` name, or `None` when the old node was healthy.
+    pub reason: &'static str,
+}
+
+/// The probing metrics. No `node` label: probed nodes can number thousands and are replaced
+/// over time, and each would add a series per probe kind and reason for ever; which node
+/// failed is named in Events, gateway status and the log.
+#[derive(Debug)]
+pub struct ProbeMetrics {
+    /// `egressc_node_probe_duration_seconds{probe}`: answered or not, per probe.
+    pub duration: Family<ProbeLabel, Histogram>,
+    /// `egressc_node_probe_failures_total{probe,reason}`.
+    pub failures: Family<ProbeFailureLabels, Counter>,
+    /// `egressc_detection_to_label_move_seconds{reason}`: from the core's verdict that a node
+    /// is unhealthy to the label patch response, by the reason of the verdict.
+    pub detection_to_move: Family<ReasonLabel, Histogram>,
+}
+
+impl ProbeMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let duration = Family::<ProbeLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0])
+        });
+        let failures = Family::<ProbeFailureLabels, Counter>::default();
+        let detection_to_move = Family::<ReasonLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new([0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0])
+        });
+        registry.register_with_unit(
+            "node_probe_duration",
+            "Duration of direct node probes (Cilium health endpoint, VIP agent readiness)",
+            prometheus_client::registry::Unit::Seconds,
+            duration.clone(),
+        );
+        registry.register(
+            "node_probe_failures",
+            "Failed direct node probes",
+            failures.clone(),
+        );
+        registry.register_with_unit(
+            "detection_to_label_move",
+            "From a node's unhealthy verdict to the label patch response, by reason",
+            prometheus_client::registry::Unit::Seconds,
+            detection_to_move.clone(),
+        );
+        ProbeMetrics {
+            duration,
+            failures,
+            detection_to_move,
+        }
+    }
+
+    /// Records one probe of `target` taking `took`, failed for `failure` if any.
+    pub fn observe(
+        &self,
+        target: crate::controller::ProbeTarget,
+        took: Duration,
+        failure: Option<ProbeFailure>,
+    ) {
+        let probe = target.as_str();
+        self.duration
+            .get_or_create(&ProbeLabel { probe })
+            .observe(took.as_secs_f64());
+        if let Some(reason) = failure {
+            self.failures
+                .get_or_create(&ProbeFailureLabels {
+                    probe,
+                    reason: reason.as_str(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records one label move away from a node unhealthy for `reason`.
+    pub fn observe_move(&self, reason: Option<crate::controller::HealthReason>, took: Duration) {
+        let reason = reason.map_or("None", |r| r.as_str());
+        self.detection_to_move
+            .get_or_create(&ReasonLabel { reason })
+            .observe(took.as_secs_f64());
+    }
+}
+
+// ---- end of direct node probing ------------------------------------------------------------
 
 /// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until the process ends.
 pub async fn serve(

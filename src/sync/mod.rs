@@ -7,18 +7,22 @@
 //! `pipeline::check`, cached per object), `index` (watch events → controller, relist
 //! bookkeeping), `patches` (plan → request bodies), `statuses` (which status patches a
 //! reconcile needs), `cegp` (CEGPs rendered by `render`).
-//! Shell: `watch`, `writer`, `leader`, `metrics`, `run` (the I/O) and `config`.
+//! Shell: `watch`, `writer`, `leader`, `metrics`, `probe` (direct node probing), `run` (the
+//! I/O) and `config`.
 
 pub use egressc_core::sync::{cegp, convert, index, objects, patches, statuses, validation};
 
 pub mod config;
 pub mod leader;
 pub mod metrics;
+pub mod probe;
 pub mod run;
 pub mod watch;
 pub mod writer;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub use config::SyncConfig;
 
@@ -46,10 +50,20 @@ pub enum SyncError {
     /// The built-in templates did not compile (a bug) or the Cilium version is unsupported.
     #[error("rendering: {0}")]
     Render(#[from] crate::render::RenderError),
+    /// Signal handlers could not be installed.
+    #[error("signals: {0}")]
+    Signal(String),
 }
 
-/// Runs the controller until the process is stopped.
-pub async fn run(config: SyncConfig) -> Result<(), SyncError> {
+/// After SIGTERM/SIGINT, how long writes already sent may take to finish.
+pub const WRITE_GRACE: Duration = Duration::from_secs(1);
+/// Then how long handing the leader Lease back may take.
+pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs the controller until `shutdown` completes; then it stops reconciling, lets the writes
+/// in flight finish (at most [`WRITE_GRACE`]) and hands the leader Lease back (at most
+/// [`RELEASE_GRACE`]), so a standby takes over without waiting the Lease out.
+pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), SyncError> {
     let client = kube::Client::try_default()
         .await
         .map_err(SyncError::Client)?;
@@ -62,7 +76,7 @@ pub async fn run(config: SyncConfig) -> Result<(), SyncError> {
         })?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));
     let compiler = cegp::CegpCompiler::new(config.cilium_version)?;
-    let leadership = if config.leader_elect {
+    let mut leadership = if config.leader_elect {
         leader::Leadership::elect(
             client.clone(),
             &config.namespace,
@@ -81,9 +95,37 @@ pub async fn run(config: SyncConfig) -> Result<(), SyncError> {
     let index = index::Index::new(Controller::new(config.timing), options);
     let writer = writer::Writer::new(client.clone(), &config.namespace, &config.identity);
     let events = watch::spawn_all(&client, &config);
+    let release = leadership.release_handle();
+    let (prober, probe_results) = if config.probe.enabled() {
+        let (prober, results) = probe::Prober::spawn(config.probe.clone(), metrics.clone());
+        (Some(prober), results)
+    } else {
+        (None, tokio::sync::mpsc::channel(1).1)
+    };
     tracing::info!(identity = %config.identity, namespace = %config.namespace, "egressc sync started");
-    run::Loop::new(index, compiler, writer, metrics, leadership)
-        .run(events)
-        .await;
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let main = run::Loop::new(index, compiler, writer, metrics, leadership)
+        .with_prober(prober, config.probe.clone());
+    let mut reconciling = Box::pin(main.run(events, probe_results, stopping));
+    let ended = tokio::select! {
+        () = shutdown => false,
+        () = &mut reconciling => true,
+    };
+    let _ = stop.send(true);
+    if !ended
+        && tokio::time::timeout(WRITE_GRACE, &mut reconciling)
+            .await
+            .is_err()
+    {
+        tracing::warn!(grace = ?WRITE_GRACE, "writes still in flight; abandoning them");
+    }
+    drop(reconciling);
+    // The loop (and with it every receiver of the leadership state) is gone: release.
+    if let Some(release) = release
+        && release.wait(RELEASE_GRACE).await
+    {
+        tracing::info!("leader Lease handed back");
+    }
+    tracing::info!("egressc sync stopped");
     Ok(())
 }

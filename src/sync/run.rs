@@ -16,11 +16,12 @@ use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
 use super::patches;
+use super::probe::{Endpoints, ProbeConfig, ProbeResult, Prober};
 use super::statuses;
 use super::writer::Writer;
 use futures::{StreamExt, stream};
 
-use crate::controller::{Instant, LabelPatch, Plan};
+use crate::controller::{Instant, LabelPatch, Plan, ProbeTargets};
 use crate::model::labels::is_active_for_label;
 use crate::validate::documents::GATEWAY_KIND;
 
@@ -54,6 +55,10 @@ pub struct Loop {
     cegps_dirty: bool,
     failovers_seen: BTreeMap<String, u64>,
     active_seen: BTreeMap<String, Option<String>>,
+    prober: Option<(Prober, ProbeConfig)>,
+    leadership_changed: bool,
+    /// The core's last probe targets (endpoints also follow Node IP changes).
+    probe_targets: ProbeTargets,
 }
 
 impl Loop {
@@ -79,18 +84,86 @@ impl Loop {
             cegps_dirty: true,
             failovers_seen: BTreeMap::new(),
             active_seen: BTreeMap::new(),
+            prober: None,
+            leadership_changed: true,
+            probe_targets: ProbeTargets::new(),
         }
+    }
+
+    /// Probes the nodes the core names with `prober` (while this replica leads).
+    pub fn with_prober(mut self, prober: Option<Prober>, config: ProbeConfig) -> Self {
+        self.prober = prober.map(|prober| (prober, config));
+        self
+    }
+
+    /// Feeds probe results to the core.
+    fn apply_probe(&mut self, result: ProbeResult) {
+        let now = self.now();
+        self.index
+            .controller
+            .apply_probe(now, &result.node, result.target, result.ok);
+    }
+
+    /// Points the prober at the core's targets on their current InternalIPs; a standby probes
+    /// nothing (the leader does; a new leader has results after one failure threshold).
+    fn update_probes(&mut self) {
+        let Some((prober, config)) = &self.prober else {
+            return;
+        };
+        let now = Instant(self.epoch.elapsed());
+        let changed = match self.index.controller.probe_targets(now) {
+            Some(targets) => {
+                self.probe_targets = targets;
+                true
+            }
+            None => false,
+        };
+        if !(self.index.take_node_ips_change() || changed || self.leadership_changed) {
+            return;
+        }
+        self.leadership_changed = false;
+        let mut endpoints = Endpoints::new();
+        if self.leadership.is_leader() {
+            for (node, targets) in &self.probe_targets {
+                let Some(ip) = self.index.node_ips.get(node) else {
+                    continue;
+                };
+                for target in targets {
+                    if let Some(url) = config.url(*ip, *target) {
+                        endpoints.insert((node.clone(), *target), url);
+                    }
+                }
+            }
+        }
+        prober.set(endpoints);
     }
 
     fn now(&self) -> Instant {
         Instant(self.epoch.elapsed())
     }
 
-    /// Runs until the watches end (they do not, unless the runtime shuts down).
-    pub async fn run(mut self, mut events: tokio::sync::mpsc::Receiver<WatchEvent>) {
+    /// Runs until `stop` turns true (or the watches end, which they do not); a step already
+    /// writing is finished first.
+    pub async fn run(
+        mut self,
+        mut events: tokio::sync::mpsc::Receiver<WatchEvent>,
+        mut probes: tokio::sync::mpsc::Receiver<ProbeResult>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
         let mut wake = TokioInstant::now() + IDLE;
         loop {
+            if *stop.borrow() {
+                tracing::info!("stopping: no more reconciles");
+                return;
+            }
             tokio::select! {
+                _ = stop.changed() => continue,
+                Some(result) = probes.recv() => {
+                    self.apply_probe(result);
+                    while let Ok(result) = probes.try_recv() {
+                        self.apply_probe(result);
+                    }
+                }
                 event = events.recv() => {
                     let Some(event) = event else { return };
                     let now = self.now();
@@ -107,6 +180,7 @@ impl Loop {
                 }
                 () = tokio::time::sleep_until(wake) => {}
                 () = self.leadership.changed() => {
+                    self.leadership_changed = true;
                     if self.leadership.is_leader() {
                         tracing::info!("became leader; adopting the labels in place");
                         self.index.controller.readopt();
@@ -116,6 +190,7 @@ impl Loop {
                     }
                 }
             }
+            self.update_probes();
             wake = self.step().await;
         }
     }
@@ -141,6 +216,15 @@ impl Loop {
             took = ?decided_at.elapsed(),
             "planned"
         );
+        if let Some(change) = plan.disruption {
+            tracing::warn!(
+                stale = change.stale,
+                nodes = change.nodes,
+                disrupted = change.disrupted,
+                "heartbeat disruption: staleness is {} evidence",
+                if change.disrupted { "no" } else { "again" }
+            );
+        }
         let mut wake = plan
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
@@ -194,8 +278,11 @@ impl Loop {
         }
         self.index.settle_policies();
         let applied = decided_at.elapsed();
-        for (_, latency) in &plan.decision_latencies {
-            self.metrics.observe_label_move(*latency + applied);
+        for decision in &plan.decision_latencies {
+            self.metrics.observe_label_move(decision.latency + applied);
+            self.metrics
+                .probes
+                .observe_move(decision.reason, decision.latency + applied);
         }
         if !self.leadership.is_leader() {
             return true;

@@ -260,15 +260,27 @@ impl Cluster {
     }
 
     pub async fn set_ready(&self, node: &str, ready: bool) {
-        let nodes: Api<Node> = Api::all(self.client.clone());
         let status = if ready { "True" } else { "False" };
+        self.patch_node_status(
+            node,
+            json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
+        )
+        .await;
+    }
+
+    /// Sets `node`'s `InternalIP` (where `egressc sync` probes it).
+    pub async fn set_internal_ip(&self, node: &str, ip: &str) {
+        self.patch_node_status(
+            node,
+            json!({"status": {"addresses": [{"type": "InternalIP", "address": ip}]}}),
+        )
+        .await;
+    }
+
+    async fn patch_node_status(&self, node: &str, body: Value) {
+        let nodes: Api<Node> = Api::all(self.client.clone());
         nodes
-            .patch_status(
-                node,
-                &PatchParams::default(),
-                &Patch::Merge(json!({
-                "status": {"conditions": [{"type": "Ready", "status": status}]}})),
-            )
+            .patch_status(node, &PatchParams::default(), &Patch::Merge(body))
             .await
             .expect("node status");
     }

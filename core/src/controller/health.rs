@@ -1,11 +1,14 @@
 //! Node health as the controller observes it: the Node object, its kubelet heartbeat Lease,
-//! and the cilium-agent and VIP agent Pods on it; from these, the [`NodeFacts`] election needs,
-//! including whether a recovered node has settled.
+//! the cilium-agent and VIP agent Pods on it, and the results of probing the node directly;
+//! from these, the [`NodeFacts`] election needs, including whether a recovered node has
+//! settled, and the [`HealthReason`] a node is unhealthy for.
 //!
 //! Heartbeat staleness is judged by when the controller *observed* the Lease change, never by
-//! comparing the Lease's renewTime with the controller's clock. Settling is tracked from the
-//! last instant the node was seen unhealthy; unhealthy moments are only recorded once caches
-//! are synced, so a controller restart does not make every node unsettled.
+//! comparing the Lease's renewTime with the controller's clock, and only counts as evidence
+//! while observation works (see `gaps.rs`): the [`View`] says whether it does. Settling is
+//! tracked from the last instant the node was seen unhealthy; unhealthy moments are only
+//! recorded once caches are synced (or on probe evidence, which does not go through the API),
+//! so a controller restart does not make every node unsettled.
 
 use std::collections::BTreeMap;
 
@@ -27,17 +30,93 @@ pub struct NodeObservation {
     pub deleting: bool,
 }
 
+/// Why a node cannot carry a gateway: the first that applies, in this order. Stable CamelCase
+/// names (`as_str`) go into Events, gateway status and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HealthReason {
+    /// The Node object is not known (deleted).
+    NodeGone,
+    /// `metadata.deletionTimestamp` is set.
+    NodeDeleting,
+    /// `spec.unschedulable` (cordoned).
+    NodeCordoned,
+    /// The Node's Ready condition is not True.
+    NodeNotReady,
+    /// The node's direct probe (Cilium's health endpoint) failed the threshold.
+    NodeProbeFailed,
+    /// The kubelet heartbeat Lease was not seen renewed within `--node-lease-grace` while
+    /// other nodes' heartbeats were (see `gaps.rs`).
+    HeartbeatStale,
+    /// No Ready cilium-agent Pod on the node.
+    CiliumAgentNotReady,
+    /// VIP gateways only: the VIP agent's `/readyz` probe failed the threshold.
+    VipAgentProbeFailed,
+    /// VIP gateways only: no Ready VIP agent Pod on the node.
+    VipAgentNotReady,
+}
+
+impl HealthReason {
+    /// The stable name used in Events, status and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthReason::NodeGone => "NodeGone",
+            HealthReason::NodeDeleting => "NodeDeleting",
+            HealthReason::NodeCordoned => "NodeCordoned",
+            HealthReason::NodeNotReady => "NodeNotReady",
+            HealthReason::NodeProbeFailed => "NodeProbeFailed",
+            HealthReason::HeartbeatStale => "HeartbeatStale",
+            HealthReason::CiliumAgentNotReady => "CiliumAgentNotReady",
+            HealthReason::VipAgentProbeFailed => "VipAgentProbeFailed",
+            HealthReason::VipAgentNotReady => "VipAgentNotReady",
+        }
+    }
+}
+
+/// Consecutive failures of one direct probe, as reported by the shell.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct ProbeRecord {
+    pub failures: u32,
+}
+
+impl ProbeRecord {
+    /// At or past the failure threshold (`0` disables the verdict).
+    pub fn failed(&self, timing: &Timing) -> bool {
+        timing.probe_failures > 0 && self.failures >= timing.probe_failures
+    }
+}
+
+/// Everything health is judged against besides the node itself: the instant, the durations,
+/// and the state of observation (maintained by `gaps.rs`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct View {
+    pub now: Instant,
+    pub timing: Timing,
+    /// The latest instant any node's heartbeat was observed to change: evidence that
+    /// heartbeats are being observed at all.
+    pub last_beat: Option<Instant>,
+    /// Heartbeats of most nodes look stale at once: observation is lost, and heartbeat
+    /// staleness is no evidence against any node.
+    pub disrupted: bool,
+    /// Caches are complete.
+    pub synced: bool,
+}
+
 /// Everything known about one node.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NodeHealth {
     pub node: Option<NodeObservation>,
-    /// The heartbeat Lease's renewTime as last seen (opaque) and when it was seen to change.
+    /// The heartbeat Lease's renewTime as last seen (opaque) and when it was seen to change
+    /// (moved forward to the end of an observation gap, see `gaps.rs`).
     pub heartbeat: Option<(String, Instant)>,
     /// cilium-agent Pods on this node: pod name → Ready.
     pub cilium_pods: BTreeMap<String, bool>,
     /// VIP agent Pods on this node: pod name → Ready.
     pub vip_pods: BTreeMap<String, bool>,
-    /// The last instant this node was evaluated unhealthy (while synced).
+    /// The direct probe of the node (Cilium's health endpoint).
+    pub node_probe: ProbeRecord,
+    /// The direct probe of the VIP agent's `/readyz`.
+    pub agent_probe: ProbeRecord,
+    /// The last instant this node was evaluated unhealthy (while synced, or on probe evidence).
     pub last_unhealthy: Option<Instant>,
     /// When the node's health last flipped, as observed (for the decision-latency metric).
     pub health_changed_at: Option<Instant>,
@@ -45,46 +124,108 @@ pub(super) struct NodeHealth {
     pub was_healthy: Option<bool>,
     /// The instant queued for re-evaluating this node (see [`NodeHealth::next_change`]).
     pub scheduled: Option<Instant>,
+    /// Set while the heartbeat is past its grace but no later heartbeat of any other node
+    /// has been seen yet (the key of `Controller::awaiting_progress`).
+    pub awaiting_progress: Option<Instant>,
 }
 
 impl NodeHealth {
-    /// Is the heartbeat fresh at `now`? Unknown (no Lease seen yet) counts as fresh.
-    pub fn heartbeat_fresh(&self, now: Instant, timing: &Timing) -> bool {
-        self.heartbeat
-            .as_ref()
-            .is_none_or(|(_, seen)| now < *seen + timing.node_lease_grace)
+    /// The heartbeat is past its grace *and* some node's heartbeat was seen changing at least
+    /// half a grace after this one's last change: without such progress nobody's heartbeat is
+    /// being observed, and silence is no evidence. Unknown (no Lease seen yet) is not overdue.
+    pub fn heartbeat_overdue(&self, view: &View) -> bool {
+        self.heartbeat.as_ref().is_some_and(|(_, seen)| {
+            view.now >= *seen + view.timing.node_lease_grace
+                && view
+                    .last_beat
+                    .is_some_and(|beat| beat >= *seen + view.timing.node_lease_grace / 2)
+        })
     }
 
-    /// Ready (condition and fresh heartbeat), schedulable, not deleting, cilium-agent Ready.
-    /// The VIP agent is not part of it: it only matters for VIP gateways.
-    pub fn healthy(&self, now: Instant, timing: &Timing) -> bool {
-        self.node.as_ref().is_some_and(|node| {
-            node.ready
-                && !node.unschedulable
-                && !node.deleting
-                && self.cilium_ready() != Some(false)
-        }) && self.heartbeat_fresh(now, timing)
+    /// Past the grace without any progress evidence yet: re-judged when a heartbeat arrives.
+    pub fn heartbeat_unconfirmed(&self, view: &View) -> bool {
+        self.heartbeat.as_ref().is_some_and(|(_, seen)| {
+            view.now >= *seen + view.timing.node_lease_grace && !self.heartbeat_overdue(view)
+        })
+    }
+
+    fn heartbeat_stale(&self, view: &View) -> bool {
+        !view.disrupted && self.heartbeat_overdue(view)
+    }
+
+    /// Evidence that nothing on this node can renew a Lease or answer for it: the node's
+    /// direct probe or its VIP agent's probe failed the threshold, or its heartbeat is stale
+    /// while other heartbeats are observed. A node merely NotReady, cordoned or with an agent
+    /// Pod not Ready does not qualify. VIP takeover without waiting out the VIP Lease relies
+    /// on this (and still ARP-probes first: a node cut off only from the controller answers).
+    pub fn proves_unreachable(&self, view: &View) -> bool {
+        self.node_probe.failed(&view.timing)
+            || self.agent_probe.failed(&view.timing)
+            || self.heartbeat_stale(view)
+    }
+
+    /// Why the node cannot carry a PrimaryIP gateway; `None` if it can.
+    pub fn reason(&self, view: &View) -> Option<HealthReason> {
+        let Some(node) = &self.node else {
+            return Some(HealthReason::NodeGone);
+        };
+        if node.deleting {
+            Some(HealthReason::NodeDeleting)
+        } else if node.unschedulable {
+            Some(HealthReason::NodeCordoned)
+        } else if !node.ready {
+            Some(HealthReason::NodeNotReady)
+        } else if self.node_probe.failed(&view.timing) {
+            Some(HealthReason::NodeProbeFailed)
+        } else if self.heartbeat_stale(view) {
+            Some(HealthReason::HeartbeatStale)
+        } else if !self.cilium_ready() {
+            Some(HealthReason::CiliumAgentNotReady)
+        } else {
+            None
+        }
+    }
+
+    /// Why the node cannot carry a VIP gateway; `None` if it can.
+    pub fn vip_reason(&self, view: &View) -> Option<HealthReason> {
+        self.reason(view).or_else(|| {
+            if self.agent_probe.failed(&view.timing) {
+                Some(HealthReason::VipAgentProbeFailed)
+            } else if !self.vip_ready() {
+                Some(HealthReason::VipAgentNotReady)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// No [`NodeHealth::reason`]. The VIP agent is not part of it: it only matters for VIP
+    /// gateways.
+    pub fn healthy(&self, view: &View) -> bool {
+        self.reason(view).is_none()
     }
 
     /// A node without any cilium-agent Pod has no datapath: not ready.
-    fn cilium_ready(&self) -> Option<bool> {
-        Some(self.cilium_pods.values().any(|&ready| ready))
+    fn cilium_ready(&self) -> bool {
+        self.cilium_pods.values().any(|&ready| ready)
     }
 
-    fn vip_ready(&self) -> Option<bool> {
-        Some(self.vip_pods.values().any(|&ready| ready))
+    fn vip_ready(&self) -> bool {
+        self.vip_pods.values().any(|&ready| ready)
     }
 
-    /// Records the health at `now` (before and after every observation and on every
+    /// Records the health at `view.now` (before and after every observation and on every
     /// reconcile); returns the health.
-    pub fn evaluate(&mut self, now: Instant, timing: &Timing, synced: bool) -> bool {
-        let healthy = self.healthy(now, timing);
-        if synced {
+    pub fn evaluate(&mut self, view: &View) -> bool {
+        let healthy = self.healthy(view);
+        // Probe failures do not go through the API: evidence even while caches are not synced.
+        let evidence = view.synced || self.node_probe.failed(&view.timing);
+        if evidence {
             if !healthy {
-                self.last_unhealthy = Some(now);
+                self.last_unhealthy = Some(view.now);
             }
             if self.was_healthy.is_some_and(|was| was != healthy) {
-                self.health_changed_at = Some(now);
+                self.health_changed_at = Some(view.now);
             }
         }
         self.was_healthy = Some(healthy);
@@ -92,30 +233,32 @@ impl NodeHealth {
     }
 
     /// Has the node been healthy for the settle time?
-    pub fn settled(&self, now: Instant, timing: &Timing) -> bool {
+    pub fn settled(&self, view: &View) -> bool {
         self.last_unhealthy
-            .is_none_or(|at| now >= at + timing.settle)
+            .is_none_or(|at| view.now >= at + view.timing.settle)
     }
 
     /// The facts election works on; `None` while the Node object itself is unknown.
-    pub fn facts(&self, now: Instant, timing: &Timing) -> Option<NodeFacts> {
+    pub fn facts(&self, view: &View) -> Option<NodeFacts> {
         let node = self.node.as_ref()?;
         Some(NodeFacts {
             name: node.name.clone(),
             labels: node.labels.clone(),
-            ready: node.ready && self.heartbeat_fresh(now, timing),
+            ready: node.ready
+                && !self.heartbeat_stale(view)
+                && !self.node_probe.failed(&view.timing),
             unschedulable: node.unschedulable,
             deleting: node.deleting,
-            cilium_agent_ready: self.cilium_ready(),
-            vip_agent_ready: self.vip_ready(),
-            settled: self.settled(now, timing),
+            cilium_agent_ready: Some(self.cilium_ready()),
+            vip_agent_ready: Some(self.vip_ready() && !self.agent_probe.failed(&view.timing)),
+            settled: self.settled(view),
         })
     }
 
     /// Updates `scheduled` to the next change after `now`; returns it when it must be queued
     /// (it differs from what is queued already).
-    pub fn reschedule(&mut self, now: Instant, timing: &Timing) -> Option<Instant> {
-        let next = self.next_change(now, timing);
+    pub fn reschedule(&mut self, view: &View) -> Option<Instant> {
+        let next = self.next_change(view);
         if next == self.scheduled {
             return None;
         }
@@ -124,16 +267,16 @@ impl NodeHealth {
     }
 
     /// The next instant at which time alone changes this node's facts.
-    pub fn next_change(&self, now: Instant, timing: &Timing) -> Option<Instant> {
+    pub fn next_change(&self, view: &View) -> Option<Instant> {
         let stale_at = self
             .heartbeat
             .as_ref()
-            .map(|(_, seen)| *seen + timing.node_lease_grace)
-            .filter(|at| *at > now);
+            .map(|(_, seen)| *seen + view.timing.node_lease_grace)
+            .filter(|at| *at > view.now);
         let settles_at = self
             .last_unhealthy
-            .map(|at| at + timing.settle)
-            .filter(|at| *at > now);
+            .map(|at| at + view.timing.settle)
+            .filter(|at| *at > view.now);
         match (stale_at, settles_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

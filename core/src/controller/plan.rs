@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::health::HealthReason;
 use super::status::StatusUpdate;
 use super::time::Instant;
 
@@ -22,7 +23,9 @@ pub struct Plan {
     pub events: Vec<Event>,
     /// For each label move made in this plan away from a node whose health changed: the time
     /// from observing that health change to this decision (export as a histogram).
-    pub decision_latencies: Vec<(String, Duration)>,
+    pub decision_latencies: Vec<DecisionLatency>,
+    /// Heartbeat disruption mode was entered or left since the last plan (for the log).
+    pub disruption: Option<super::gaps::DisruptionChange>,
     /// When time alone will change the outcome (heartbeat expiry, settle end, VIP holder
     /// death): reconcile again then even without new observations.
     pub next_wakeup: Option<Instant>,
@@ -36,6 +39,18 @@ impl Plan {
             && self.statuses.is_empty()
             && self.events.is_empty()
     }
+}
+
+/// One label move away from a node whose health changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecisionLatency {
+    /// Gateway name.
+    pub gateway: String,
+    /// Why the node it moved from could no longer carry it (`None`: it could, e.g. the
+    /// gateway's selector no longer matches it).
+    pub reason: Option<HealthReason>,
+    /// From observing the health change to this decision.
+    pub latency: Duration,
 }
 
 /// Which object carries the labels: Cilium selects gateway nodes from CiliumNode labels, and a

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::health::HealthReason;
 use super::labels;
-use super::plan::{Event, Plan, VipWrite};
+use super::plan::{DecisionLatency, Event, Plan, VipWrite};
 use super::state::Controller;
 use super::status;
 use super::time::Instant;
@@ -67,6 +68,7 @@ impl Controller {
         self.restatus.clear();
 
         let mut plan = Plan::default();
+        plan.disruption = self.observation.pending_change.take();
         let mut wakeups: Vec<Instant> = Vec::new();
         let mut decisions: Vec<(String, Option<String>)> = Vec::new();
         for name in &look_at {
@@ -102,12 +104,17 @@ impl Controller {
                     }
                 }
             };
+            let unhealthy = if result.active.is_none() {
+                self.unhealthy_members(name, now)
+            } else {
+                Vec::new()
+            };
             if let Some(update) = status::update(
                 name,
                 record.generation,
                 result,
-                target.as_deref(),
-                vip_pending,
+                (target.as_deref(), vip_pending),
+                &unhealthy,
                 record.status.as_ref(),
             ) {
                 plan.statuses.push(update);
@@ -156,15 +163,52 @@ impl Controller {
             .cloned()
     }
 
+    /// Why the node can no longer carry `gateway` (`None`: it can, or it is unknown).
+    fn unhealthy_reason(&self, node: &str, gateway: &str, now: Instant) -> Option<HealthReason> {
+        let health = self.nodes.get(node)?;
+        let view = self.view(now);
+        match self.gateways.get(gateway) {
+            Some(record) if record.gateway.needs_vip_agent() => health.vip_reason(&view),
+            _ => health.reason(&view),
+        }
+    }
+
+    /// The first few nodes `gateway`'s selector matches, with why each cannot carry it (for
+    /// the status of a gateway without an eligible node).
+    fn unhealthy_members(&self, gateway: &str, now: Instant) -> Vec<(String, HealthReason)> {
+        const SHOWN: usize = 3;
+        let Some(record) = self.gateways.get(gateway) else {
+            return Vec::new();
+        };
+        let view = self.view(now);
+        self.nodes
+            .iter()
+            .filter_map(|(name, health)| {
+                let node = health.node.as_ref()?;
+                if !record.gateway.selects(&node.labels) {
+                    return None;
+                }
+                let reason = if record.gateway.needs_vip_agent() {
+                    health.vip_reason(&view)
+                } else {
+                    health.reason(&view)
+                };
+                Some((name.clone(), reason?))
+            })
+            .take(SHOWN)
+            .collect()
+    }
+
     /// Feeds changed node facts and gateways to the elector, building it on first use.
     /// Returns which gateways' results may have changed (`None` if there is no elector).
     fn update_elector(&mut self, now: Instant) -> Option<Changed> {
         let dirty = std::mem::take(&mut self.dirty_nodes);
+        let view = self.view(now);
         let Some(elector) = &mut self.elector else {
             let facts: Vec<NodeFacts> = self
                 .nodes
                 .values()
-                .filter_map(|health| health.facts(now, &self.timing))
+                .filter_map(|health| health.facts(&view))
                 .collect();
             let gateways: Vec<_> = self.gateways.values().map(|r| r.gateway.clone()).collect();
             let elector = Elector::new(&gateways, &facts);
@@ -182,10 +226,7 @@ impl Controller {
         };
         let mut changed = BTreeSet::new();
         for name in dirty {
-            let facts = self
-                .nodes
-                .get(&name)
-                .and_then(|health| health.facts(now, &self.timing));
+            let facts = self.nodes.get(&name).and_then(|health| health.facts(&view));
             match facts {
                 None => {
                     if self.fed.remove(&name).is_some() {
@@ -260,6 +301,10 @@ impl Controller {
             if self.decided.contains_key(gateway) && previous == *target {
                 continue;
             }
+            let why = previous
+                .as_deref()
+                .and_then(|old| self.unhealthy_reason(old, gateway, now));
+            let because = why.map_or_else(String::new, |r| format!(" ({})", r.as_str()));
             let event = match (&previous, target) {
                 (None, Some(node)) => Event {
                     gateway: gateway.clone(),
@@ -271,13 +316,15 @@ impl Controller {
                     gateway: gateway.clone(),
                     warning: true,
                     reason: "Failover",
-                    message: format!("moved from node {old} to node {node}"),
+                    message: format!("moved from node {old}{because} to node {node}"),
                 },
                 (Some(old), None) => Event {
                     gateway: gateway.clone(),
                     warning: true,
                     reason: "NoEligibleNode",
-                    message: format!("node {old} no longer carries the gateway and no node can"),
+                    message: format!(
+                        "node {old}{because} no longer carries the gateway and no node can"
+                    ),
                 },
                 (None, None) => {
                     self.decided.insert(gateway.clone(), None);
@@ -289,8 +336,11 @@ impl Controller {
                     *self.failovers.entry(gateway.clone()).or_default() += 1;
                 }
                 if let Some(changed) = self.nodes.get(old).and_then(|h| h.health_changed_at) {
-                    plan.decision_latencies
-                        .push((gateway.clone(), now.since(changed)));
+                    plan.decision_latencies.push(DecisionLatency {
+                        gateway: gateway.clone(),
+                        reason: why,
+                        latency: now.since(changed),
+                    });
                 }
             }
             plan.events.push(event);

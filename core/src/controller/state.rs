@@ -6,7 +6,9 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 
-use super::health::{NodeHealth, NodeObservation};
+use super::gaps::Observation;
+use super::health::{NodeHealth, NodeObservation, View};
+use super::probe::ProbePlan;
 use super::status::ObservedStatus;
 use super::time::{Instant, Timing};
 use super::vip::{VipLease, VipLeaseObservation};
@@ -67,6 +69,10 @@ pub struct Controller {
     pub(super) holders: HashMap<String, BTreeSet<String>>,
     /// Node → gateways whose target it is: the inverse of `decided`.
     pub(super) targeted: HashMap<String, BTreeSet<String>>,
+    /// Whether heartbeats are being observed (see `gaps.rs`).
+    pub(super) observation: Observation,
+    /// Which nodes to probe (see `probe.rs`).
+    pub(super) probes: ProbePlan,
 }
 
 impl Controller {
@@ -80,8 +86,13 @@ impl Controller {
 
     /// The shell's caches are (`true`) or are no longer (`false`, e.g. API outage) complete.
     /// While not synced, `reconcile` returns an empty plan.
+    /// Becoming synced again after a gap restarts every staleness clock (see `gaps.rs`).
     pub fn set_synced(&mut self, now: Instant, synced: bool) {
+        let resumed = synced && !self.synced;
         self.synced = synced;
+        if resumed {
+            self.restart_clocks(now);
+        }
         self.evaluate_all(now);
     }
 
@@ -140,22 +151,27 @@ impl Controller {
         if old.is_none_or(|old| old.labels != node.labels) {
             let old = old.cloned();
             self.index_holders(&name, old.as_ref(), Some(&node));
+            self.probes.dirty.insert(name.clone());
         }
         self.observe_node(now, &name, |health| health.node = Some(node));
     }
 
     /// A Node was deleted.
-    pub fn delete_node(&mut self, _now: Instant, name: &str) {
+    pub fn delete_node(&mut self, now: Instant, name: &str) {
         if let Some(old) = self.nodes.get_mut(name).and_then(|h| h.node.take()) {
             self.index_holders(name, Some(&old), None);
+            self.probes.dirty.insert(name.to_owned());
+            self.retrack(now, vec![name.to_owned()]);
         }
         self.dirty_nodes.insert(name.to_owned());
         self.relabel.insert(name.to_owned());
     }
 
     /// The node's heartbeat Lease (kube-node-lease) was seen with `renew_time` (opaque, only
-    /// compared for change). A change restarts the grace period from `now`.
+    /// compared for change). A change restarts the grace period from `now`, and is evidence
+    /// that heartbeats are observed (other nodes' silence may now count, see `gaps.rs`).
     pub fn apply_node_lease(&mut self, now: Instant, node: &str, renew_time: &str) {
+        let mut changed = false;
         self.observe_node(now, node, |health| {
             if health
                 .heartbeat
@@ -163,8 +179,15 @@ impl Controller {
                 .is_none_or(|(seen, _)| seen != renew_time)
             {
                 health.heartbeat = Some((renew_time.to_owned(), now));
+                changed = true;
             }
         });
+        if changed {
+            let proven = self.heartbeat_progressed(now);
+            if !proven.is_empty() {
+                self.retrack(now, proven);
+            }
+        }
     }
 
     /// A cilium-agent Pod on `node` was added or changed.
@@ -232,6 +255,7 @@ impl Controller {
         let spec_changed = old.is_none_or(|old| old.gateway != gateway);
         if spec_changed {
             self.dirty_gateways.insert(name.clone());
+            self.probes.dirty_all = true;
         }
         if old.is_none_or(|old| old.generation != generation || old.status != status) {
             self.restatus.insert(name.clone());
@@ -250,6 +274,7 @@ impl Controller {
     pub fn delete_gateway(&mut self, _now: Instant, name: &str) {
         if self.gateways.remove(name).is_some() {
             self.dirty_gateways.insert(name.to_owned());
+            self.probes.dirty_all = true;
         }
     }
 
@@ -270,42 +295,51 @@ impl Controller {
 
     /// Evaluates the node's health before and after `change`, so that a recovery observed now
     /// counts as "unhealthy until now" for settling.
-    fn observe_node(&mut self, now: Instant, node: &str, change: impl FnOnce(&mut NodeHealth)) {
-        let (timing, synced) = (self.timing, self.synced);
+    pub(super) fn observe_node(
+        &mut self,
+        now: Instant,
+        node: &str,
+        change: impl FnOnce(&mut NodeHealth),
+    ) {
+        let view = self.view(now);
         let health = match self.nodes.get_mut(node) {
             Some(health) => health,
             None => self.nodes.entry(node.to_owned()).or_default(),
         };
-        health.evaluate(now, &timing, synced);
+        health.evaluate(&view);
         change(health);
-        health.evaluate(now, &timing, synced);
-        if let Some(at) = health.reschedule(now, &timing) {
-            self.due.push(Reverse((at, node.to_owned())));
+        self.retrack(now, vec![node.to_owned()]);
+    }
+
+    /// Evaluates one node under `view`, queues its next time-driven change, marks it dirty.
+    pub(super) fn evaluate_node(&mut self, name: &str, view: &View) {
+        let Some(health) = self.nodes.get_mut(name) else {
+            return;
+        };
+        health.evaluate(view);
+        if let Some(at) = health.reschedule(view) {
+            self.due.push(Reverse((at, name.to_owned())));
         }
-        if !self.dirty_nodes.contains(node) {
-            self.dirty_nodes.insert(node.to_owned());
+        if !self.dirty_nodes.contains(name) {
+            self.dirty_nodes.insert(name.to_owned());
         }
-        if !self.relabel.contains(node) {
-            self.relabel.insert(node.to_owned());
+        if !self.relabel.contains(name) {
+            self.relabel.insert(name.to_owned());
         }
     }
 
-    /// Re-evaluates every node (sync state changed).
+    /// Re-evaluates every node (sync or observation state changed).
     pub(super) fn evaluate_all(&mut self, now: Instant) {
-        let (timing, synced) = (self.timing, self.synced);
-        for (name, health) in &mut self.nodes {
-            health.evaluate(now, &timing, synced);
-            if let Some(at) = health.reschedule(now, &timing) {
-                self.due.push(Reverse((at, name.clone())));
-            }
-            self.dirty_nodes.insert(name.clone());
-            self.relabel.insert(name.clone());
+        let view = self.view(now);
+        let names: Vec<String> = self.nodes.keys().cloned().collect();
+        for name in names {
+            self.evaluate_node(&name, &view);
         }
     }
 
     /// Re-evaluates the nodes whose facts time alone has changed by `now` and marks them dirty.
     pub(super) fn evaluate_due(&mut self, now: Instant) {
-        let (timing, synced) = (self.timing, self.synced);
+        let mut due = Vec::new();
         while let Some(Reverse((at, _))) = self.due.peek() {
             if *at > now {
                 break;
@@ -313,18 +347,16 @@ impl Controller {
             let Some(Reverse((at, name))) = self.due.pop() else {
                 break;
             };
-            let Some(health) = self.nodes.get_mut(&name) else {
-                continue;
-            };
-            if health.scheduled != Some(at) {
-                continue;
+            if self
+                .nodes
+                .get(&name)
+                .is_some_and(|h| h.scheduled == Some(at))
+            {
+                due.push(name);
             }
-            health.evaluate(now, &timing, synced);
-            if let Some(next) = health.reschedule(now, &timing) {
-                self.due.push(Reverse((next, name.clone())));
-            }
-            self.dirty_nodes.insert(name.clone());
-            self.relabel.insert(name);
+        }
+        if !due.is_empty() {
+            self.retrack(now, due);
         }
     }
 

@@ -2,6 +2,7 @@
 //! has, so that a patch is produced only on a real change and the Ready condition's
 //! lastTransitionTime moves only when the condition's status flips.
 
+use super::health::HealthReason;
 use crate::elect::{ElectionReason, GatewayElection};
 
 /// Reason of a False Ready condition while a VIP gateway waits for its new node's agent.
@@ -73,13 +74,14 @@ pub enum TransitionTime {
 /// What the status of gateway `name` should be; `None` when the stored status already says it.
 ///
 /// `label_node` is the node carrying the gateway's label after this plan; `vip_pending` says a
-/// VIP gateway's elected node has not confirmed the VIP yet.
+/// VIP gateway's elected node has not confirmed the VIP yet; `unhealthy` names some matching
+/// nodes and why they cannot carry the gateway (shown when none can).
 pub(super) fn update(
     name: &str,
     generation: i64,
     election: &GatewayElection,
-    label_node: Option<&str>,
-    vip_pending: bool,
+    (label_node, vip_pending): (Option<&str>, bool),
+    unhealthy: &[(String, HealthReason)],
     observed: Option<&ObservedStatus>,
 ) -> Option<StatusUpdate> {
     let observed_ready = observed.and_then(|o| o.ready.as_ref());
@@ -101,7 +103,7 @@ pub(super) fn update(
         (_, None) => (
             false,
             election.reason.as_str().to_owned(),
-            vacant_message(election.reason),
+            vacant_message(election.reason, unhealthy),
         ),
     };
     let last_transition = match observed_ready {
@@ -137,12 +139,21 @@ fn is_carried_reason(reason: &str) -> bool {
     reason == ElectionReason::Kept.as_str() || reason == ElectionReason::Elected.as_str()
 }
 
-fn vacant_message(reason: ElectionReason) -> String {
+fn vacant_message(reason: ElectionReason, unhealthy: &[(String, HealthReason)]) -> String {
     match reason {
         ElectionReason::NoMatchingNode => "no node matches spec.nodeSelector".to_owned(),
         _ => {
-            "nodes match spec.nodeSelector but none is eligible (Ready, schedulable, agents Ready)"
-                .to_owned()
+            let mut message = "nodes match spec.nodeSelector but none is eligible (Ready, \
+                               schedulable, agents Ready)"
+                .to_owned();
+            if !unhealthy.is_empty() {
+                let named: Vec<String> = unhealthy
+                    .iter()
+                    .map(|(node, why)| format!("{node}: {}", why.as_str()))
+                    .collect();
+                message.push_str(&format!("; {}", named.join(", ")));
+            }
+            message
         }
     }
 }
@@ -179,8 +190,8 @@ mod tests {
             "gw",
             1,
             &carried(ElectionReason::Elected, 2),
-            Some("n1"),
-            false,
+            (Some("n1"), false),
+            &[],
             None,
         )
         .expect("no status yet");
@@ -189,7 +200,7 @@ mod tests {
         // Same verdict, re-elected as Kept (e.g. after a restart): nothing to write.
         let kept = carried(ElectionReason::Kept, 2);
         assert_eq!(
-            update("gw", 1, &kept, Some("n1"), false, Some(&observed)),
+            update("gw", 1, &kept, (Some("n1"), false), &[], Some(&observed)),
             None
         );
         // Fewer ready nodes: a write, but the transition time is kept.
@@ -197,8 +208,8 @@ mod tests {
             "gw",
             1,
             &carried(ElectionReason::Kept, 1),
-            Some("n1"),
-            false,
+            (Some("n1"), false),
+            &[],
             Some(&observed),
         )
         .expect("ready count changed");
@@ -207,7 +218,7 @@ mod tests {
             TransitionTime::Keep("T0".to_owned())
         );
         // VIP pending: the condition flips to False.
-        let pending = update("gw", 1, &kept, None, true, Some(&observed)).expect("flipped");
+        let pending = update("gw", 1, &kept, (None, true), &[], Some(&observed)).expect("flipped");
         assert!(!pending.ready.status);
         assert_eq!(pending.ready.reason, VIP_PENDING);
         assert_eq!(pending.ready.last_transition, TransitionTime::Now);

@@ -1,5 +1,6 @@
 //! Time as a value: the controller core never reads a clock. The shell passes `now` into every
-//! call as an [`Instant`] on its own monotonic clock; [`Timing`] holds the protocol durations.
+//! call as an [`Instant`] on its own monotonic clock; [`Timing`] holds the protocol durations
+//! and thresholds.
 
 use std::ops::{Add, Sub};
 use std::time::Duration;
@@ -48,6 +49,9 @@ pub struct Timing {
     /// VIP Lease duration: a VIP holder not seen renewing for this long is dead
     /// (docs/lease-protocol.md).
     pub vip_lease_duration: Duration,
+    /// Consecutive failed direct probes (`--node-probe-failures`) after which a node (or its
+    /// VIP agent) is unhealthy; `0` ignores probe results.
+    pub probe_failures: u32,
 }
 
 impl Default for Timing {
@@ -56,6 +60,7 @@ impl Default for Timing {
             node_lease_grace: Duration::from_secs(20),
             settle: Duration::from_secs(10),
             vip_lease_duration: Duration::from_secs(3),
+            probe_failures: 2,
         }
     }
 }

@@ -16,7 +16,8 @@ use super::stream::Document;
 pub const SYNC_NAME: &str = "egressc-sync";
 /// `app.kubernetes.io/component` of the controller Pods.
 pub const SYNC_COMPONENT: &str = "sync";
-/// Port of the controller's `/metrics`, `/healthz` and `/readyz` (Pod network).
+/// Port of the controller's `/metrics`, `/healthz` and `/readyz` (on the node's IP: the
+/// controller runs in the host network to probe nodes).
 pub const SYNC_METRICS_PORT: u16 = 9477;
 /// mimalloc settings the controller's container runs with. mimalloc reads them from the
 /// environment when the process starts, before `main`, so they cannot be set from code
@@ -285,7 +286,7 @@ fn context(options: &InstallOptions) -> SyncContext {
         args: vec![
             "sync".to_string(),
             "--metrics-addr".to_string(),
-            format!("0.0.0.0:{SYNC_METRICS_PORT}"),
+            format!("$(POD_IP):{SYNC_METRICS_PORT}"),
             "--cilium-version".to_string(),
             options.cilium.to_string(),
             "--cilium-namespace".to_string(),

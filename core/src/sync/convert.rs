@@ -39,6 +39,18 @@ pub fn node(node: &Node) -> Option<NodeObservation> {
     })
 }
 
+/// The node's first `InternalIP` in `status.addresses` (where its Cilium health endpoint
+/// and VIP agent listen); `None` without a parsable one.
+pub fn internal_ip(node: &Node) -> Option<std::net::IpAddr> {
+    node.status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .find_map(|a| a.address.parse().ok())
+}
+
 /// A kubelet heartbeat Lease (kube-node-lease): (node name, renewTime as an opaque string).
 /// kubelet names the Lease after its node; a Lease never renewed reports an empty renewTime.
 pub fn node_heartbeat(lease: &Lease) -> Option<(String, String)> {

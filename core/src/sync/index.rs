@@ -157,6 +157,10 @@ pub struct Index {
     /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
     /// the full set it wants to own).
     pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
+    /// Each Node's InternalIP (where it is probed).
+    pub node_ips: BTreeMap<String, std::net::IpAddr>,
+    /// `node_ips` changed since the last [`Index::take_node_ips_change`].
+    node_ips_changed: bool,
     /// Gateways, validated.
     pub gateways: GatewayStore,
     /// Policies, validated.
@@ -182,6 +186,8 @@ impl Index {
             vip_leases: BTreeMap::new(),
             cegps: BTreeMap::new(),
             node_labels: BTreeMap::new(),
+            node_ips: BTreeMap::new(),
+            node_ips_changed: false,
             gateways: GatewayStore::default(),
             policies: PolicyStore::default(),
             catalog_changed: true,
@@ -244,6 +250,11 @@ impl Index {
         }
     }
 
+    /// True once after any Node's InternalIP changed (the probe endpoints must follow).
+    pub fn take_node_ips_change(&mut self) -> bool {
+        std::mem::replace(&mut self.node_ips_changed, false)
+    }
+
     /// Validity changes since the last call (for Events).
     pub fn take_verdict_changes(&mut self) -> Vec<VerdictChange> {
         std::mem::take(&mut self.changes)
@@ -289,6 +300,14 @@ impl Index {
         match object {
             Object::Node(node) => {
                 if let Some(seen) = convert::node(&node) {
+                    let ip = convert::internal_ip(&node);
+                    if self.node_ips.get(&seen.name) != ip.as_ref() {
+                        self.node_ips_changed = true;
+                        match ip {
+                            Some(ip) => self.node_ips.insert(seen.name.clone(), ip),
+                            None => self.node_ips.remove(&seen.name),
+                        };
+                    }
                     self.node_labels
                         .insert((NodeKind::Node, seen.name.clone()), ours(&seen.labels));
                     core.apply_node(now, seen);
@@ -358,6 +377,9 @@ impl Index {
         match source {
             Source::Node => {
                 self.node_labels.remove(&(NodeKind::Node, key.to_owned()));
+                if self.node_ips.remove(key).is_some() {
+                    self.node_ips_changed = true;
+                }
                 core.delete_node(now, key);
             }
             // A vanished heartbeat Lease simply stops changing: the node goes stale.

@@ -256,3 +256,30 @@ fn invalid_options_are_refused() {
         );
     }
 }
+
+#[test]
+fn sync_runs_in_the_host_network_to_probe_nodes_and_serves_metrics_on_the_node_ip() {
+    let docs = documents(&render(&InstallOptions::default()));
+    let deployment: Deployment = only(&docs, "Deployment");
+    let pod = deployment
+        .spec
+        .and_then(|s| s.template.spec)
+        .expect("pod spec");
+    assert_eq!(pod.host_network, Some(true));
+    assert_eq!(pod.dns_policy.as_deref(), Some("ClusterFirstWithHostNet"));
+    let container = &pod.containers[0];
+    let args = container.args.clone().unwrap_or_default();
+    assert!(
+        args.contains(&format!("$(POD_IP):{SYNC_METRICS_PORT}")),
+        "{args:?}"
+    );
+    let env = container.env.clone().unwrap_or_default();
+    assert!(env.iter().any(|e| {
+        e.name == "POD_IP"
+            && e.value_from
+                .as_ref()
+                .and_then(|v| v.field_ref.as_ref())
+                .map(|f| f.field_path.as_str())
+                == Some("status.podIP")
+    }));
+}
