@@ -67,8 +67,10 @@ impl Controller {
         };
         self.restatus.clear();
 
-        let mut plan = Plan::default();
-        plan.disruption = self.observation.pending_change.take();
+        let mut plan = Plan {
+            disruption: self.observation.pending_change.take(),
+            ..Plan::default()
+        };
         let mut wakeups: Vec<Instant> = Vec::new();
         let mut decisions: Vec<(String, Option<String>)> = Vec::new();
         for name in &look_at {
