@@ -16,10 +16,14 @@
 //!   and the label writes it sends in the seconds after (it adopts what it finds: none).
 //!
 //! Run: `cargo bench --bench sync_scale`. Knobs (environment): `SCALE_GROUPS` (10),
-//! `SCALE_NODES_PER_GROUP` (500), `SCALE_GATEWAYS_PER_GROUP` (100),
-//! `SCALE_POLICIES_PER_GATEWAY` (10), `SCALE_TRIALS` (100), `SCALE_HEARTBEAT_SECONDS` (10; 0
-//! turns renewals off), `SCALE_EGRESSC` (the binary to run; default: this build's),
-//! `SCALE_RUST_LOG` (egressc's log filter; `warn`), `SCALE_LOG` (where its log goes).
+//! `SCALE_NODES_PER_GROUP` (500), `SCALE_NODES` (all nodes; default groups × nodes per group,
+//! more adds worker nodes no gateway selects, each with its CiliumNode, cilium-agent Pod and
+//! heartbeat Lease), `SCALE_GATEWAYS_PER_GROUP` (100), `SCALE_POLICIES_PER_GATEWAY` (10),
+//! `SCALE_TRIALS` (100), `SCALE_HEARTBEAT_SECONDS` (10; 0 turns renewals off),
+//! `SCALE_EGRESSC` (the binary to run; default: this build's), `SCALE_RUST_LOG` (egressc's log
+//! filter; `warn`), `SCALE_LOG` (where its log goes), `SCALE_SLOW_REACTION` (egressc's
+//! `--slow-reaction`, 20ms; its slow-reaction log lines are printed after the trials; `off`
+//! leaves the flag out, for builds without it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -56,6 +60,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Shape {
     groups: usize,
     nodes_per_group: usize,
+    /// Nodes no gateway selects (`SCALE_NODES` minus the grouped ones).
+    workers: usize,
     gateways_per_group: usize,
     policies_per_gateway: usize,
     trials: usize,
@@ -71,9 +77,13 @@ fn knob(name: &str, default: usize) -> usize {
 
 impl Shape {
     fn from_env() -> Shape {
+        let groups = knob("SCALE_GROUPS", 10);
+        let nodes_per_group = knob("SCALE_NODES_PER_GROUP", 500);
+        let grouped = groups * nodes_per_group;
         Shape {
-            groups: knob("SCALE_GROUPS", 10),
-            nodes_per_group: knob("SCALE_NODES_PER_GROUP", 500),
+            groups,
+            nodes_per_group,
+            workers: knob("SCALE_NODES", grouped).saturating_sub(grouped),
             gateways_per_group: knob("SCALE_GATEWAYS_PER_GROUP", 100),
             policies_per_gateway: knob("SCALE_POLICIES_PER_GATEWAY", 10),
             trials: knob("SCALE_TRIALS", 100),
@@ -81,9 +91,11 @@ impl Shape {
         }
     }
 
+    /// Every node: the grouped ones, then the workers.
     fn nodes(&self) -> Vec<String> {
         (0..self.groups)
             .flat_map(|g| (0..self.nodes_per_group).map(move |i| node_name(g, i)))
+            .chain((0..self.workers).map(worker_name))
             .collect()
     }
 
@@ -105,6 +117,10 @@ impl Shape {
 
 fn node_name(group: usize, i: usize) -> String {
     format!("node-{group}-{i:04}")
+}
+
+fn worker_name(i: usize) -> String {
+    format!("worker-{i:05}")
 }
 
 fn gateway_name(group: usize, i: usize) -> String {
@@ -160,8 +176,9 @@ async fn run(shape: Shape) -> Result<(), Error> {
     let loading = Instant::now();
     load(&client, &shape).await?;
     println!(
-        "loaded {} nodes, {} gateways, {} policies in {:.1} s",
-        shape.groups * shape.nodes_per_group,
+        "loaded {} nodes ({} of them selected by no gateway), {} gateways, {} policies in {:.1} s",
+        shape.groups * shape.nodes_per_group + shape.workers,
+        shape.workers,
         shape.groups * shape.gateways_per_group,
         shape.groups * shape.gateways_per_group * shape.policies_per_gateway,
         loading.elapsed().as_secs_f64()
@@ -195,9 +212,11 @@ async fn run(shape: Shape) -> Result<(), Error> {
 
     // Let the initial burst's echoes drain before timing reactions.
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let log_mark = std::fs::metadata(&log_path).map_or(0, |m| m.len() as usize);
     let trials = reaction_trials(&server, &client, &shape).await?;
     let rss_final = sync.peak_rss_kib();
     trials.print();
+    print_slow_reactions(&log_path, log_mark);
     println!("controller peak RSS after the trials: {}", mib(rss_final));
 
     sync.stop();
@@ -300,6 +319,53 @@ fn mib(kib: Option<u64>) -> String {
     )
 }
 
+/// `--slow-reaction` for egressc (`SCALE_SLOW_REACTION`, default 20ms; `off`: none).
+fn slow_reaction_args() -> Vec<String> {
+    let threshold = std::env::var("SCALE_SLOW_REACTION").unwrap_or_else(|_| "20ms".to_owned());
+    if threshold == "off" {
+        return Vec::new();
+    }
+    vec!["--slow-reaction".to_owned(), threshold]
+}
+
+/// Prints egressc's own slow-reaction log lines (phases as it measured them) since `from`
+/// bytes into its log; the slowest [`SLOWEST_SHOWN`] in full.
+fn print_slow_reactions(log: &std::path::Path, from: usize) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut lines: Vec<(Duration, &str)> = text
+        .get(from..)
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("slow reaction"))
+        .map(|line| (field_duration(line, "reaction=").unwrap_or_default(), line))
+        .collect();
+    lines.sort_by_key(|(took, _)| std::cmp::Reverse(*took));
+    println!(
+        "egressc's slow-reaction log lines (over SCALE_SLOW_REACTION): {}",
+        lines.len()
+    );
+    for (_, line) in lines.iter().take(SLOWEST_SHOWN) {
+        let fields = line.find("reaction=").map_or(*line, |at| &line[at..]);
+        println!("    {fields}");
+    }
+}
+
+/// The `Debug` duration after `key` in a log line (`1.5ms`, `12µs`, `2.1s`).
+fn field_duration(line: &str, key: &str) -> Option<Duration> {
+    let rest = &line[line.find(key)? + key.len()..];
+    let value = rest.split_whitespace().next()?;
+    let digits = value.trim_end_matches(|c: char| c.is_alphabetic() || c == 'µ');
+    let number: f64 = digits.parse().ok()?;
+    let seconds = match &value[digits.len()..] {
+        "s" => number,
+        "ms" => number / 1e3,
+        "µs" | "us" => number / 1e6,
+        "ns" => number / 1e9,
+        _ => return None,
+    };
+    Some(Duration::from_secs_f64(seconds))
+}
+
 /// The running `egressc sync`; killed on drop.
 struct SyncProcess {
     child: Child,
@@ -325,6 +391,7 @@ impl SyncProcess {
             .args(["--node-lease-grace", "40s", "--settle", "10s"])
             .args(["--leader-elect", "false", "--identity", "bench"])
             .args(["--cilium-version", "1.19"])
+            .args(slow_reaction_args())
             .env("KUBECONFIG", kubeconfig)
             // The allocator settings the installed Deployment gives the controller.
             .envs(egressc::render::SYNC_ALLOCATOR_ENV)
@@ -408,8 +475,9 @@ async fn load(client: &Client, shape: &Shape) -> Result<(), Error> {
     let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
     let cilium = cilium_nodes(client);
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
-    let all_nodes: Vec<(usize, String)> = (0..shape.groups)
-        .flat_map(|g| (0..shape.nodes_per_group).map(move |i| (g, node_name(g, i))))
+    let all_nodes: Vec<(String, String)> = (0..shape.groups)
+        .flat_map(|g| (0..shape.nodes_per_group).map(move |i| (format!("group-{g}"), node_name(g, i))))
+        .chain((0..shape.workers).map(|i| ("workers".to_owned(), worker_name(i))))
         .collect();
     for_all(all_nodes, |(group, name)| {
         let (nodes, pods, leases, cilium, now) = (&nodes, &pods, &leases, &cilium, &now);
@@ -421,7 +489,7 @@ async fn load(client: &Client, shape: &Shape) -> Result<(), Error> {
                     &pp,
                     &from(json!({
                         "metadata": {"name": name, "labels": {
-                            GROUP_LABEL: format!("group-{group}"), "kubernetes.io/os": "linux"}},
+                            GROUP_LABEL: group, "kubernetes.io/os": "linux"}},
                         "status": {"conditions": [{"type": "Ready", "status": "True"}]}}))?,
                 )
                 .await?;
@@ -594,6 +662,11 @@ fn is_harness(record: &RequestRecord) -> bool {
     record.path.contains("/namespaces/kube-node-lease/")
 }
 
+/// `/api/v1/nodes/NAME` or `/apis/cilium.io/v2/ciliumnodes/NAME`: the harness's GETs.
+fn is_single_object(path: &str) -> bool {
+    path.starts_with("/api/v1/nodes/") || path.starts_with("/apis/cilium.io/v2/ciliumnodes/")
+}
+
 fn is_list(record: &RequestRecord) -> bool {
     record.method == "GET"
         && !record
@@ -715,15 +788,23 @@ async fn wait_initial_sync(
     })
 }
 
-/// Every Node carries `member`; every gateway's `active-for-…` label sits on exactly one Node
-/// and the same CiliumNode.
+/// Every grouped Node carries `member` and no worker any egressc label; every gateway's
+/// `active-for-…` label sits on exactly one Node and the same CiliumNode.
 async fn verify_labels(client: &Client, shape: &Shape) -> Result<(), Error> {
     let nodes: Api<Node> = Api::all(client.clone());
     let listed = nodes.list(&ListParams::default()).await?;
     let mut holders: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for node in &listed.items {
         let labels = node.metadata.labels.clone().unwrap_or_default();
-        if !labels.contains_key(&format!("{LABEL_PREFIX}member")) {
+        let worker = node
+            .metadata
+            .name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("worker-"));
+        if worker && labels.keys().any(|k| k.starts_with(LABEL_PREFIX)) {
+            return Err(format!("worker {:?} has egressc labels", node.metadata.name).into());
+        }
+        if !worker && !labels.contains_key(&format!("{LABEL_PREFIX}member")) {
             return Err(format!("node {:?} has no member label", node.metadata.name).into());
         }
         for key in labels.keys().filter_map(|k| k.strip_prefix(LABEL_PREFIX)) {
@@ -760,6 +841,9 @@ async fn verify_labels(client: &Client, shape: &Shape) -> Result<(), Error> {
     Ok(())
 }
 
+/// Slowest trials printed with their phases.
+const SLOWEST_SHOWN: usize = 5;
+
 /// One failover's numbers.
 struct Trial {
     /// Status patch arrival → the later label patch arrival (server clock).
@@ -768,6 +852,68 @@ struct Trial {
     server: Duration,
     /// From sending the status patch to seeing both labels with a GET (harness view).
     observed: Duration,
+    /// Status patch arrival → the first label patch's arrival (watch delivery, egressc's
+    /// intake and plan).
+    detect: Duration,
+    /// The first label patch's arrival → the last one's (egressc's label writes).
+    writes: Duration,
+    /// egressc's other requests between the status patch and the last label patch.
+    traffic: String,
+}
+
+/// The plural of a request path (`…/egressgateways/NAME/status` → `egressgateways/status`).
+fn resource_of(path: &str) -> String {
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut rest = match segments.first() {
+        Some(&"api") => segments.get(2..),
+        _ => segments.get(3..),
+    }
+    .unwrap_or_default();
+    if rest.first() == Some(&"namespaces") && rest.len() > 2 {
+        rest = &rest[2..];
+    }
+    let plural = rest.first().copied().unwrap_or("?");
+    if rest.last() == Some(&"status") && rest.len() > 2 {
+        format!("{plural}/status")
+    } else {
+        plural.to_owned()
+    }
+}
+
+/// egressc's requests in a trial's window, by kind (the harness's own are left out: heartbeat
+/// renewals, the status patch, GETs of single objects), and the slowest of them.
+fn traffic(records: &[&RequestRecord]) -> String {
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let mut slowest: Option<&RequestRecord> = None;
+    for record in records {
+        let kind = if record.method == "GET" {
+            if record
+                .query
+                .as_deref()
+                .is_some_and(|q| q.contains("watch=true") || q.contains("watch=1"))
+            {
+                format!("watch {}", record.path)
+            } else {
+                format!("list {}", record.path)
+            }
+        } else {
+            format!("{} {}", record.method, resource_of(&record.path))
+        };
+        *kinds.entry(kind).or_default() += 1;
+        if slowest.is_none_or(|s| record.handled > s.handled) {
+            slowest = Some(record);
+        }
+    }
+    let mut out: Vec<String> = kinds.iter().map(|(k, n)| format!("{n}× {k}")).collect();
+    if let Some(s) = slowest {
+        out.push(format!(
+            "slowest: {} {} {:.1} ms",
+            s.method,
+            s.path,
+            s.handled.as_secs_f64() * 1000.0
+        ));
+    }
+    out.join(", ")
 }
 
 struct Trials {
@@ -805,7 +951,23 @@ impl Trials {
         );
         println!("  reaction          {}", stats(|t| t.reaction));
         println!("  of it server time {}", stats(|t| t.server));
+        println!("  to 1st label patch {}", stats(|t| t.detect));
+        println!("  label patches     {}", stats(|t| t.writes));
         println!("  harness view      {}", stats(|t| t.observed));
+        let mut slowest: Vec<&Trial> = self.trials.iter().collect();
+        slowest.sort_by_key(|t| std::cmp::Reverse(t.reaction));
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        println!("  slowest trials (status patch → 1st label patch → last; server time; egressc's requests meanwhile):");
+        for trial in slowest.iter().take(SLOWEST_SHOWN) {
+            println!(
+                "    {:.1} ms = {:.1} + {:.1} ms; server {:.1} ms; {}",
+                ms(trial.reaction),
+                ms(trial.detect),
+                ms(trial.writes),
+                ms(trial.server),
+                trial.traffic
+            );
+        }
     }
 }
 
@@ -927,6 +1089,26 @@ async fn reaction_trials(
             }
             if let Some((on_node, on_cilium)) = found {
                 let last = on_node.arrived.max(on_cilium.arrived);
+                let first_label = records
+                    .iter()
+                    .filter(|r| {
+                        r.arrived >= status.arrived
+                            && classify(r).is_some_and(|(kind, _)| {
+                                matches!(kind, WriteKind::NodeLabels | WriteKind::CiliumNodeLabels)
+                            })
+                    })
+                    .map(|r| r.arrived)
+                    .min()
+                    .unwrap_or(last);
+                let window: Vec<&RequestRecord> = records
+                    .iter()
+                    .filter(|r| {
+                        r.arrived > status.arrived
+                            && r.arrived <= last
+                            && !is_harness(r)
+                            && !(r.method == "GET" && is_single_object(&r.path))
+                    })
+                    .collect();
                 let server_time: Duration = records
                     .iter()
                     .filter(|r| {
@@ -941,6 +1123,9 @@ async fn reaction_trials(
                     reaction: last.saturating_duration_since(status.arrived),
                     server: server_time,
                     observed: sent.elapsed(),
+                    detect: first_label.saturating_duration_since(status.arrived),
+                    writes: last.saturating_duration_since(first_label),
+                    traffic: traffic(&window),
                 });
                 break;
             }

@@ -42,7 +42,13 @@ impl Sync {
                 "--leader-elect",
                 if leader_elect { "true" } else { "false" },
             ])
-            .args(["--leader-lease-duration", "3s", "--identity", identity])
+            .args(["--identity", identity])
+            // 3 s unless the test sets its own.
+            .args(if extra.contains(&"--leader-lease-duration") {
+                &[][..]
+            } else {
+                &["--leader-lease-duration", "3s"][..]
+            })
             .args(["--cilium-version", "1.19"])
             .args(extra)
             .env("KUBECONFIG", cluster.dir.path().join("kubeconfig"))
@@ -264,8 +270,11 @@ async fn leader_holder(cluster: &Cluster) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_the_leader_lease_back_and_exits_zero() {
     let cluster = Cluster::start(&["n1", "n2"]).await;
-    let a = Sync::start(&cluster, "term-a", true);
-    let b = Sync::start(&cluster, "term-b", true);
+    // A long Lease: the holder renews 5 s before it runs out, so at any moment the standby
+    // would otherwise wait at least 5 s for the old term to end.
+    let lease = ["--leader-lease-duration", "15s"];
+    let a = Sync::start_with(&cluster, "term-a", true, &lease);
+    let b = Sync::start_with(&cluster, "term-b", true, &lease);
     cluster.wait_active(&[]).await;
     let holder = leader_holder(&cluster).await;
     let (mut leader, standby) = if holder == "term-a" { (a, b) } else { (b, a) };
@@ -287,6 +296,24 @@ async fn sigterm_hands_the_leader_lease_back_and_exits_zero() {
     assert!(
         after.is_empty() || after == leader_identity(&standby),
         "holder after SIGTERM: {after:?}"
+    );
+    // The standby notices the release and leads well before the old term (≥ 5 s left)
+    // would have run out.
+    let exited = std::time::Instant::now();
+    let standby_identity = leader_identity(&standby);
+    while leader_holder(&cluster).await != standby_identity {
+        assert!(
+            exited.elapsed() < std::time::Duration::from_secs(3),
+            "the standby did not take the released Lease; its log:\n{}",
+            standby.log()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    eprintln!("leader exit -> standby holds the Lease: {:?}", exited.elapsed());
+    assert!(
+        standby.log().contains("leader Lease released by its holder"),
+        "{}",
+        standby.log()
     );
     // SIGINT works the same for the standby (nothing to release).
     let mut standby = standby;

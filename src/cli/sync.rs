@@ -75,6 +75,10 @@ pub struct SyncArgs {
     /// (0: not probed).
     #[arg(long, default_value_t = 9478)]
     agent_probe_port: u16,
+    /// A reaction (watch event seen → label patches answered) slower than this is logged
+    /// with its phases; every reaction goes into egressc_reaction_seconds.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    slow_reaction: Duration,
 }
 
 impl SyncArgs {
@@ -108,6 +112,7 @@ impl SyncArgs {
                 interval: self.node_probe_interval,
                 timeout: self.node_probe_timeout,
             },
+            slow_reaction: self.slow_reaction,
         }
     }
 }

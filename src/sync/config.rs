@@ -31,4 +31,6 @@ pub struct SyncConfig {
     pub cilium_version: CiliumVersion,
     /// Direct node probing.
     pub probe: super::probe::ProbeConfig,
+    /// Reactions slower than this are logged with their phases.
+    pub slow_reaction: Duration,
 }

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub label_move: Histogram,
     /// Direct node probing (see [`ProbeMetrics`]).
     pub probes: ProbeMetrics,
+    /// Reactions and relists (see [`super::reaction`]).
+    pub reactions: super::reaction::ReactionMetrics,
     ready: AtomicBool,
 }
 
@@ -94,8 +96,10 @@ impl Metrics {
             label_move.clone(),
         );
         let probes = ProbeMetrics::register(&mut registry);
+        let reactions = super::reaction::ReactionMetrics::register(&mut registry);
         Metrics {
             probes,
+            reactions,
             registry,
             failovers,
             active_node,

@@ -7,15 +7,17 @@
 //! `pipeline::check`, cached per object), `index` (watch events → controller, relist
 //! bookkeeping), `patches` (plan → request bodies), `statuses` (which status patches a
 //! reconcile needs), `cegp` (CEGPs rendered by `render`).
-//! Shell: `watch`, `writer`, `leader`, `metrics`, `probe` (direct node probing), `run` (the
+//! Shell: `watch`, `writer`, `leader` (with `leader_release`), `metrics`, `probe` (direct node probing), `run` (the
 //! I/O) and `config`.
 
 pub use egressc_core::sync::{cegp, convert, index, objects, patches, statuses, validation};
 
 pub mod config;
 pub mod leader;
+pub mod leader_release;
 pub mod metrics;
 pub mod probe;
+pub mod reaction;
 pub mod run;
 pub mod watch;
 pub mod writer;
@@ -105,7 +107,8 @@ pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Resu
     tracing::info!(identity = %config.identity, namespace = %config.namespace, "egressc sync started");
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let main = run::Loop::new(index, compiler, writer, metrics, leadership)
-        .with_prober(prober, config.probe.clone());
+        .with_prober(prober, config.probe.clone())
+        .with_slow_reaction(config.slow_reaction);
     let mut reconciling = Box::pin(main.run(events, probe_results, stopping));
     let ended = tokio::select! {
         () = shutdown => false,

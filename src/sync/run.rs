@@ -17,7 +17,9 @@ use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
 use super::patches;
 use super::probe::{Endpoints, ProbeConfig, ProbeResult, Prober};
+use super::reaction::{self, Intake, Phases, StepSummary};
 use super::statuses;
+use super::watch::Seen;
 use super::writer::Writer;
 use futures::{StreamExt, stream};
 
@@ -59,6 +61,18 @@ pub struct Loop {
     leadership_changed: bool,
     /// The core's last probe targets (endpoints also follow Node IP changes).
     probe_targets: ProbeTargets,
+    /// The latest instant given to the core (it must never go back).
+    last_now: Instant,
+    /// The batch of events the current step reacts to.
+    intake: Intake,
+    /// What the previous step that did something did (for the slow-reaction log).
+    previous: StepSummary,
+    /// What the current step does.
+    current: StepSummary,
+    /// CEGP writes of the current step.
+    cegp_writes: usize,
+    /// Reactions slower than this are logged.
+    slow_reaction: Duration,
 }
 
 impl Loop {
@@ -87,7 +101,19 @@ impl Loop {
             prober: None,
             leadership_changed: true,
             probe_targets: ProbeTargets::new(),
+            last_now: Instant::default(),
+            intake: Intake::none(TokioInstant::now()),
+            previous: StepSummary::default(),
+            current: StepSummary::default(),
+            cegp_writes: 0,
+            slow_reaction: Duration::from_millis(100),
         }
+    }
+
+    /// Logs reactions slower than `threshold` (`--slow-reaction`).
+    pub fn with_slow_reaction(mut self, threshold: Duration) -> Self {
+        self.slow_reaction = threshold;
+        self
     }
 
     /// Probes the nodes the core names with `prober` (while this replica leads).
@@ -138,15 +164,34 @@ impl Loop {
         prober.set(endpoints);
     }
 
-    fn now(&self) -> Instant {
-        Instant(self.epoch.elapsed())
+    /// The core's clock: monotonic time since the loop started, never going back.
+    fn now(&mut self) -> Instant {
+        self.observed_at(TokioInstant::now())
+    }
+
+    /// The core's clock at `at` (when a watcher yielded an event: the observation happened
+    /// then, however long the event waited for the loop), never going back.
+    fn observed_at(&mut self, at: TokioInstant) -> Instant {
+        self.last_now = self
+            .last_now
+            .max(Instant(at.saturating_duration_since(self.epoch)));
+        self.last_now
+    }
+
+    /// Indexes one event at the instant it was seen.
+    fn intake_one(&mut self, seen: Seen) {
+        if let WatchEvent::Init(source) = &seen.event {
+            self.metrics.reactions.listed(*source);
+        }
+        let now = self.observed_at(seen.at);
+        self.index.handle(now, seen.event);
     }
 
     /// Runs until `stop` turns true (or the watches end, which they do not); a step already
     /// writing is finished first.
     pub async fn run(
         mut self,
-        mut events: tokio::sync::mpsc::Receiver<WatchEvent>,
+        mut events: tokio::sync::mpsc::Receiver<Seen>,
         mut probes: tokio::sync::mpsc::Receiver<ProbeResult>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
@@ -159,27 +204,30 @@ impl Loop {
             tokio::select! {
                 _ = stop.changed() => continue,
                 Some(result) = probes.recv() => {
+                    self.intake = Intake::none(TokioInstant::now());
                     self.apply_probe(result);
                     while let Ok(result) = probes.try_recv() {
                         self.apply_probe(result);
                     }
                 }
                 event = events.recv() => {
-                    let Some(event) = event else { return };
-                    let now = self.now();
-                    let started = TokioInstant::now();
-                    self.index.handle(now, event);
+                    let Some(seen) = event else { return };
+                    let taken = TokioInstant::now();
+                    self.intake_one(seen);
                     // Coalesce a burst: everything already queued joins this batch.
                     let mut batch = 1;
-                    while let Ok(event) = events.try_recv() {
-                        let now = self.now();
-                        self.index.handle(now, event);
+                    while let Ok(seen) = events.try_recv() {
+                        self.intake_one(seen);
                         batch += 1;
                     }
-                    tracing::trace!(batch, took = ?started.elapsed(), "events indexed");
+                    self.intake = Intake { taken, indexed: TokioInstant::now(), events: batch };
+                    tracing::trace!(batch, took = ?self.intake.indexed.duration_since(taken), "events indexed");
                 }
-                () = tokio::time::sleep_until(wake) => {}
+                () = tokio::time::sleep_until(wake) => {
+                    self.intake = Intake::none(TokioInstant::now());
+                }
                 () = self.leadership.changed() => {
+                    self.intake = Intake::none(TokioInstant::now());
                     self.leadership_changed = true;
                     if self.leadership.is_leader() {
                         tracing::info!("became leader; adopting the labels in place");
@@ -197,6 +245,19 @@ impl Loop {
 
     /// One reconcile; returns when to run again without new events.
     async fn step(&mut self) -> TokioInstant {
+        let started = TokioInstant::now();
+        self.current = StepSummary::default();
+        let wake = self.reconcile_and_write().await;
+        let current = &mut self.current;
+        if current.labels + current.statuses + current.cegps > 0 {
+            current.ended = Some(TokioInstant::now());
+            current.took = started.elapsed();
+            self.previous = *current;
+        }
+        wake
+    }
+
+    async fn reconcile_and_write(&mut self) -> TokioInstant {
         let now = self.now();
         let synced = self.index.synced();
         if synced != self.synced {
@@ -213,9 +274,12 @@ impl Loop {
         tracing::debug!(
             labels = plan.labels.len(),
             statuses = plan.statuses.len(),
+            batch = self.intake.events,
+            indexing = ?self.intake.indexed.duration_since(self.intake.taken),
             took = ?decided_at.elapsed(),
             "planned"
         );
+        self.current.labels = plan.labels.len();
         if let Some(change) = plan.disruption {
             tracing::warn!(
                 stale = change.stale,
@@ -229,7 +293,7 @@ impl Loop {
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
         self.export_decisions(&plan);
-        if self.apply(plan, decided_at).await {
+        if self.apply(plan, now, decided_at).await {
             self.retry = MIN_RETRY;
         } else {
             self.metrics.reconcile_errors.inc();
@@ -272,10 +336,19 @@ impl Loop {
     }
 
     /// Writes the plan and everything validation asks for; false if any write failed.
-    async fn apply(&mut self, plan: Plan, decided_at: TokioInstant) -> bool {
-        if !self.write_labels(&plan).await {
+    /// `now` is the core's clock of the reconcile that made the plan, started at `decided_at`.
+    async fn apply(&mut self, plan: Plan, now: Instant, decided_at: TokioInstant) -> bool {
+        let planned = TokioInstant::now();
+        let Some(removed) = self.write_labels(&plan).await else {
             return false;
-        }
+        };
+        let labelled = TokioInstant::now();
+        tracing::debug!(
+            removals = ?removed.duration_since(planned),
+            additions = ?labelled.duration_since(removed),
+            "labels written"
+        );
+        self.record_reactions(&plan, now, planned, removed, labelled);
         self.index.settle_policies();
         let applied = decided_at.elapsed();
         for decision in &plan.decision_latencies {
@@ -311,19 +384,49 @@ impl Loop {
         concurrently(events).await;
         ok &= self.write_verdict_events().await;
         ok &= self.write_cegps().await;
-        tracing::debug!(took = ?decided_at.elapsed(), "plan written");
+        self.current.cegps = std::mem::take(&mut self.cegp_writes);
+        tracing::debug!(took = ?decided_at.elapsed(), cegps = self.current.cegps, "plan written");
         ok
+    }
+
+    /// One reaction per observation that moved gateways (the moves of one node share it).
+    fn record_reactions(
+        &self,
+        plan: &Plan,
+        now: Instant,
+        planned: TokioInstant,
+        removed: TokioInstant,
+        labelled: TokioInstant,
+    ) {
+        let mut by_observation: BTreeMap<Duration, usize> = BTreeMap::new();
+        for decision in &plan.decision_latencies {
+            *by_observation.entry(decision.latency).or_default() += 1;
+        }
+        for (latency, gateways) in by_observation {
+            let observed = self.epoch + now.0.saturating_sub(latency);
+            let phases = Phases::split(observed, &self.intake, planned, removed, labelled);
+            reaction::record(
+                &self.metrics.reactions,
+                self.slow_reaction,
+                gateways,
+                phases,
+                &self.intake,
+                &self.previous,
+            );
+        }
     }
 
     /// The label patches, many at a time but in two phases: every patch removing an
     /// `active-for-…` label is answered before any other is sent, so a new active label is
     /// never added while the old one may still be in place. A failure ends the batch.
-    async fn write_labels(&self, plan: &Plan) -> bool {
+    /// Returns when the removals were answered, `None` after a failure.
+    async fn write_labels(&self, plan: &Plan) -> Option<TokioInstant> {
         let empty = BTreeMap::new();
         let removing = |patch: &LabelPatch| patch.remove.iter().any(|k| is_active_for_label(k));
         let (removals, others): (Vec<&LabelPatch>, Vec<&LabelPatch>) =
             plan.labels.iter().partition(|patch| removing(patch));
-        for phase in [removals, others] {
+        let mut removed = TokioInstant::now();
+        for (n, phase) in [removals, others].into_iter().enumerate() {
             let writes = phase.into_iter().map(|patch| {
                 let observed = self
                     .index
@@ -341,16 +444,20 @@ impl Loop {
                 }
             });
             if concurrently(writes).await.iter().any(Result::is_err) {
-                return false;
+                return None;
+            }
+            if n == 0 {
+                removed = TokioInstant::now();
             }
         }
-        true
+        Some(removed)
     }
 
     /// Gateway statuses (the core's, plus `Accepted`) and policy statuses.
     async fn write_statuses(&mut self, plan: &Plan) -> bool {
         let now = Time(k8s_openapi::jiff::Timestamp::now());
         let bodies = statuses::bodies(&mut self.index, plan, &now);
+        self.current.statuses = bodies.gateways.len() + bodies.policies.len();
         let writer = &self.writer;
         let gateways = bodies.gateways.into_iter().map(|(name, body)| async move {
             match writer.gateway_status(&name, body).await {
@@ -457,6 +564,7 @@ impl Loop {
             result.is_ok()
         });
         results.extend(concurrently(deletes).await);
+        self.cegp_writes = results.len();
         let ok = results.into_iter().all(|ok| ok);
         self.cegps_dirty = !ok;
         ok

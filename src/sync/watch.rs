@@ -10,10 +10,12 @@ use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::core::PartialObjectMeta;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::config::SyncConfig;
 use super::index::{Object, Source, WatchEvent};
@@ -52,8 +54,18 @@ fn json(mut object: DynamicObject) -> serde_json::Value {
     serde_json::to_value(object).unwrap_or_default()
 }
 
+/// A watch event and when its watcher yielded it: the start of a reaction (the loop may be
+/// busy when it arrives, and that wait is part of what the reaction metrics report).
+#[derive(Debug)]
+pub struct Seen {
+    /// When the watcher yielded the event.
+    pub at: Instant,
+    /// The event.
+    pub event: WatchEvent,
+}
+
 /// Starts every watch; events arrive on the returned channel.
-pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<WatchEvent> {
+pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<Seen> {
     // Bounded: a burst waits in the watchers (as bytes) rather than here as parsed objects.
     let (tx, rx) = mpsc::channel(1024);
     let all = watcher::Config::default();
@@ -74,11 +86,14 @@ pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<WatchEv
         |l| Object::NodeLease(Box::new(l)),
         tx.clone(),
     );
+    // Only the name and labels of a CiliumNode matter here, and its spec (IPAM pools,
+    // health and encryption addresses) is most of it: metadata only.
+    // (`Api<PartialObjectMeta<_>>` asks for `PartialObjectMetadata`.)
     spawn(
-        Api::<DynamicObject>::all_with(client.clone(), &cilium_node_resource()),
+        Api::<PartialObjectMeta<DynamicObject>>::all_with(client.clone(), &cilium_node_resource()),
         all.clone(),
         Source::CiliumNode,
-        |o| Object::CiliumNode(json(o)),
+        |o| Object::CiliumNode(metadata_json(o)),
         tx.clone(),
     );
     spawn(
@@ -126,12 +141,20 @@ pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<WatchEv
     rx
 }
 
+/// A metadata-only object as the JSON the index reads (`metadata` without `managedFields`).
+fn metadata_json<K>(mut object: PartialObjectMeta<K>) -> serde_json::Value {
+    object.metadata.managed_fields = None;
+    serde_json::json!({ "metadata": object.metadata })
+}
+
+/// Watches `api` as `source`, forwarding its events; restarts from a fresh list after a
+/// failure.
 fn spawn<K>(
     api: Api<K>,
     config: watcher::Config,
     source: Source,
     wrap: fn(K) -> Object,
-    tx: mpsc::Sender<WatchEvent>,
+    tx: mpsc::Sender<Seen>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + 'static,
 {
@@ -150,13 +173,21 @@ fn spawn<K>(
                     }
                     Err(error) => {
                         tracing::warn!(?source, %error, "watch failed; relisting");
-                        if tx.send(WatchEvent::Failed(source)).await.is_err() {
+                        let failed = Seen {
+                            at: Instant::now(),
+                            event: WatchEvent::Failed(source),
+                        };
+                        if tx.send(failed).await.is_err() {
                             return;
                         }
                         break;
                     }
                 };
-                if tx.send(event).await.is_err() {
+                let seen = Seen {
+                    at: Instant::now(),
+                    event,
+                };
+                if tx.send(seen).await.is_err() {
                     return;
                 }
             }

@@ -1,17 +1,23 @@
 //! The writes of `egressc sync`, one method per kind of write. Labels and CEGPs go out by
 //! server-side apply (field manager `egressc-sync`), status and label removals by merge patch,
 //! VIP Leases by conditional update (a 409 means the watch brings a newer version; the next
-//! reconcile decides again), Events through kube-runtime's recorder.
+//! reconcile decides again), Events (`events.k8s.io/v1`) by create.
+//!
+//! Events are created directly rather than through kube-runtime's `Recorder`: its dedup cache
+//! keys on the whole object reference (resourceVersion included), so every egressc Event got a
+//! key of its own, the cache grew by one entry per Event for 6 minutes (100 per failover of a
+//! node carrying 100 gateways), and every publish scanned all of it under a lock.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Client;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, Patch, PatchParams, PostParams, Preconditions,
 };
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use serde_json::Value;
 
 use super::patches::{self, FIELD_MANAGER};
@@ -27,8 +33,14 @@ pub struct Writer {
     gateways: Api<DynamicObject>,
     policies: Api<DynamicObject>,
     cegps: Api<DynamicObject>,
-    recorder: Recorder,
+    /// Events about cluster-scoped objects go to `default`, as the apiserver's own do.
+    events: Api<Event>,
+    /// `reportingInstance` of every Event.
+    identity: String,
 }
+
+/// `reportingController` of every Event.
+const REPORTING_CONTROLLER: &str = "egressc-sync";
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -43,10 +55,6 @@ fn is_status(error: &kube::Error, code: u16) -> bool {
 impl Writer {
     /// Writer for the controller in `namespace`; Events name `identity` as the instance.
     pub fn new(client: Client, namespace: &str, identity: &str) -> Self {
-        let reporter = Reporter {
-            controller: "egressc-sync".to_owned(),
-            instance: Some(identity.to_owned()),
-        };
         Writer {
             nodes: Api::all(client.clone()),
             cilium_nodes: Api::all_with(client.clone(), &cilium_node_resource()),
@@ -57,7 +65,8 @@ impl Writer {
                 &ApiResource::erase::<EgressGatewayPolicy>(&()),
             ),
             cegps: Api::all_with(client.clone(), &cegp_resource()),
-            recorder: Recorder::new(client, reporter),
+            events: Api::namespaced(client, "default"),
+            identity: identity.to_owned(),
         }
     }
 
@@ -204,17 +213,74 @@ impl Writer {
             resource_version: text("/metadata/resourceVersion"),
             ..ObjectReference::default()
         };
-        let event = Event {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: "Reconcile".to_owned(),
-            secondary: None,
+        let event = new_event(&reference, warning, reason, note, &self.identity);
+        self.events
+            .create(&PostParams::default(), &event)
+            .await
+            .map(drop)
+    }
+}
+
+/// An Event about `regarding`, named after it and the time (as kube-runtime names them).
+fn new_event(
+    regarding: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    note: String,
+    identity: &str,
+) -> Event {
+    let now = k8s_openapi::jiff::Timestamp::now();
+    let name = regarding.name.as_deref().unwrap_or(REPORTING_CONTROLLER);
+    Event {
+        metadata: ObjectMeta {
+            name: Some(format!("{name}.{:x}", now.as_nanosecond())),
+            ..ObjectMeta::default()
+        },
+        event_time: Some(MicroTime(now)),
+        action: Some("Reconcile".to_owned()),
+        reason: Some(reason.to_owned()),
+        note: Some(note),
+        regarding: Some(regarding.clone()),
+        reporting_controller: Some(REPORTING_CONTROLLER.to_owned()),
+        reporting_instance: Some(identity.to_owned()),
+        type_: Some(if warning { "Warning" } else { "Normal" }.to_owned()),
+        ..Event::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_names_its_object_reason_type_and_reporter() {
+        let regarding = ObjectReference {
+            api_version: Some("network.deckhouse.io/v1alpha1".to_owned()),
+            kind: Some("EgressGateway".to_owned()),
+            name: Some("gw".to_owned()),
+            ..ObjectReference::default()
         };
-        self.recorder.publish(&event, &reference).await
+        let event = new_event(&regarding, true, "Failover", "moved".to_owned(), "pod-a");
+        assert!(
+            event
+                .metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("gw.")),
+            "{event:?}"
+        );
+        assert_eq!(event.type_.as_deref(), Some("Warning"));
+        assert_eq!(event.reason.as_deref(), Some("Failover"));
+        assert_eq!(event.note.as_deref(), Some("moved"));
+        assert_eq!(event.reporting_controller.as_deref(), Some("egressc-sync"));
+        assert_eq!(event.reporting_instance.as_deref(), Some("pod-a"));
+        assert_eq!(event.regarding, Some(regarding));
+        assert!(event.event_time.is_some());
+        assert_eq!(
+            new_event(&ObjectReference::default(), false, "Valid", String::new(), "a")
+                .type_
+                .as_deref(),
+            Some("Normal")
+        );
     }
 }

@@ -8,6 +8,7 @@ mod discovery;
 mod faults;
 mod fieldpath;
 mod managed;
+mod metadata;
 mod objects;
 mod openapi;
 mod ops;

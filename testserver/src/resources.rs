@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::App;
+use crate::metadata;
 use crate::objects::{as_version, meta_str};
 use crate::ops::Request;
 use crate::patch::PatchKind;
@@ -96,6 +97,7 @@ fn dispatch(
     };
     let sub = target.subresource.as_deref();
     let dry_run = query.contains_key("dryRun");
+    let metadata_only = metadata::requested(headers);
 
     let Some(name) = target.name.as_deref() else {
         return match method {
@@ -113,11 +115,12 @@ fn dispatch(
                         .get("timeoutSeconds")
                         .and_then(|t| t.parse::<u64>().ok())
                         .map_or(DEFAULT_WATCH_TIMEOUT, Duration::from_secs),
+                    metadata_only,
                 };
                 let body = watch_stream::start(app, request)?;
                 Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
             }
-            Method::GET => list(app, &rt, &target, &labels, &fields, query),
+            Method::GET => list(app, &rt, &target, &labels, &fields, query, metadata_only),
             Method::POST => {
                 let object = parse_json(body)?;
                 let created = write(app, dry_run, |store| store.create(req, object))?;
@@ -151,6 +154,7 @@ fn dispatch(
                     app.resource_version(),
                     &deleted,
                     None,
+                    false,
                 ))
             }
             _ => Err(ApiError::method_not_allowed()),
@@ -164,10 +168,11 @@ fn dispatch(
                 .lock()
                 .map_err(|_| ApiError::unavailable("store lock poisoned"))?;
             let object = store.get(&rt, &namespace, name)?;
-            Ok(json_response(
-                StatusCode::OK,
-                &as_version(&rt, &target.version, &object),
-            ))
+            let object = as_version(&rt, &target.version, &object);
+            if metadata_only {
+                return Ok(json_response(StatusCode::OK, &metadata::partial(&object)));
+            }
+            Ok(json_response(StatusCode::OK, &object))
         }
         Method::PUT => {
             let object = parse_json(body)?;
@@ -250,6 +255,7 @@ fn list(
     labels: &LabelSelector,
     fields: &FieldSelector,
     query: &HashMap<String, String>,
+    metadata_only: bool,
 ) -> Result<Response, ApiError> {
     let namespace = if rt.namespaced {
         target.namespace.as_deref()
@@ -283,6 +289,7 @@ fn list(
         resource_version,
         &items,
         next.as_deref(),
+        metadata_only,
     ))
 }
 
@@ -330,13 +337,18 @@ fn list_response(
     resource_version: u64,
     items: &[Arc<Value>],
     next: Option<&str>,
+    metadata_only: bool,
 ) -> Response {
     let api_version = rt.api_version(version);
-    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+    let mut list_meta = json!({"resourceVersion": resource_version.to_string()});
     if let Some(token) = next {
-        metadata["continue"] = json!(token);
+        list_meta["continue"] = json!(token);
     }
-    let head = json!({"kind": format!("{}List", rt.kind), "apiVersion": api_version, "metadata": metadata});
+    let head = if metadata_only {
+        json!({"kind": "PartialObjectMetadataList", "apiVersion": metadata::API_VERSION, "metadata": list_meta})
+    } else {
+        json!({"kind": format!("{}List", rt.kind), "apiVersion": api_version, "metadata": list_meta})
+    };
     let mut out = serde_json::to_vec(&head).unwrap_or_default();
     out.pop(); // reopen the object to append "items"
     out.extend(b",\"items\":[");
@@ -344,12 +356,13 @@ fn list_response(
         if index > 0 {
             out.push(b',');
         }
-        let encoded =
-            if item.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
-                serde_json::to_vec(&**item)
-            } else {
-                serde_json::to_vec(&as_version(rt, version, item))
-            };
+        let encoded = if metadata_only {
+            serde_json::to_vec(&metadata::partial(item))
+        } else if item.get("apiVersion").and_then(Value::as_str) == Some(api_version.as_str()) {
+            serde_json::to_vec(&**item)
+        } else {
+            serde_json::to_vec(&as_version(rt, version, item))
+        };
         out.extend(encoded.unwrap_or_default());
     }
     out.extend(b"]}");

@@ -29,6 +29,8 @@ pub struct WatchRequest {
     pub bookmarks: bool,
     pub send_initial_events: bool,
     pub timeout: Duration,
+    /// Send `PartialObjectMetadata` instead of whole objects (the client's Accept header).
+    pub metadata_only: bool,
 }
 
 /// How often an idle watch with bookmarks enabled gets one (the apiserver sends about one a minute).
@@ -69,7 +71,9 @@ impl WatchRequest {
 
     fn line(&self, kind: &str, object: &Value) -> Bytes {
         let stored_version = object.get("apiVersion").and_then(Value::as_str);
-        let object = if stored_version == Some(self.rt.api_version(&self.version).as_str()) {
+        let object = if self.metadata_only && kind != "BOOKMARK" {
+            serde_json::to_vec(&crate::metadata::partial(object))
+        } else if stored_version == Some(self.rt.api_version(&self.version).as_str()) {
             serde_json::to_vec(object)
         } else {
             serde_json::to_vec(&as_version(&self.rt, &self.version, object))
@@ -238,6 +242,7 @@ mod tests {
             bookmarks: false,
             send_initial_events: false,
             timeout: Duration::from_secs(1),
+            metadata_only: false,
         };
         let view = |c: Change| request.view(&c);
         assert_eq!(

@@ -320,9 +320,12 @@ impl Index {
             }
             Object::CiliumNode(value) => {
                 if let Some(name) = value.pointer("/metadata/name").and_then(Value::as_str) {
-                    let labels = convert::labels_of(&value);
+                    // Only egressc's own labels of a CiliumNode matter (they are diffed; no
+                    // selector reads CiliumNode labels): 5,000–15,000 CiliumNodes need not
+                    // keep the rest.
+                    let labels = ours(&convert::labels_of(&value));
                     self.node_labels
-                        .insert((NodeKind::CiliumNode, name.to_owned()), ours(&labels));
+                        .insert((NodeKind::CiliumNode, name.to_owned()), labels.clone());
                     core.apply_cilium_node(now, name, labels);
                 }
             }
