@@ -206,8 +206,9 @@ async fn run(shape: Shape) -> Result<(), Error> {
     let rss_initial = sync.peak_rss_kib();
     initial.print();
     println!(
-        "controller peak RSS after initial sync: {}",
-        mib(rss_initial)
+        "controller peak RSS after initial sync: {} (RSS now {})",
+        mib(rss_initial),
+        mib(sync.rss_kib())
     );
 
     // Let the initial burst's echoes drain before timing reactions.
@@ -217,7 +218,11 @@ async fn run(shape: Shape) -> Result<(), Error> {
     let rss_final = sync.peak_rss_kib();
     trials.print();
     print_slow_reactions(&log_path, log_mark);
-    println!("controller peak RSS after the trials: {}", mib(rss_final));
+    println!(
+        "controller peak RSS after the trials: {} (RSS now {})",
+        mib(rss_final),
+        mib(sync.rss_kib())
+    );
 
     sync.stop();
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -407,10 +412,20 @@ impl SyncProcess {
 
     /// VmHWM from /proc, in KiB.
     fn peak_rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmHWM:")
+    }
+
+    /// VmRSS (now) from /proc, in KiB: what the process still holds, where the peak may be
+    /// an earlier burst's.
+    fn rss_kib(&self) -> Option<u64> {
+        self.status_kib("VmRSS:")
+    }
+
+    fn status_kib(&self, field: &str) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).ok()?;
         status
             .lines()
-            .find_map(|line| line.strip_prefix("VmHWM:"))
+            .find_map(|line| line.strip_prefix(field))
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     }
 

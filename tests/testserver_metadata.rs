@@ -7,6 +7,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::watcher;
 use kube_testserver::TestServer;
 use serde_json::json;
@@ -22,6 +23,18 @@ fn node(name: &str) -> Node {
         "status": {"conditions": [{"type": "Ready", "status": "True"}]}
     }))
     .expect("valid node")
+}
+
+/// The next watcher event, within [`PATIENCE`].
+async fn next<S, T>(events: &mut S) -> T
+where
+    S: futures::Stream<Item = Result<T, watcher::Error>> + Unpin,
+{
+    tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event in time")
+        .expect("stream open")
+        .expect("no watch error")
 }
 
 #[tokio::test]
@@ -56,18 +69,10 @@ async fn metadata_lists_gets_and_watches_carry_only_metadata() {
     let whole = nodes.get("n1").await.expect("get");
     assert!(whole.status.is_some() && whole.spec.is_some());
 
-    let mut events = watcher::metadata_watcher(nodes.clone(), watcher::Config::default()).boxed();
-    let mut seen = |events: &mut futures::stream::BoxStream<'_, _>| {
-        let next = events.next();
-        async move {
-            tokio::time::timeout(PATIENCE, next)
-                .await
-                .expect("an event in time")
-                .expect("stream open")
-        }
-    };
+    let metadata: Api<PartialObjectMeta<Node>> = Api::all(server.client().expect("client"));
+    let mut events = watcher::watcher(metadata, watcher::Config::default()).boxed();
     loop {
-        if let watcher::Event::InitDone = seen(&mut events).await.expect("event") {
+        if let watcher::Event::InitDone = next(&mut events).await {
             break;
         }
     }
@@ -77,7 +82,7 @@ async fn metadata_lists_gets_and_watches_carry_only_metadata() {
         .await
         .expect("patch");
     let changed = loop {
-        if let watcher::Event::Apply(object) = seen(&mut events).await.expect("event") {
+        if let watcher::Event::Apply(object) = next(&mut events).await {
             break object;
         }
     };
