@@ -23,7 +23,8 @@
 //! `SCALE_EGRESSC` (the binary to run; default: this build's), `SCALE_RUST_LOG` (egressc's log
 //! filter; `warn`), `SCALE_LOG` (where its log goes), `SCALE_SLOW_REACTION` (egressc's
 //! `--slow-reaction`, 20ms; its slow-reaction log lines are printed after the trials; `off`
-//! leaves the flag out, for builds without it).
+//! leaves the flag out, for builds without it), `SCALE_ALLOCATOR_ENV` (`off`: start egressc
+//! without the Deployment's allocator settings).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Child, Command, ExitCode, Stdio};
@@ -324,6 +325,15 @@ fn mib(kib: Option<u64>) -> String {
     )
 }
 
+/// `render::SYNC_ALLOCATOR_ENV`, or nothing with `SCALE_ALLOCATOR_ENV=off`.
+fn allocator_env() -> &'static [(&'static str, &'static str)] {
+    if std::env::var("SCALE_ALLOCATOR_ENV").is_ok_and(|v| v == "off") {
+        &[]
+    } else {
+        &egressc::render::SYNC_ALLOCATOR_ENV
+    }
+}
+
 /// `--slow-reaction` for egressc (`SCALE_SLOW_REACTION`, default 20ms; `off`: none).
 fn slow_reaction_args() -> Vec<String> {
     let threshold = std::env::var("SCALE_SLOW_REACTION").unwrap_or_else(|_| "20ms".to_owned());
@@ -398,8 +408,9 @@ impl SyncProcess {
             .args(["--cilium-version", "1.19"])
             .args(slow_reaction_args())
             .env("KUBECONFIG", kubeconfig)
-            // The allocator settings the installed Deployment gives the controller.
-            .envs(egressc::render::SYNC_ALLOCATOR_ENV)
+            // The allocator settings the installed Deployment gives the controller, unless
+            // `SCALE_ALLOCATOR_ENV=off` (mimalloc's defaults).
+            .envs(allocator_env().iter().copied())
             .env(
                 "RUST_LOG",
                 std::env::var("SCALE_RUST_LOG").unwrap_or_else(|_| "warn".to_owned()),
@@ -491,7 +502,9 @@ async fn load(client: &Client, shape: &Shape) -> Result<(), Error> {
     let cilium = cilium_nodes(client);
     let now = k8s_openapi::jiff::Timestamp::now().to_string();
     let all_nodes: Vec<(String, String)> = (0..shape.groups)
-        .flat_map(|g| (0..shape.nodes_per_group).map(move |i| (format!("group-{g}"), node_name(g, i))))
+        .flat_map(|g| {
+            (0..shape.nodes_per_group).map(move |i| (format!("group-{g}"), node_name(g, i)))
+        })
         .chain((0..shape.workers).map(|i| ("workers".to_owned(), worker_name(i))))
         .collect();
     for_all(all_nodes, |(group, name)| {
@@ -972,7 +985,9 @@ impl Trials {
         let mut slowest: Vec<&Trial> = self.trials.iter().collect();
         slowest.sort_by_key(|t| std::cmp::Reverse(t.reaction));
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!("  slowest trials (status patch → 1st label patch → last; server time; egressc's requests meanwhile):");
+        println!(
+            "  slowest trials (status patch → 1st label patch → last; server time; egressc's requests meanwhile):"
+        );
         for trial in slowest.iter().take(SLOWEST_SHOWN) {
             println!(
                 "    {:.1} ms = {:.1} + {:.1} ms; server {:.1} ms; {}",

@@ -309,9 +309,14 @@ async fn sigterm_hands_the_leader_lease_back_and_exits_zero() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    eprintln!("leader exit -> standby holds the Lease: {:?}", exited.elapsed());
+    eprintln!(
+        "leader exit -> standby holds the Lease: {:?}",
+        exited.elapsed()
+    );
     assert!(
-        standby.log().contains("leader Lease released by its holder"),
+        standby
+            .log()
+            .contains("leader Lease released by its holder"),
         "{}",
         standby.log()
     );

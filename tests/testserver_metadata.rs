@@ -57,7 +57,11 @@ async fn metadata_lists_gets_and_watches_carry_only_metadata() {
         .collect();
     assert_eq!(kinds, vec![Some("PartialObjectMetadata".to_owned())]);
     assert_eq!(
-        listed.items[0].metadata.labels.as_ref().and_then(|l| l.get("group")),
+        listed.items[0]
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("group")),
         Some(&"a".to_owned())
     );
     let got = nodes.get_metadata("n1").await.expect("metadata get");
@@ -91,7 +95,10 @@ async fn metadata_lists_gets_and_watches_carry_only_metadata() {
         Some("PartialObjectMetadata".to_owned())
     );
     assert_eq!(
-        changed.metadata.labels.and_then(|l| l.get("group").cloned()),
+        changed
+            .metadata
+            .labels
+            .and_then(|l| l.get("group").cloned()),
         Some("b".to_owned())
     );
 }
@@ -106,13 +113,14 @@ async fn a_metadata_watch_sends_no_spec_or_status() {
         .await
         .expect("create");
     // The raw watch stream, as kube-rs asks for it, parsed as plain JSON.
-    let request = axum::http::Request::get("/api/v1/nodes?watch=true&resourceVersion=0&timeoutSeconds=1")
-        .header(
-            "Accept",
-            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
-        )
-        .body(Vec::new())
-        .expect("request");
+    let request =
+        axum::http::Request::get("/api/v1/nodes?watch=true&resourceVersion=0&timeoutSeconds=1")
+            .header(
+                "Accept",
+                "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+            )
+            .body(Vec::new())
+            .expect("request");
     let text = client.request_text(request).await.expect("watch body");
     let first: serde_json::Value =
         serde_json::from_str(text.lines().next().expect("one event")).expect("json");

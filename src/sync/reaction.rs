@@ -226,7 +226,14 @@ mod tests {
         let metrics = ReactionMetrics::register(&mut registry);
         let t0 = Instant::now();
         let phases = Phases::split(t0, &Intake::none(t0), t0, t0 + ms(2), t0 + ms(3));
-        record(&metrics, ms(100), 1, phases, &Intake::none(t0), &StepSummary::default());
+        record(
+            &metrics,
+            ms(100),
+            1,
+            phases,
+            &Intake::none(t0),
+            &StepSummary::default(),
+        );
         metrics.listed(Source::Node);
         metrics.listed(Source::Node);
         let mut text = String::new();

@@ -277,9 +277,15 @@ mod tests {
         assert_eq!(event.regarding, Some(regarding));
         assert!(event.event_time.is_some());
         assert_eq!(
-            new_event(&ObjectReference::default(), false, "Valid", String::new(), "a")
-                .type_
-                .as_deref(),
+            new_event(
+                &ObjectReference::default(),
+                false,
+                "Valid",
+                String::new(),
+                "a"
+            )
+            .type_
+            .as_deref(),
             Some("Normal")
         );
     }
