@@ -9,10 +9,13 @@
 
 pub mod addresses;
 pub mod announce;
+pub mod conflict;
 pub mod frames;
 pub mod gateways;
 pub mod health;
+pub mod keeper;
 pub mod lease;
+pub mod lan;
 pub mod lease_object;
 pub mod metrics;
 pub mod netlink;
