@@ -76,7 +76,7 @@ impl LanListener {
         // SAFETY: `fd` is an open descriptor owned by the AsyncFd for its whole life; OwnedFd
         // always returns that same descriptor.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
-            .map_err(|e| io::Error::new(e.kind(), e.to_string()))?;
+            .map_err(|e| io::Error::other(e.to_string()))?;
         Ok(LanListener { fd, vip })
     }
 
