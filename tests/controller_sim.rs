@@ -687,7 +687,7 @@ fn a_crashed_vip_agent_is_taken_over_at_once_and_replaced_when_its_vip_expires()
     let (grant_at, _, granted) = sim.grants.last().cloned().unwrap();
     assert_eq!(granted, second);
     assert!(
-        grant_at - crashed_at < 0.5,
+        grant_at - crashed_at < 1.0,
         "granted {} s after the crash",
         grant_at - crashed_at
     );

@@ -30,7 +30,9 @@ use crate::agent::plan::{Lifetimes, VipOnLink};
 
 /// Presence of the address is only relied on up to this long before its known expiry: covers
 /// the kernel's expiry timer running slightly early and the time a refresh takes.
-pub const PRESENCE_MARGIN: Duration = Duration::from_millis(300);
+pub const PRESENCE_MARGIN: Duration = Duration::from_millis(200);
+/// How often the keeper looks at the hold (and at its announcement schedule).
+const TICK: Duration = Duration::from_millis(100);
 /// Announcements stop this long before the address's known expiry.
 pub const ANNOUNCE_MARGIN: Duration = Duration::from_millis(100);
 
@@ -114,11 +116,18 @@ impl VipKeep {
     /// True when the address this agent added is certainly still configured at `at` (unless
     /// someone else removed it): `at` is more than [`PRESENCE_MARGIN`] before its known expiry.
     pub fn surely_present(&self, at: std::time::Instant) -> bool {
-        let until = self.present_until_ms.load(Ordering::SeqCst);
-        self.since_epoch(at) + Self::ms(PRESENCE_MARGIN) < until
+        self.present_for(at) > Duration::ZERO
     }
 
-    /// Sets whether the holder is in an outage hold (renewals failing without a conflict).
+    /// How much longer than `at` the address is surely configured (see [`Self::surely_present`]).
+    pub fn present_for(&self, at: std::time::Instant) -> Duration {
+        let until = self.present_until_ms.load(Ordering::SeqCst);
+        let left = until.saturating_sub(self.since_epoch(at) + Self::ms(PRESENCE_MARGIN));
+        Duration::from_millis(left)
+    }
+
+    /// Sets whether the holder is in an outage hold: its renewals fail without a conflict, or
+    /// one is in flight (the loop may be blocked in it for up to the write timeout).
     pub fn set_outage_hold(&self, on: bool) {
         self.outage_hold.store(on, Ordering::SeqCst);
     }
@@ -159,7 +168,9 @@ pub struct Keeper {
     pub burst: BurstSchedule,
     /// Announcement period after the burst; zero: no periodic announcements.
     pub advert_interval: Duration,
-    /// How often an outage hold refreshes the lifetime.
+    /// An outage hold refreshes once the address's remaining sure presence falls below
+    /// `lifetime − refresh_every` (so about this often, and at once after a short Lease
+    /// refresh).
     pub refresh_every: Duration,
     /// The lifetime an outage hold refresh gives (`L`).
     pub lifetime: Lifetimes,
@@ -203,9 +214,11 @@ impl Keeper {
         let started = tokio::time::Instant::now();
         let mut adverts = announcement_offsets(self.burst, self.advert_interval).skip(1);
         let mut next_advert = adverts.next().map(|o| started + o);
-        let mut next_refresh = started + self.refresh_every;
+        let mut next_tick = started + TICK;
+        let refresh_below = Duration::from_secs(u64::from(self.lifetime.valid_secs))
+            .saturating_sub(self.refresh_every);
         while !self.keep.is_closed() {
-            let wake = next_advert.map_or(next_refresh, |a| a.min(next_refresh));
+            let wake = next_advert.map_or(next_tick, |a| a.min(next_tick));
             tokio::select! {
                 heard = next_sighting(listener.as_ref()) => {
                     let sighting = heard?;
@@ -228,9 +241,11 @@ impl Keeper {
                         self.announce(&socket, &frames);
                         next_advert = adverts.next().map(|o| started + o);
                     }
-                    if next_refresh <= now {
-                        self.hold_refresh().await;
-                        next_refresh = now + self.refresh_every;
+                    if next_tick <= now {
+                        if self.keep.present_for(std::time::Instant::now()) < refresh_below {
+                            self.hold_refresh().await;
+                        }
+                        next_tick = now + TICK;
                     }
                 }
             }
@@ -376,8 +391,12 @@ mod tests {
             preferred_secs: 2,
         };
         keep.refreshed(clock, two);
-        assert!(keep.surely_present(clock + Duration::from_millis(1600)));
-        assert!(!keep.surely_present(clock + Duration::from_millis(1750)));
+        assert!(keep.surely_present(clock + Duration::from_millis(1700)));
+        assert_eq!(
+            keep.present_for(clock + Duration::from_millis(1000)),
+            Duration::from_millis(800)
+        );
+        assert!(!keep.surely_present(clock + Duration::from_millis(1800)));
         assert!(!keep.surely_present(clock + Duration::from_secs(5)));
         keep.removed();
         assert!(!keep.surely_present(clock));

@@ -284,6 +284,15 @@ impl Agent {
         change: impl Fn(&Lease, &str, Timestamp) -> Lease,
         renewal: bool,
     ) -> bool {
+        if renewal
+            && let Some(state) = self.gateways.get_mut(gateway)
+            && state.local.vip_up
+            && !state.local.yielded
+        {
+            // The write may block for the whole write timeout: the keeper holds the VIP until
+            // its outcome is known (a conflict drops it, a success refreshes it).
+            state.keep(self.clock).set_outage_hold(true);
+        }
         let result = self.write(gateway, change).await;
         let ok = result == Some(WriteResult::Done);
         let state = self.gateways.entry(gateway.to_owned()).or_default();
