@@ -144,24 +144,36 @@ impl Cluster {
             "VIP left A {after:?} after the loss"
         );
         let first_b = self.seen(self.lan.b.mac, lost)?;
-        if first_b.at <= gone {
-            return Err(self.failure(&format!(
-                "B claimed {:?} before A's VIP was gone",
-                gone.duration_since(first_b.at)
-            )));
-        }
+        let last_a = self.b_claims_after_a_fell_silent(first_b)?;
         self.wait_ready("node-b", Duration::from_secs(5))?;
         self.no_overlap()?;
         if std::env::var_os("EGRESSC_PHASES").is_some() {
             eprintln!(
-                "phases after loss: takeover {:?}, A's VIP gone {:?}, B claims {:?} (gap {:?})",
+                "phases after loss: takeover {:?}, A's VIP gone {:?}, A's last answer {:?}, \
+                 B claims {:?} (gap {:?})",
                 takeover.duration_since(lost),
                 gone.duration_since(lost),
+                last_a.duration_since(lost),
                 first_b.at.duration_since(lost),
-                first_b.at.duration_since(gone)
+                first_b.at.duration_since(last_a)
             );
         }
         Ok(first_b.at.duration_since(lost))
+    }
+
+    /// B's first claim came after A's last answer to the observer's probes (B's own probe
+    /// rounds were answered until A's kernel fell silent); returns A's last answer.
+    fn b_claims_after_a_fell_silent(&self, first_b: Sighting) -> io::Result<Instant> {
+        let last_a = self
+            .last_answer(self.lan.a.mac)
+            .ok_or_else(|| self.failure("A never answered"))?;
+        if first_b.at <= last_a {
+            return Err(self.failure(&format!(
+                "B claimed {:?} before A's last answer",
+                last_a.duration_since(first_b.at)
+            )));
+        }
+        Ok(last_a)
     }
 
     /// A's last answer (ARP reply / solicited NA) seen by the observer.
@@ -324,9 +336,7 @@ fn a_holder_cut_from_the_api_holds_the_vip_until_a_claimant_probes() -> io::Resu
     let first_b = cluster.seen(cluster.lan.b.mac, takeover)?;
     let gone = wait_vanished(&cluster.lan.a.ns, cluster.vip, Duration::from_secs(4))?
         .ok_or_else(|| cluster.failure("A kept the VIP after B's probe"))?;
-    if first_b.at <= gone {
-        return Err(cluster.failure("B claimed before A yielded"));
-    }
+    cluster.b_claims_after_a_fell_silent(first_b)?;
     cluster.wait_ready("node-b", Duration::from_secs(5))?;
     if std::env::var_os("EGRESSC_PHASES").is_some() {
         eprintln!(
