@@ -422,7 +422,9 @@ fn outage_case(outage: Duration) -> io::Result<()> {
     eprintln!(
         "API outage of {outage:?}: {answers} answers from the holder, none from anyone else; \
          renewals resumed {:?} after it ended",
-        cluster.last_answer(cluster.lan.a.mac).map(|t| t.saturating_duration_since(ended))
+        cluster
+            .last_answer(cluster.lan.a.mac)
+            .map(|t| t.saturating_duration_since(ended))
     );
     cluster.no_overlap()
 }

@@ -36,7 +36,6 @@ struct SimLease {
     renew: u64,
 }
 
-
 impl SimLease {
     fn observation(&self) -> VipLeaseObservation {
         VipLeaseObservation {

@@ -169,7 +169,10 @@ impl AddressPhase {
                 continue;
             };
             let mac = link_mac(&observed, vip.ifindex);
-            match self.add_or_refresh(h, vip, *lifetimes, mac, &observed).await? {
+            match self
+                .add_or_refresh(h, vip, *lifetimes, mac, &observed)
+                .await?
+            {
                 Added::BroughtUp => brought_up.push((vip.clone(), mac, h.keep.clone())),
                 Added::Extended | Added::Skipped => {}
                 Added::Blocked(sighting) => outcome.blocked.push((vip.ip, sighting)),

@@ -354,11 +354,10 @@ mod tests {
 
     #[test]
     fn the_burst_is_followed_by_periodic_adverts() {
-        let ms: Vec<u128> =
-            announcement_offsets(BurstSchedule::default(), Duration::from_secs(1))
-                .take(8)
-                .map(|d| d.as_millis())
-                .collect();
+        let ms: Vec<u128> = announcement_offsets(BurstSchedule::default(), Duration::from_secs(1))
+            .take(8)
+            .map(|d| d.as_millis())
+            .collect();
         assert_eq!(ms, vec![0, 1100, 2200, 3300, 4400, 5400, 6400, 7400]);
         let burst_only: Vec<Duration> =
             announcement_offsets(BurstSchedule::default(), Duration::ZERO).collect();

@@ -71,7 +71,11 @@ impl LanListener {
             return Err(io::Error::last_os_error());
         }
         if let IpAddr::V6(ip) = vip {
-            join_multicast(&fd, ifindex, MacAddr::ipv6_multicast(solicited_node_group(ip)))?;
+            join_multicast(
+                &fd,
+                ifindex,
+                MacAddr::ipv6_multicast(solicited_node_group(ip)),
+            )?;
         }
         // SAFETY: `fd` is an open descriptor owned by the AsyncFd for its whole life; OwnedFd
         // always returns that same descriptor.

@@ -26,8 +26,8 @@ use tokio::sync::mpsc;
 use crate::agent::addresses::{AddressPhase, HeldVip, VipIntent};
 use crate::agent::announce::BurstSchedule;
 use crate::agent::conflict::ProbeSchedule;
-use crate::agent::keeper::{LanReport, VipKeep};
 use crate::agent::health::Health;
+use crate::agent::keeper::{LanReport, VipKeep};
 use crate::agent::lease::{self, Action, AgentTiming};
 use crate::agent::lease_object::{self, MANAGED_BY_SELECTOR};
 use crate::agent::metrics::Metrics;
@@ -230,7 +230,10 @@ impl Agent {
         let now = self.now();
         let view = self.view(gateway);
         let state = self.gateways.entry(gateway.to_owned()).or_default();
-        if view.as_ref().is_some_and(|v| v.holder.as_deref() != Some(&self.config.node)) {
+        if view
+            .as_ref()
+            .is_some_and(|v| v.holder.as_deref() != Some(&self.config.node))
+        {
             // Someone else holds (or nobody, after our release): the yield is settled.
             state.local.yielded = false;
         }
@@ -390,11 +393,11 @@ impl Agent {
             };
             let keep = state.keep(self.clock);
             keep.set_outage_hold(lease::outage_hold(&state.local));
-            let intent =
-                match lease::allowance(now, &state.local, fresh.contains(gateway), &timing) {
-                    Some(lifetimes) => VipIntent::Refresh(lifetimes),
-                    None => VipIntent::Keep,
-                };
+            let intent = match lease::allowance(now, &state.local, fresh.contains(gateway), &timing)
+            {
+                Some(lifetimes) => VipIntent::Refresh(lifetimes),
+                None => VipIntent::Keep,
+            };
             held.push(HeldVip {
                 vip: vip.clone(),
                 intent,
@@ -470,8 +473,7 @@ impl Agent {
             return;
         }
         for (gateway, state) in &mut self.gateways {
-            if self.inputs.vip(gateway).is_some_and(|v| v.ip == report.vip)
-                && state.local.holding()
+            if self.inputs.vip(gateway).is_some_and(|v| v.ip == report.vip) && state.local.holding()
             {
                 tracing::info!(gateway, mac = %report.sighting.mac, "yielded the VIP during an outage hold");
                 state.local.yielded = true;

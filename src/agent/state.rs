@@ -171,9 +171,7 @@ impl GatewayState {
     /// The state shared with the gateway's keeper task (`clock`: the loop's epoch, used when
     /// it is created).
     pub fn keep(&mut self, clock: std::time::Instant) -> Arc<VipKeep> {
-        self.keep
-            .get_or_insert_with(|| VipKeep::new(clock))
-            .clone()
+        self.keep.get_or_insert_with(|| VipKeep::new(clock)).clone()
     }
 
     /// No longer held (step down, release, yield, shutdown): closes the keeper's state and

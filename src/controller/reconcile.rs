@@ -86,9 +86,8 @@ impl Controller {
                 SourceIp::VirtualIp { ip, .. } => {
                     let lease = self.vip_leases.get(name);
                     let holder = lease.and_then(|l| l.observed.holder.as_deref());
-                    let cannot_renew = holder.is_some_and(|h| {
-                        vip::cannot_renew(self.nodes.get(h), now, &self.timing)
-                    });
+                    let cannot_renew = holder
+                        .is_some_and(|h| vip::cannot_renew(self.nodes.get(h), now, &self.timing));
                     let step = vip::step(
                         name,
                         &ip.to_string(),

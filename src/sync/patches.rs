@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 
 use crate::controller::{
     GATEWAY_ANNOTATION, GRANT_ANNOTATION, LabelPatch, NodeKind, READY_ANNOTATION, StatusUpdate,
-    TAKEOVER_ANNOTATION,
-    TransitionTime, VIP_ANNOTATION, VipWrite,
+    TAKEOVER_ANNOTATION, TransitionTime, VIP_ANNOTATION, VipWrite,
 };
 use crate::model::labels::{MANAGED_BY, MEMBER_LABEL, is_active_for_label};
 

@@ -27,7 +27,10 @@ fn seen(frame: &[u8], vip: IpAddr) -> Option<(MacAddr, Heard)> {
 #[test]
 fn an_arp_probe_for_the_vip_is_a_probe_and_for_another_address_nothing() {
     let vip = IpAddr::V4(vip4());
-    assert_eq!(seen(&arp_probe(PEER, vip4()), vip), Some((PEER, Heard::Probe)));
+    assert_eq!(
+        seen(&arp_probe(PEER, vip4()), vip),
+        Some((PEER, Heard::Probe))
+    );
     let other = arp_probe(PEER, Ipv4Addr::new(198, 51, 100, 7));
     assert_eq!(seen(&other, vip), None);
 }
@@ -123,10 +126,7 @@ fn a_round_is_free_only_when_no_other_mac_was_heard() {
     assert_eq!(probe_outcome(&[own], ME), ProbeOutcome::Free);
     for heard in [Heard::Claim, Heard::Probe] {
         let other = Sighting { mac: PEER, heard };
-        assert_eq!(
-            probe_outcome(&[own, other], ME),
-            ProbeOutcome::Taken(other)
-        );
+        assert_eq!(probe_outcome(&[own, other], ME), ProbeOutcome::Taken(other));
     }
 }
 
