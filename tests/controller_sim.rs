@@ -225,10 +225,12 @@ impl Sim {
                 let agent_alive = node.powered && node.vip_agent_ready && self.api_up;
                 // Outage hold: an agent that cannot reach the API keeps the VIP it has while no
                 // other node probes for it (nobody can be granted while the API is down).
-                if node.powered && node.vip_agent_ready && !self.api_up {
-                    if let Some(expiry) = vips.get_mut(name) {
-                        *expiry = t + 2.0;
-                    }
+                if node.powered
+                    && node.vip_agent_ready
+                    && !self.api_up
+                    && let Some(expiry) = vips.get_mut(name)
+                {
+                    *expiry = t + 2.0;
                 }
                 if !agent_alive {
                     continue;

@@ -211,18 +211,19 @@ impl AddressPhase {
             .iter()
             .any(|a| a.ip == vip.ip && a.ifindex == vip.ifindex)
             && h.keep.surely_present(std::time::Instant::now());
-        if !present && h.probe {
-            if let Some(mac) = mac {
-                match probe_round(vip.ifindex, mac, vip.ip, &self.probe).await {
-                    Ok(ProbeOutcome::Free) => {}
-                    Ok(ProbeOutcome::Taken(sighting)) => {
-                        self.metrics.probe_conflicts.inc();
-                        return Ok(Added::Blocked(sighting));
-                    }
-                    Err(error) => {
-                        tracing::warn!(%vip, %error, "cannot probe for the VIP; not adding it");
-                        return Ok(Added::Skipped);
-                    }
+        if !present
+            && h.probe
+            && let Some(mac) = mac
+        {
+            match probe_round(vip.ifindex, mac, vip.ip, &self.probe).await {
+                Ok(ProbeOutcome::Free) => {}
+                Ok(ProbeOutcome::Taken(sighting)) => {
+                    self.metrics.probe_conflicts.inc();
+                    return Ok(Added::Blocked(sighting));
+                }
+                Err(error) => {
+                    tracing::warn!(%vip, %error, "cannot probe for the VIP; not adding it");
+                    return Ok(Added::Skipped);
                 }
             }
         }
