@@ -82,6 +82,14 @@ impl Cluster {
         }
     }
 
+    /// The Lease now, as the test controller reads it.
+    fn lease(&self) -> io::Result<egressc::agent::lease_object::VipLease> {
+        let ctl = self.ctl.clone();
+        self.api
+            .run(async move { ctl.read().await })?
+            .map_err(io::Error::other)
+    }
+
     /// Takes over for `to` now (the controller saw evidence the holder cannot renew).
     fn take_over_now(&self, to: &'static str) -> io::Result<Instant> {
         self.grant(to, true)?;
@@ -364,6 +372,12 @@ fn a_holder_cut_from_the_api_holds_the_vip_until_a_claimant_probes() -> io::Resu
 #[test]
 fn a_powered_off_holder_is_replaced_without_waiting_for_its_vip_to_expire() -> io::Result<()> {
     require_netns!();
+    power_off_case()?;
+    Ok(())
+}
+
+/// Power-off of the holder → B's first claim.
+fn power_off_case() -> io::Result<Duration> {
     let cluster = Cluster::start("198.51.100.100".parse().map_err(io::Error::other)?)?;
     cluster.a_holds()?;
     let off = Instant::now();
@@ -385,7 +399,8 @@ fn a_powered_off_holder_is_replaced_without_waiting_for_its_vip_to_expire() -> i
         first_b.at.duration_since(off)
     );
     cluster.wait_ready("node-b", Duration::from_secs(5))?;
-    cluster.no_overlap()
+    cluster.no_overlap()?;
+    Ok(first_b.at.duration_since(off))
 }
 
 /// An API outage every node sees (the server answers 503 and drops its watches): the holder
@@ -394,11 +409,7 @@ fn a_powered_off_holder_is_replaced_without_waiting_for_its_vip_to_expire() -> i
 fn outage_case(outage: Duration) -> io::Result<()> {
     let cluster = Cluster::start("198.51.100.100".parse().map_err(io::Error::other)?)?;
     cluster.a_holds()?;
-    let ctl = cluster.ctl.clone();
-    let before = cluster
-        .api
-        .run(async move { ctl.read().await })?
-        .map_err(io::Error::other)?;
+    let before = cluster.lease()?;
     let began = Instant::now();
     cluster.api.outage(outage);
     std::thread::sleep(outage);
@@ -406,11 +417,7 @@ fn outage_case(outage: Duration) -> io::Result<()> {
     // A few renewals after the API is back.
     std::thread::sleep(Duration::from_secs(2));
     let answers = cluster.answered_throughout(cluster.lan.a.mac, began, Instant::now())?;
-    let ctl = cluster.ctl.clone();
-    let after = cluster
-        .api
-        .run(async move { ctl.read().await })?
-        .map_err(io::Error::other)?;
+    let after = cluster.lease()?;
     assert_eq!(
         (&after.view.grant, &after.view.holder, &after.view.ready),
         (&before.view.grant, &before.view.holder, &before.view.ready),
@@ -498,7 +505,7 @@ fn sigterm_removes_the_vip_releases_the_lease_and_exits_zero() -> io::Result<()>
 
 /// `cargo test --test agent_e2e_netns -- --ignored --nocapture failover_bench`
 #[test]
-#[ignore = "benchmark: 20 SIGKILL failovers, about two minutes"]
+#[ignore = "benchmark: 20 failovers, about two minutes"]
 fn failover_bench() -> io::Result<()> {
     require_netns!();
     let trials: usize = std::env::var("EGRESSC_TRIALS")
@@ -507,15 +514,18 @@ fn failover_bench() -> io::Result<()> {
         .unwrap_or(20);
     let mut samples = Vec::new();
     for _ in 0..trials {
-        samples.push(kill_case(
-            "198.51.100.100".parse().map_err(io::Error::other)?,
-        )?);
+        // EGRESSC_LOSS=poweroff: agent killed and link down; otherwise a dead agent (SIGKILL).
+        samples.push(match std::env::var("EGRESSC_LOSS").as_deref() {
+            Ok("poweroff") => power_off_case()?,
+            _ => kill_case("198.51.100.100".parse().map_err(io::Error::other)?)?,
+        });
     }
     samples.sort();
     let pick =
         |q: f64| samples[((samples.len() as f64 * q).ceil() as usize).clamp(1, samples.len()) - 1];
     eprintln!(
-        "failover SIGKILL -> new MAC over {} trials: min {:?} p50 {:?} p99 {:?} max {:?}; overlaps: 0",
+        "failover {} -> new MAC over {} trials: min {:?} p50 {:?} p99 {:?} max {:?}; overlaps: 0",
+        std::env::var("EGRESSC_LOSS").unwrap_or_else(|_| "SIGKILL".into()),
         samples.len(),
         samples[0],
         pick(0.5),

@@ -3,9 +3,12 @@
 //!
 //! Pure: `lease` (the agent rules: what to do next), `lease_object` (reading and writing the
 //! Lease object), `state` (watch bookkeeping), `gateways` (which gateways have a VIP), `plan`
-//! (address operations), `frames` (announcement frames), `addresses::gate` and `health::verdict`.
-//! Shells: `run` (the tokio loop: watches, Lease writes), `addresses` (netlink and
-//! announcements), `netlink`, `announce`, `health` (HTTP endpoints) and `metrics`.
+//! (address operations), `frames` (announcement and probe frames), `conflict` (what a frame
+//! about the VIP means, probe verdicts, a holder's reaction), `addresses::gate` and
+//! `health::verdict`. Shells: `run` (the tokio loop: watches, Lease writes), `addresses`
+//! (netlink, probe before bring-up), `keeper` (per held VIP: adverts, listening, outage hold),
+//! `lan` (ARP/NDP receive socket, probe rounds), `netlink`, `announce`, `health` (HTTP
+//! endpoints) and `metrics`.
 
 pub mod addresses;
 pub mod announce;
