@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::controller::{
     GATEWAY_ANNOTATION, GRANT_ANNOTATION, LabelPatch, NodeKind, READY_ANNOTATION, StatusUpdate,
-    TransitionTime, VIP_ANNOTATION, VipWrite,
+    TAKEOVER_ANNOTATION, TransitionTime, VIP_ANNOTATION, VipWrite,
 };
 use crate::model::labels::{MANAGED_BY, MEMBER_LABEL, is_active_for_label};
 
@@ -242,6 +242,14 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
     let annotations = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(GRANT_ANNOTATION.to_owned(), grant.to_owned());
     if takeover {
+        // Marks the takeover for the next holder, which probes the LAN before its bring-up;
+        // the value names the holder that was cleared (for humans).
+        let old_holder = stored
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.clone())
+            .unwrap_or_default();
+        annotations.insert(TAKEOVER_ANNOTATION.to_owned(), old_holder);
         annotations.insert(READY_ANNOTATION.to_owned(), String::new());
         lease
             .spec
@@ -347,6 +355,7 @@ mod tests {
         let annotations = updated.metadata.annotations.expect("annotations");
         assert_eq!(annotations[GRANT_ANNOTATION], "n1");
         assert_eq!(annotations[READY_ANNOTATION], "");
+        assert_eq!(annotations[TAKEOVER_ANNOTATION], "n0", "marks the takeover");
         assert_eq!(
             updated.spec.and_then(|s| s.holder_identity).as_deref(),
             Some("")
