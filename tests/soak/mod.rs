@@ -13,9 +13,9 @@
 
 mod agents;
 mod chaos;
-mod checker;
+pub mod checker;
 mod replicas;
-mod world;
+pub mod world;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
