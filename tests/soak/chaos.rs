@@ -2,7 +2,7 @@
 //! timing still varies with the machine), each node fault undone after a random time. Node
 //! faults: NotReady, cordon, heartbeat stop (power-off: the agents stop too), cilium-agent Pod
 //! NotReady, VIP agent down. API faults: dropped watches, compacted history (every resuming
-//! watch gets 410 Gone and re-lists), 503 outages of seconds, latency. Process faults: SIGKILL
+//! watch gets 410 Gone and re-lists), 503 outages of up to `max_outage`, latency. Process faults: SIGKILL
 //! of the leader, restarted after a pause.
 
 use std::collections::BTreeMap;
@@ -73,6 +73,8 @@ pub struct Chaos {
     pub injected: BTreeMap<Fault, u64>,
     /// No new outage before this (outages are seconds long; back to back they would be one).
     quiet_until: Instant,
+    /// The longest outage; zero: none.
+    max_outage: Duration,
 }
 
 /// Who holds the leader Lease, read without going through the (possibly failing) API.
@@ -88,12 +90,13 @@ pub fn leader(server: &TestServer) -> Option<String> {
 }
 
 impl Chaos {
-    pub fn new(seed: u64) -> Chaos {
+    pub fn new(seed: u64, max_outage: Duration) -> Chaos {
         Chaos {
             rng: fastrand::Rng::with_seed(seed),
             pending: Vec::new(),
             injected: BTreeMap::new(),
             quiet_until: Instant::now(),
+            max_outage,
         }
     }
 
@@ -157,11 +160,11 @@ impl Chaos {
                 true
             }
             Fault::Outage => {
-                if now < self.quiet_until {
+                if now < self.quiet_until || self.max_outage.is_zero() {
                     false
                 } else {
-                    // Sometimes longer than the leader Lease (3 s).
-                    let lasts = self.secs(1.0, 6.0);
+                    let max = self.max_outage.as_secs_f64();
+                    let lasts = self.secs(max / 6.0, max);
                     server.faults().outage(lasts);
                     self.quiet_until = now + lasts + Duration::from_secs(3);
                     true
