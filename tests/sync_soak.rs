@@ -90,10 +90,10 @@ fn leadership(log: &str, until: k8s_openapi::jiff::Timestamp) -> Vec<(String, St
         };
         if line.contains("became leader") {
             since.get_or_insert_with(|| at.to_owned());
-        } else if line.contains("lost leadership") || line.contains("egressc sync started") {
-            if let Some(start) = since.take() {
-                out.push((start, at.to_owned()));
-            }
+        } else if (line.contains("lost leadership") || line.contains("egressc sync started"))
+            && let Some(start) = since.take()
+        {
+            out.push((start, at.to_owned()));
         }
     }
     if let Some(start) = since {

@@ -190,15 +190,15 @@ impl GatewayAgents {
             .filter(|(_, sim)| sim.address_until.is_some_and(|until| now < until))
             .map(|(node, _)| node)
             .collect();
-        if up.len() > 1 {
-            if let Ok(mut report) = self.report.lock() {
-                report.violations.push(format!(
-                    "at {:.3} s: VIP of {} up on {} nodes: {up:?}",
-                    now.0.as_secs_f64(),
-                    self.gateway,
-                    up.len()
-                ));
-            }
+        if up.len() > 1
+            && let Ok(mut report) = self.report.lock()
+        {
+            report.violations.push(format!(
+                "at {:.3} s: VIP of {} up on {} nodes: {up:?}",
+                now.0.as_secs_f64(),
+                self.gateway,
+                up.len()
+            ));
         }
     }
 }

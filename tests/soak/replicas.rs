@@ -145,8 +145,13 @@ impl Replicas {
                 ended: None,
                 rss: Vec::new(),
             });
-        if let Some(replica) = self.replicas.iter_mut().find(|r| r.identity == identity) {
-            replica.child = Some(child);
+        match self.replicas.iter_mut().find(|r| r.identity == identity) {
+            Some(replica) => replica.child = Some(child),
+            None => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
     }
 
@@ -198,10 +203,12 @@ impl Replicas {
     pub fn crashed(&mut self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for replica in &mut self.replicas {
-            if let Some(child) = replica.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    out.push((replica.identity.clone(), status.to_string()));
-                }
+            if let Some(child) = replica.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                out.push((replica.identity.clone(), status.to_string()));
+                // Reaped: restarted when faults stop.
+                replica.child = None;
             }
         }
         out
