@@ -14,10 +14,12 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
+
+#[path = "../support/api.rs"]
+mod api;
+use api::{crd_texts, dynamic, set_ready};
 
 /// egressc's namespace: leader Lease, VIP Leases, VIP agent Pods.
 pub const NAMESPACE: &str = "egressc-system";
@@ -96,19 +98,6 @@ pub struct World {
     states: Arc<Mutex<BTreeMap<String, NodeState>>>,
 }
 
-pub fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-fn dynamic(client: &Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let version = if group == "cilium.io" {
-        "v2"
-    } else {
-        "v1alpha1"
-    };
-    Api::all_with(client.clone(), &resource(group, version, kind, plural))
-}
-
 pub fn cegps(client: &Client) -> Api<DynamicObject> {
     dynamic(
         client,
@@ -139,17 +128,7 @@ impl World {
     pub async fn seed(client: Client, shape: Shape) -> World {
         let pp = PostParams::default();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        let root = env!("CARGO_MANIFEST_DIR");
-        let mut texts = vec![egressc::crds::render_crds()];
-        for fixture in [
-            "ciliumnodes.crd.yaml",
-            "ciliumegressgatewaypolicies.v1.19.0.yaml",
-        ] {
-            texts.push(
-                std::fs::read_to_string(format!("{root}/tests/fixtures/{fixture}"))
-                    .expect("CRD fixture"),
-            );
-        }
+        let texts = crd_texts().expect("CRD fixtures");
         for text in texts {
             let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text).expect("CRD YAML");
             for crd in docs {
@@ -344,17 +323,7 @@ impl World {
     }
 
     async fn set_node_ready(&self, node: &str, ready: bool) -> kube::Result<()> {
-        let status = if ready { "True" } else { "False" };
-        Api::<Node>::all(self.client.clone())
-            .patch_status(
-                node,
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
-                ),
-            )
-            .await
-            .map(drop)
+        set_ready(&Api::<Node>::all(self.client.clone()), node, ready).await
     }
 
     async fn set_schedulable(&self, node: &str, schedulable: bool) -> kube::Result<()> {
@@ -369,17 +338,12 @@ impl World {
     }
 
     async fn set_pod_ready(&self, namespace: &str, pod: &str, ready: bool) -> kube::Result<()> {
-        let status = if ready { "True" } else { "False" };
-        Api::<Pod>::namespaced(self.client.clone(), namespace)
-            .patch_status(
-                pod,
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
-                ),
-            )
-            .await
-            .map(drop)
+        set_ready(
+            &Api::<Pod>::namespaced(self.client.clone(), namespace),
+            pod,
+            ready,
+        )
+        .await
     }
 
     /// Renews the heartbeat Lease of every powered node every [`HEARTBEAT`], concurrently (a
