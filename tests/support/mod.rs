@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod agents;
+pub mod api;
 pub mod apinet;
 pub mod fleet;
 pub mod netns;
