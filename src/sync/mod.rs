@@ -10,7 +10,9 @@
 //! Shell: `watch`, `writer`, `leader`, `metrics`, `probe` (direct node probing), `run` (the
 //! I/O) and `config`.
 
-pub use egressc_core::sync::{cegp, convert, index, objects, patches, statuses, validation};
+pub use egressc_core::sync::{
+    cegp, convert, index, leader_fence, objects, patches, statuses, validation,
+};
 
 pub mod config;
 pub mod leader;
@@ -60,13 +62,24 @@ pub const WRITE_GRACE: Duration = Duration::from_secs(1);
 /// Then how long handing the leader Lease back may take.
 pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
 
+/// The API client of the controller. kube retries 429/503/504 answers by itself for many
+/// minutes by default; here a failed request must fail: a leader cut off from the API must see
+/// its renewals fail (and stop writing, `leader`), a write must not land long after it was
+/// decided (possibly after another replica took over), and a watch that cannot list must show
+/// as an observation gap. The loop and kube-runtime's watchers retry with their own backoff.
+async fn client() -> Result<kube::Client, SyncError> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(|error| SyncError::Client(kube::Error::InferConfig(error)))?;
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(SyncError::Client)
+}
+
 /// Runs the controller until `shutdown` completes; then it stops reconciling, lets the writes
 /// in flight finish (at most [`WRITE_GRACE`]) and hands the leader Lease back (at most
 /// [`RELEASE_GRACE`]), so a standby takes over without waiting the Lease out.
 pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), SyncError> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(SyncError::Client)?;
+    let client = client().await?;
     let metrics = Arc::new(metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await

@@ -4,14 +4,17 @@
 //! suffers the injected faults), without netlink: "the VIP is up" is the agent's belief plus the
 //! address lifetime `L` counted from the send of its last successful write, exactly what the
 //! kernel would enforce. A node whose agent is down or powered off acts no more, but its VIP
-//! lives out its lifetime. Checked every round: no VIP is up on two nodes at once (the
-//! protocol's safety claim, which rests on the controller's takeover timing).
+//! lives out its lifetime. A bring-up after a takeover probes first (rule 8): the probe is
+//! answered while another node still has the VIP configured, as its kernel would answer it.
+//! Checked every round: no VIP is up on two nodes at once (the protocol's safety claim, which
+//! rests on the takeover timing and the probe). Not modelled: the outage hold (a sim whose
+//! renewals fail lets its VIP expire, the fail-closed behaviour of the previous protocol).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use egressc::agent::lease::{Action, AgentTiming, Local, decide};
+use egressc::agent::lease::{Action, AgentTiming, Local, bring_up_needs_probe, decide};
 use egressc::agent::lease_object;
 use egressc::controller::{Instant, lease_name};
 use k8s_openapi::api::coordination::v1::Lease;
@@ -139,6 +142,8 @@ impl GatewayAgents {
         let Some(current) = lease else {
             return (sim, None);
         };
+        // Rule 8: an acquire of a Lease that was taken over calls for a probe before bring-up.
+        let graceful = view.as_ref().is_some_and(|v| !v.takeover);
         let (body, kind) = match action {
             Action::Acquire => (lease_object::acquired(current, node, jiff_now()), "acquire"),
             Action::Renew { mark_ready } => (
@@ -163,12 +168,22 @@ impl GatewayAgents {
                 if let Ok(mut report) = self.report.lock() {
                     *report.writes.entry(kind).or_default() += 1;
                 }
+                if kind == "acquire" {
+                    sim.local.graceful_bring_up = graceful;
+                }
                 if kind != "release" {
                     sim.local.last_successful_send = Some(now);
-                    // Bring-up follows a successful acquire at once (no netlink here); every
-                    // successful holder write refreshes the lifetime from its send time.
-                    sim.local.vip_up = true;
-                    sim.address_until = Some(now + timing.address_lifetime);
+                    if sim.local.vip_up {
+                        // Every successful holder write refreshes the lifetime from its send.
+                        sim.address_until = Some(now + timing.address_lifetime);
+                    } else if bring_up_needs_probe(&sim.local) && self.answered_elsewhere(node) {
+                        // The probe round is answered by a node that still has the VIP
+                        // configured: no bring-up yet; the next write tries again.
+                    } else {
+                        sim.local.vip_up = true;
+                        sim.local.graceful_bring_up = false;
+                        sim.address_until = Some(now + timing.address_lifetime);
+                    }
                 }
                 (sim, Some(written))
             }
@@ -179,6 +194,15 @@ impl GatewayAgents {
             }
             Err(_) => (sim, None),
         }
+    }
+
+    /// Would a probe for the VIP sent by `node` now be answered: does another node still have
+    /// it configured (its kernel answers ARP probes and DAD whatever its agent does)?
+    fn answered_elsewhere(&self, node: &str) -> bool {
+        let now = self.now();
+        self.sims
+            .iter()
+            .any(|(other, sim)| other != node && sim.address_until.is_some_and(|u| now < u))
     }
 
     /// No two nodes have the VIP configured at the same instant.
