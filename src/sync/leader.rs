@@ -69,14 +69,28 @@ impl Leadership {
     ) -> Result<Self, LeaseManagerError> {
         let seconds = duration.as_secs().max(2);
         let grace = (seconds / 3).max(1);
-        let manager = LeaseManagerBuilder::new(client.clone(), name)
-            .with_namespace(namespace)
-            .with_identity(identity)
-            .with_duration(seconds)
-            .with_grace(grace)
-            .with_field_manager(format!("egressc-sync-leader-{identity}"))
-            .build()
-            .await?;
+        // The first look at the Lease may meet an API outage (a replica restarted during one):
+        // wait it out like any other request would be waited out, rather than exit.
+        let mut pause = Duration::from_millis(100);
+        let manager = loop {
+            let built = LeaseManagerBuilder::new(client.clone(), name)
+                .with_namespace(namespace)
+                .with_identity(identity)
+                .with_duration(seconds)
+                .with_grace(grace)
+                .with_field_manager(format!("egressc-sync-leader-{identity}"))
+                .build()
+                .await;
+            match built {
+                Ok(manager) => break manager,
+                Err(LeaseManagerError::KubeError(error)) if transient(&error) => {
+                    tracing::warn!(%error, ?pause, "leader Lease not reachable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error),
+            }
+        };
         let (manager_state, task) = manager.watch().await;
         let (fence, state) = Fence::spawn(
             Api::namespaced(client, namespace),
@@ -135,6 +149,15 @@ impl Release {
                 false
             }
         }
+    }
+}
+
+/// An error that says nothing about the request itself: the API was unreachable or overloaded.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
     }
 }
 

@@ -89,15 +89,23 @@ pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Resu
         })?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));
     let compiler = cegp::CegpCompiler::new(config.cilium_version)?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut leadership = if config.leader_elect {
-        leader::Leadership::elect(
+        let elect = leader::Leadership::elect(
             client.clone(),
             &config.namespace,
             leader::LEADER_LEASE,
             &config.identity,
             config.leader_lease_duration,
-        )
-        .await?
+        );
+        // Joining the election waits out an API outage; a signal meanwhile ends the process.
+        tokio::select! {
+            leadership = elect => leadership?,
+            () = &mut shutdown => {
+                tracing::info!("egressc sync stopped before joining the election");
+                return Ok(());
+            }
+        }
     } else {
         leader::Leadership::always()
     };
@@ -121,7 +129,7 @@ pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Resu
         .with_prober(prober, config.probe.clone());
     let mut reconciling = Box::pin(main.run(events, probe_results, stopping));
     let ended = tokio::select! {
-        () = shutdown => false,
+        () = &mut shutdown => false,
         () = &mut reconciling => true,
     };
     let _ = stop.send(true);
