@@ -34,8 +34,8 @@ use crate::agent::metrics::Metrics;
 use crate::agent::netlink::AddressTable;
 use crate::agent::plan::{DesiredVip, Lifetimes, PlanIssue};
 use crate::agent::state::{GatewayState, Input, Inputs};
-use crate::controller::Instant;
 use crate::model::api::EgressGateway;
+use crate::time::Instant;
 
 /// How the agent runs.
 #[derive(Clone, Debug)]

@@ -163,7 +163,7 @@ pub struct GatewayState {
     /// What the agent holds, for [`crate::agent::lease::decide`].
     pub local: Local,
     /// A probe round found the VIP taken: the next bring-up attempt is due then.
-    pub probe_retry_at: Option<crate::controller::Instant>,
+    pub probe_retry_at: Option<crate::time::Instant>,
     keep: Option<Arc<VipKeep>>,
 }
 

@@ -20,7 +20,8 @@
 use std::time::Duration;
 
 use crate::agent::plan::Lifetimes;
-use crate::controller::Instant;
+use crate::lease_protocol::{ADDRESS_LIFETIME, RENEW_INTERVAL};
+use crate::time::Instant;
 
 /// What the agent read of one VIP Lease. Empty strings in the object are `None` here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,8 +79,8 @@ impl Default for AgentTiming {
     /// 500 ms and 2 s (docs/lease-protocol.md, "Timing").
     fn default() -> Self {
         AgentTiming {
-            renew_interval: Duration::from_millis(500),
-            address_lifetime: Duration::from_secs(2),
+            renew_interval: RENEW_INTERVAL,
+            address_lifetime: ADDRESS_LIFETIME,
         }
     }
 }

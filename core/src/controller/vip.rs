@@ -7,47 +7,14 @@
 //! the Lease, and the next holder probes the LAN before it brings the VIP up, so a takeover is
 //! safe at any time: a holder that still has the VIP keeps it until its kernel stops answering.
 
-use sha2::{Digest, Sha256};
-
 use super::health::{NodeHealth, View};
 use super::plan::VipWrite;
 use super::time::{Instant, Timing};
 
-/// Annotation naming the node granted the VIP (written by the controller only).
-pub const GRANT_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip-grant";
-/// Annotation naming the node whose agent has the VIP up and announced.
-pub const READY_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip-ready";
-/// Annotation set by a takeover (the controller cleared the holder without its release): the
-/// old holder's name. The next acquirer probes the LAN before it brings the VIP up and clears
-/// the mark with its acquire.
-pub const TAKEOVER_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip-takeover";
-/// Annotation carrying the gateway name (the Lease name may be hashed).
-pub const GATEWAY_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/gateway";
-/// Annotation carrying the VIP.
-pub const VIP_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip";
-
-const LEASE_PREFIX: &str = "egressc-vip-";
-const MAX_NAME: usize = 253;
-const HASH_HEX: usize = 10;
-
-/// The VIP Lease name of `gateway` (see docs/lease-protocol.md).
-pub fn lease_name(gateway: &str) -> String {
-    if LEASE_PREFIX.len() + gateway.len() <= MAX_NAME {
-        return format!("{LEASE_PREFIX}{gateway}");
-    }
-    let digest = Sha256::digest(gateway.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(HASH_HEX / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut keep = (MAX_NAME - LEASE_PREFIX.len() - 1 - HASH_HEX).min(gateway.len());
-    while !gateway.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    let stem = gateway[..keep].trim_end_matches(['-', '.']);
-    format!("{LEASE_PREFIX}{stem}-{hex}")
-}
+pub use crate::lease_protocol::{
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, TAKEOVER_ANNOTATION, VIP_ANNOTATION,
+    lease_name,
+};
 
 /// What the controller reads from a VIP Lease. Empty strings in the object are `None` here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

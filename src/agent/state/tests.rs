@@ -6,7 +6,7 @@ use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
-use crate::controller::{GATEWAY_ANNOTATION, VIP_ANNOTATION};
+use crate::lease_protocol::{GATEWAY_ANNOTATION, VIP_ANNOTATION};
 
 fn lease(gateway: &str, rv: &str, holder: &str) -> Lease {
     Lease {
@@ -79,8 +79,8 @@ fn dropping_the_vip_stops_the_keeper_and_keeps_the_retry_pace_and_the_yield() {
     let keep = state.keep(clock);
     keep.open_until(std::time::Duration::from_secs(3600));
     keep.set_outage_hold(true);
-    state.local.last_successful_send = Some(crate::controller::Instant::from_secs_f64(1.0));
-    state.local.last_attempt = Some(crate::controller::Instant::from_secs_f64(1.0));
+    state.local.last_successful_send = Some(crate::time::Instant::from_secs_f64(1.0));
+    state.local.last_attempt = Some(crate::time::Instant::from_secs_f64(1.0));
     state.local.vip_up = true;
     state.local.renew_failing = true;
     state.local.yielded = true;
