@@ -203,6 +203,45 @@ fn check_against_passes_when_up_to_date_and_explains_drift() {
 }
 
 #[test]
+fn check_against_reads_a_kubectl_list() {
+    let app = app_dir();
+    let committed_dir = tempfile::tempdir().unwrap();
+    let rendered: PathBuf = committed_dir.path().join("rendered.yaml");
+    build_to(app.path(), &rendered);
+    // What `kubectl get … -o yaml` writes: one `v1 List` whose items carry server fields.
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&fs::read_to_string(&rendered).unwrap()).unwrap();
+    let items: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .map(|mut d| {
+            d["metadata"]["uid"] = "0b5f".into();
+            d["metadata"]["resourceVersion"] = "17".into();
+            d["status"] = serde_json::json!({});
+            d
+        })
+        .collect();
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+        "items": items,
+    });
+    let committed = committed_dir.path().join("live.yaml");
+    fs::write(&committed, serde_saphyr::to_string(&list).unwrap()).unwrap();
+    let args = [
+        "build",
+        ".",
+        "--nodes",
+        "inventory/nodes.yaml",
+        "--check-against",
+        committed.to_str().unwrap(),
+    ];
+    let out = run_in(app.path(), &args, &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
 fn crds_prints_both_definitions() {
     let out = run_in(Path::new(env!("CARGO_MANIFEST_DIR")), &["crds"], &[]);
     assert!(out.status.success());
