@@ -84,64 +84,81 @@ pub struct Checked<'a> {
     pub doc: &'a Document,
 }
 
+/// Keeps the first gateway of each key (`key_of`; `None`: no key) and drops the later ones,
+/// reporting each with `diagnose(gateway, key, first owner's name, span, first owner's span)`.
+fn drop_later_sharing<K: Ord>(
+    gateways: &mut Vec<Checked<'_>>,
+    report: &mut Report,
+    key_of: impl Fn(&Checked<'_>) -> Option<(K, Span)>,
+    diagnose: impl Fn(&Gateway, &K, &str, Span, Span) -> Diagnostic,
+) {
+    let mut owners: BTreeMap<K, (String, Span)> = BTreeMap::new();
+    gateways.retain(|checked| {
+        let Some((key, span)) = key_of(checked) else {
+            return true;
+        };
+        if let Some((owner, first)) = owners.get(&key) {
+            report.push(diagnose(&checked.gateway, &key, owner, span, first.clone()));
+            return false;
+        }
+        owners.insert(key, (checked.gateway.name.clone(), span));
+        true
+    });
+}
+
 /// Reports a VIP used by more than one gateway; the later ones are dropped from `gateways`.
 pub fn check_shared_vips(gateways: &mut Vec<Checked<'_>>, report: &mut Report) {
-    let mut owners: BTreeMap<IpAddr, (String, Span)> = BTreeMap::new();
     let vip_path = Path::root()
         .key("spec")
         .key("sourceIP")
         .key("virtualIPAddress")
         .key("ip");
-    gateways.retain(|Checked { gateway, doc }| {
-        let SourceIp::VirtualIp { ip, .. } = &gateway.source else {
-            return true;
-        };
-        let span = doc.span(&vip_path);
-        if let Some((owner, first)) = owners.get(ip) {
-            report.push(
-                Diagnostic::new(
-                    Code::DuplicateVip,
-                    span,
-                    format!(
-                        "VIP `{ip}` of gateway `{}` is already used by gateway `{owner}`",
-                        gateway.name
-                    ),
-                )
-                .with_related(first.clone(), format!("`{owner}` uses it here"))
-                .with_hint("give each gateway its own VIP, or point the policies at one gateway"),
-            );
-            return false;
-        }
-        owners.insert(*ip, (gateway.name.clone(), span));
-        true
-    });
+    let key_of = |Checked { gateway, doc }: &Checked<'_>| match &gateway.source {
+        SourceIp::VirtualIp { ip, .. } => Some((*ip, doc.span(&vip_path))),
+        SourceIp::PrimaryInterface { .. } => None,
+    };
+    drop_later_sharing(
+        gateways,
+        report,
+        key_of,
+        |gateway, ip: &IpAddr, owner, span, first| {
+            Diagnostic::new(
+                Code::DuplicateVip,
+                span,
+                format!(
+                    "VIP `{ip}` of gateway `{}` is already used by gateway `{owner}`",
+                    gateway.name
+                ),
+            )
+            .with_related(first, format!("`{owner}` uses it here"))
+            .with_hint("give each gateway its own VIP, or point the policies at one gateway")
+        },
+    );
 }
 
 /// Reports a gateway whose `active-for-…` label key equals an earlier gateway's (possible only
 /// for two hashed keys, see [`active_for_label`]); the later ones are dropped from `gateways`.
 pub fn check_label_collisions(gateways: &mut Vec<Checked<'_>>, report: &mut Report) {
-    let mut owners: BTreeMap<String, (String, Span)> = BTreeMap::new();
-    gateways.retain(|Checked { gateway, doc }| {
-        let key = active_for_label(&gateway.name);
-        let span = doc.span(&name_path());
-        if let Some((owner, first)) = owners.get(&key) {
-            report.push(
-                Diagnostic::new(
-                    Code::ActiveLabelCollision,
-                    span,
-                    format!(
-                        "gateway `{}` would be marked by the label `{key}`, which gateway `{owner}` already uses",
-                        gateway.name
-                    ),
-                )
-                .with_related(first.clone(), format!("`{owner}` is defined here"))
-                .with_hint("rename one of them; names of at most 52 characters keep their own label key"),
-            );
-            return false;
-        }
-        owners.insert(key, (gateway.name.clone(), span));
-        true
-    });
+    let key_of = |Checked { gateway, doc }: &Checked<'_>| {
+        Some((active_for_label(&gateway.name), doc.span(&name_path())))
+    };
+    drop_later_sharing(
+        gateways,
+        report,
+        key_of,
+        |gateway, key: &String, owner, span, first| {
+            Diagnostic::new(
+            Code::ActiveLabelCollision,
+            span,
+            format!(
+                "gateway `{}` would be marked by the label `{key}`, which gateway `{owner}` already uses",
+                gateway.name
+            ),
+        )
+        .with_related(first, format!("`{owner}` is defined here"))
+        .with_hint("rename one of them; names of at most 52 characters keep their own label key")
+        },
+    );
 }
 
 /// Checks the address family of a policy's destinations against its gateway's VIP: an IPv6
