@@ -320,17 +320,14 @@ fn check_accepts_the_addresses_our_crds_accept_and_no_others() {
         ("2001:db8::/129", false),
         ("2001:db8::/064", false),
     ];
-    let (ours, _) = validators("EgressGatewayPolicy");
-    for (cidr, valid) in cidrs {
-        let doc = serde_json::json!({
+    agree_on("EgressGatewayPolicy", &cidrs, |cidr| {
+        serde_json::json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
             "metadata": {"name": "p"},
             "spec": {"egressGatewayName": "gw", "destinationCIDRs": [cidr],
                      "selectors": [{"podSelector": {"matchLabels": {"app": "web"}}}]}
-        });
-        assert_eq!(ours.is_valid(&doc), valid, "CRD on {cidr:?}");
-        assert_eq!(check_accepts(&doc), valid, "check on {cidr:?}");
-    }
+        })
+    });
     let vips = [
         ("192.0.2.10", true),
         ("2001:db8::10", true),
@@ -339,14 +336,22 @@ fn check_accepts_the_addresses_our_crds_accept_and_no_others() {
         ("192.0.2.10/32", false),
         ("192.0.2", false),
     ];
-    let (ours, _) = validators("EgressGateway");
-    for (ip, valid) in vips {
-        let doc = serde_json::json!({
+    agree_on("EgressGateway", &vips, |ip| {
+        serde_json::json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
             "metadata": {"name": "gw"},
             "spec": {"sourceIP": {"mode": "VirtualIPAddress", "virtualIPAddress": {"ip": ip}}}
-        });
-        assert_eq!(ours.is_valid(&doc), valid, "CRD on {ip:?}");
-        assert_eq!(check_accepts(&doc), valid, "check on {ip:?}");
+        })
+    });
+}
+
+/// For each `(value, valid)`: our CRD schema and `egressc check` both give `valid` for the
+/// document `doc(value)` of `kind`.
+fn agree_on(kind: &str, cases: &[(&str, bool)], doc: impl Fn(&str) -> Value) {
+    let (ours, _) = validators(kind);
+    for &(value, valid) in cases {
+        let doc = doc(value);
+        assert_eq!(ours.is_valid(&doc), valid, "CRD on {value:?}");
+        assert_eq!(check_accepts(&doc), valid, "check on {value:?}");
     }
 }
