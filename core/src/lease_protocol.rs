@@ -29,6 +29,9 @@ pub const GATEWAY_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/gatewa
 pub const VIP_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip";
 
 const LEASE_PREFIX: &str = "egressc-vip-";
+/// Prefix of a hashed Lease name. Verbatim names have `-` after `egressc-vip`, hashed ones `.`,
+/// so no gateway name's verbatim Lease name equals another gateway's hashed one.
+const HASHED_LEASE_PREFIX: &str = "egressc-vip.";
 const MAX_NAME: usize = 253;
 const HASH_HEX: usize = 10;
 
@@ -43,10 +46,32 @@ pub fn lease_name(gateway: &str) -> String {
         .take(HASH_HEX / 2)
         .map(|b| format!("{b:02x}"))
         .collect();
-    let mut keep = (MAX_NAME - LEASE_PREFIX.len() - 1 - HASH_HEX).min(gateway.len());
+    let mut keep = (MAX_NAME - HASHED_LEASE_PREFIX.len() - 1 - HASH_HEX).min(gateway.len());
     while !gateway.is_char_boundary(keep) {
         keep -= 1;
     }
     let stem = gateway[..keep].trim_end_matches(['-', '.']);
-    format!("{LEASE_PREFIX}{stem}-{hex}")
+    format!("{HASHED_LEASE_PREFIX}{stem}-{hex}")
+}
+
+#[cfg(test)]
+mod lease_name_tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_verbatim_and_long_ones_never_equal_a_verbatim_name() {
+        assert_eq!(lease_name("gw"), "egressc-vip-gw");
+        let longest_verbatim = "a".repeat(MAX_NAME - LEASE_PREFIX.len());
+        assert_eq!(lease_name(&longest_verbatim).len(), MAX_NAME);
+        let long = "g".repeat(MAX_NAME);
+        let hashed = lease_name(&long);
+        assert!(hashed.len() <= MAX_NAME, "{hashed}");
+        assert!(hashed.starts_with("egressc-vip.g"), "{hashed}");
+        // The gateway name that spells out the hashed form after `egressc-vip-` (a valid name
+        // of at most 241 characters) keeps its own, different, verbatim name.
+        let spelled = hashed["egressc-vip.".len()..].to_owned();
+        assert!(spelled.len() <= MAX_NAME - LEASE_PREFIX.len());
+        assert_ne!(lease_name(&spelled), hashed);
+        assert_eq!(lease_name(&spelled), format!("egressc-vip-{spelled}"));
+    }
 }

@@ -4,7 +4,7 @@
 //! then VIP Leases, statuses, Events, CEGPs. A failed label write ends the batch, so a new
 //! active label is never added while the old one may still be in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -404,8 +404,58 @@ impl Loop {
         true
     }
 
-    /// Applies changed CEGPs and deletes managed ones whose policy is gone: all of them after
-    /// a catalog change, otherwise only the CEGPs someone else changed or deleted.
+    /// Finds the policies among `names` (all policies when `full`) whose CEGP name is taken by a
+    /// CEGP egressc does not own, and reports each change: the policy's `Ready` condition says
+    /// so (written here, since statuses went out before the CEGPs) and a Warning Event names the
+    /// conflict; a resolved conflict restores the condition.
+    async fn report_cegp_conflicts(&mut self, names: &[String], full: bool) {
+        let index = &self.index;
+        let conflicted = |name: &String| {
+            index.policies.contains(name)
+                && index.cegps.get(name).is_some_and(|cegp| !cegp.is_owned())
+        };
+        let now: BTreeSet<String> = names.iter().filter(|n| conflicted(n)).cloned().collect();
+        let looked_at: BTreeSet<&String> = names.iter().collect();
+        let before: BTreeSet<String> = self
+            .index
+            .cegp_conflicts
+            .iter()
+            .filter(|name| full || looked_at.contains(name) || !self.index.policies.contains(name))
+            .cloned()
+            .collect();
+        let started: Vec<String> = now.difference(&before).cloned().collect();
+        let ended: Vec<String> = before.difference(&now).cloned().collect();
+        if started.is_empty() && ended.is_empty() {
+            return;
+        }
+        for name in &ended {
+            self.index.cegp_conflicts.remove(name);
+            self.index.policies.unsettle(name);
+        }
+        for name in &started {
+            tracing::warn!(policy = %name, "a CiliumEgressGatewayPolicy of that name exists and is not managed by egressc; leaving it alone");
+            self.index.cegp_conflicts.insert(name.clone());
+            self.index.policies.unsettle(name);
+        }
+        self.write_statuses(&Plan::default()).await;
+        for name in &started {
+            let Some(object) = self.index.policies.object(name) else {
+                continue;
+            };
+            let note = patches::cegp_conflict_message(name);
+            if let Err(error) = self
+                .writer
+                .event(&object, true, patches::CEGP_CONFLICT_REASON, note)
+                .await
+            {
+                tracing::warn!(policy = %name, %error, "event failed");
+            }
+        }
+    }
+
+    /// Applies changed CEGPs and deletes egressc's own ones whose policy is gone: all of them
+    /// after a catalog change, otherwise only the CEGPs someone else changed or deleted. A CEGP
+    /// egressc does not own is never written or deleted (see [`Loop::report_cegp_conflicts`]).
     async fn write_cegps(&mut self) -> bool {
         let touched = self.index.take_cegp_changes();
         let full = self.index.take_catalog_change() || self.cegps_dirty;
@@ -422,6 +472,7 @@ impl Loop {
         } else {
             touched.iter().cloned().collect()
         };
+        self.report_cegp_conflicts(&names, full).await;
         let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
         // Bodies are built as the writes go, so that only the writes in flight hold a copy.
         let applies = names.iter().filter_map(|name| {
@@ -432,9 +483,15 @@ impl Loop {
                     return None;
                 }
             };
+            let observed = index.cegps.get(name);
+            if observed.is_some_and(|cegp| !cegp.is_owned()) {
+                // Someone else's CEGP of that name: reported, never written.
+                return None;
+            }
             let uid = index.policies.uid(name).unwrap_or_default();
-            rendered.differs(index.cegps.get(name), name, uid).then_some(async move {
-                let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
+            let force = observed.is_some();
+            rendered.differs(observed, name, uid).then_some(async move {
+                let result = writer.apply_cegp(name, rendered.body(name, uid), force).await;
                 if let Err(error) = &result {
                     tracing::warn!(policy = %name, %error, "CEGP write failed");
                 }
@@ -442,15 +499,16 @@ impl Loop {
             })
         });
         let mut results = concurrently(applies).await;
-        let orphans: Vec<&String> = self
+        let orphans: Vec<(&String, Option<&str>)> = self
             .index
             .cegps
-            .keys()
-            .filter(|name| full || touched.contains(*name))
-            .filter(|name| !self.index.policies.contains(name))
+            .iter()
+            .filter(|(name, cegp)| (full || touched.contains(*name)) && cegp.is_owned())
+            .filter(|(name, _)| !self.index.policies.contains(name))
+            .map(|(name, cegp)| (name, cegp.uid()))
             .collect();
-        let deletes = orphans.into_iter().map(|name| async move {
-            let result = writer.delete_cegp(name).await;
+        let deletes = orphans.into_iter().map(|(name, uid)| async move {
+            let result = writer.delete_cegp(name, uid).await;
             if let Err(error) = &result {
                 tracing::warn!(cegp = %name, %error, "CEGP delete failed");
             }

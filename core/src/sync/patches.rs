@@ -168,6 +168,33 @@ pub fn policy_status(generation: i64, ready: Condition) -> Value {
     json!({ "status": { "observedGeneration": generation, "conditions": [ready] } })
 }
 
+/// Reason of the `Ready=False` condition and the Event of a policy whose CEGP name is taken.
+pub const CEGP_CONFLICT_REASON: &str = "CiliumPolicyConflict";
+
+/// Why policy `name` is not compiled into its CEGP: another manager's object has the name.
+pub fn cegp_conflict_message(name: &str) -> String {
+    format!(
+        "CiliumEgressGatewayPolicy {name} exists and is not managed by egressc (no label \
+         app.kubernetes.io/managed-by: egressc); egressc leaves it alone. Delete or rename it, \
+         or rename this policy"
+    )
+}
+
+/// The `Ready=False` condition of a policy in conflict (see [`CEGP_CONFLICT_REASON`]).
+pub fn policy_conflict(stored: &[Condition], name: &str, now: &Time) -> Condition {
+    let at = stored
+        .iter()
+        .find(|c| c.type_ == super::convert::READY_CONDITION && c.status == "False")
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    condition(
+        super::convert::READY_CONDITION,
+        false,
+        CEGP_CONFLICT_REASON,
+        &cegp_conflict_message(name),
+        at,
+    )
+}
+
 /// The `Ready` condition of a policy.
 pub fn policy_ready(
     stored: &[Condition],
