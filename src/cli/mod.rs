@@ -9,8 +9,11 @@ mod argocd;
 mod build;
 mod discover;
 mod drift;
+mod files;
+mod flags;
 mod inputs;
 mod install;
+mod output;
 mod shell;
 mod sync;
 mod test_hooks;
@@ -164,13 +167,9 @@ fn panic_message(payload: &dyn std::any::Any) -> &str {
 }
 
 fn print_stdout(text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match output::write_stdout(text) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => trouble(&format!("cannot write to stdout: {e}")),
+        Err(message) => trouble(&message),
     }
 }
 
@@ -179,8 +178,9 @@ pub(super) fn trouble(message: &str) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
-/// What `read` gathered: decoded inputs, plus files that are not UTF-8 (reported as
-/// diagnostics beside the pipeline's own; their lossy text feeds source snippets only).
+/// What `read` gathered: decoded inputs, plus files that are not UTF-8 or over the byte budget
+/// (reported as diagnostics beside the pipeline's own; the lossy text of an undecodable file
+/// feeds source snippets only, an oversized one has none).
 pub(super) struct Gathered {
     pub(super) sources: Vec<Input>,
     pub(super) nodes: Option<Input>,
@@ -193,6 +193,15 @@ impl Gathered {
             Text::Decoded(input) => Some(input),
             Text::Undecodable { lossy, diagnostic } => {
                 self.undecodable.push((lossy, *diagnostic));
+                None
+            }
+            Text::TooLarge { name, diagnostic } => {
+                // Nothing to quote: the text was never kept.
+                let empty = Input {
+                    name,
+                    text: String::new(),
+                };
+                self.undecodable.push((empty, *diagnostic));
                 None
             }
         }

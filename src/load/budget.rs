@@ -107,6 +107,14 @@ pub(super) fn diagnose(file: &str, error: &Error, limits: &Limits) -> Diagnostic
     Diagnostic::new(code, span, message).with_hint_opt(hint)
 }
 
+/// For a duplicate-key error: `Some(key)` (the key when the parser names it).
+pub(super) fn duplicate_key(error: &Error) -> Option<Option<&str>> {
+    match original(error) {
+        Error::DuplicateMappingKey { key, .. } => Some(key.as_deref()),
+        _ => None,
+    }
+}
+
 /// The error under alias and snippet wrappers.
 fn original(mut error: &Error) -> &Error {
     while let Error::AliasError { error: inner, .. } | Error::WithSnippet { error: inner, .. } =

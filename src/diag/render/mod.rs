@@ -85,6 +85,21 @@ impl Sources {
     }
 }
 
+/// `text` with control characters escaped (`\n`, `\u{1b}`, `\u{9b}`), so a value or file
+/// name quoted from the input stays on one line and cannot drive the terminal. Every format
+/// passes what it quotes through this (JSON escapes through its own string syntax).
+pub fn escape_controls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Renders `diagnostics` in `format`.
 pub fn render(format: Format, diagnostics: &[Diagnostic], sources: &Sources) -> String {
     match format {

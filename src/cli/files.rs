@@ -1,0 +1,146 @@
+//! Opening named files without surprises: a name must be a regular file (a FIFO, socket or
+//! device named as an input would block in `open()` or stream for ever), the open itself never
+//! blocks, and reads stop at a byte budget instead of reading whatever the file holds.
+//!
+//! The check is made on the opened descriptor (`fstat`), not on the name, so a file swapped
+//! for a FIFO between a directory walk and the open is refused rather than waited on.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+/// An opened regular file and its size in bytes.
+pub struct Regular {
+    /// The open file.
+    pub file: File,
+    /// Its size when opened (it may still grow; reads are bounded anyway).
+    pub len: u64,
+}
+
+/// A file's device and inode: two names of one file have the same identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Identity {
+    dev: u64,
+    ino: u64,
+}
+
+impl Identity {
+    /// The identity of `meta`'s file.
+    pub fn of(meta: &fs::Metadata) -> Self {
+        Identity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Opens `path` for reading if it is a regular file (symbolic links followed). `O_NONBLOCK`
+/// keeps `open()` of a FIFO from waiting for a writer; it has no effect on regular files.
+pub fn open_regular(path: &Path) -> Result<Regular, String> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "cannot read {}: it is {}, not a regular file{}",
+            path.display(),
+            kind_of(&meta.file_type()),
+            if meta.file_type().is_fifo() || meta.file_type().is_char_device() {
+                " (read a stream from standard input with `-`)"
+            } else {
+                ""
+            }
+        ));
+    }
+    Ok(Regular {
+        len: meta.len(),
+        file,
+    })
+}
+
+/// Is `path` (symbolic links followed) a regular file? Directory walks keep only these.
+pub fn is_regular(path: &Path) -> bool {
+    fs::metadata(path).is_ok_and(|meta| meta.is_file())
+}
+
+/// What kind of file `kind` is, in words.
+fn kind_of(kind: &fs::FileType) -> &'static str {
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
+/// What a bounded read found.
+pub enum Bounded {
+    /// Everything, at most the budget.
+    Whole(Vec<u8>),
+    /// More than the budget: the bytes are not kept.
+    TooLarge,
+}
+
+/// Reads `reader` to its end unless it holds more than `max_bytes`: reading stops at
+/// `max_bytes + 1` and the bytes read are dropped, so an endless stream (`/dev/zero` on
+/// stdin) costs at most the budget in memory. `expected` (the size, when known) sizes the
+/// buffer once: grown by doubling instead, a 10 MB inventory would hold a 16 MB buffer.
+pub fn read_bounded(reader: impl Read, max_bytes: usize, expected: u64) -> io::Result<Bounded> {
+    let limit = u64::try_from(max_bytes)
+        .unwrap_or(u64::MAX)
+        .saturating_add(1);
+    let expected = usize::try_from(expected).unwrap_or(usize::MAX);
+    // One byte more than expected lets `read_to_end` see the end without growing the buffer.
+    let mut bytes = Vec::with_capacity(expected.min(max_bytes).saturating_add(1));
+    reader.take(limit).read_to_end(&mut bytes)?;
+    if bytes.len() > max_bytes {
+        return Ok(Bounded::TooLarge);
+    }
+    Ok(Bounded::Whole(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_stop_one_byte_past_the_budget() {
+        let endless = io::repeat(b'#');
+        assert!(matches!(
+            read_bounded(endless, 1000, 0),
+            Ok(Bounded::TooLarge)
+        ));
+        match read_bounded(&b"abc"[..], 3, 3) {
+            Ok(Bounded::Whole(bytes)) => assert_eq!(bytes, b"abc"),
+            _ => panic!("three bytes fit a budget of three"),
+        }
+    }
+
+    #[test]
+    fn special_files_are_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join("pipe.yaml");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).expect("no NUL");
+        // SAFETY: `name` is a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let error = open_regular(&fifo).err().expect("a FIFO is refused");
+        assert!(error.contains("FIFO"), "{error}");
+        assert!(!is_regular(&fifo));
+        let error = open_regular(Path::new("/dev/zero")).err().expect("refused");
+        assert!(error.contains("character device"), "{error}");
+        assert!(open_regular(dir.path()).is_err());
+    }
+}
