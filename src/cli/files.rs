@@ -97,20 +97,40 @@ pub enum Bounded {
 /// Reads `reader` to its end unless it holds more than `max_bytes`: reading stops at
 /// `max_bytes + 1` and the bytes read are dropped, so an endless stream (`/dev/zero` on
 /// stdin) costs at most the budget in memory. `expected` (the size, when known) sizes the
-/// buffer once: grown by doubling instead, a 10 MB inventory would hold a 16 MB buffer.
+/// buffer once; otherwise it doubles, but never past the budget: `read_to_end` would double
+/// 256 MiB into 512 MiB and touch both halves while copying.
 pub fn read_bounded(reader: impl Read, max_bytes: usize, expected: u64) -> io::Result<Bounded> {
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
+    let limit = max_bytes.saturating_add(1);
     let expected = usize::try_from(expected).unwrap_or(usize::MAX);
-    // One byte more than expected lets `read_to_end` see the end without growing the buffer.
+    // One byte more than expected lets the reader see the end without growing the buffer.
     let mut bytes = Vec::with_capacity(expected.min(max_bytes).saturating_add(1));
-    reader.take(limit).read_to_end(&mut bytes)?;
+    let mut reader = reader.take(u64::try_from(limit).unwrap_or(u64::MAX));
+    let mut chunk = vec![0; CHUNK];
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let needed = bytes.len() + n;
+        if needed > bytes.capacity() {
+            let grown = bytes
+                .capacity()
+                .saturating_mul(2)
+                .clamp(needed, limit.max(needed));
+            bytes.reserve_exact(grown - bytes.len());
+        }
+        bytes.extend_from_slice(&chunk[..n]);
+    }
     if bytes.len() > max_bytes {
         return Ok(Bounded::TooLarge);
     }
     Ok(Bounded::Whole(bytes))
 }
+
+/// Bytes read at a time.
+const CHUNK: usize = 64 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -126,6 +146,15 @@ mod tests {
         match read_bounded(&b"abc"[..], 3, 3) {
             Ok(Bounded::Whole(bytes)) => assert_eq!(bytes, b"abc"),
             _ => panic!("three bytes fit a budget of three"),
+        }
+        // Unknown size: the buffer doubles, but never past the budget.
+        let stream = io::repeat(b'#').take(300_000);
+        match read_bounded(stream, 300_000, 0) {
+            Ok(Bounded::Whole(bytes)) => {
+                assert_eq!(bytes.len(), 300_000);
+                assert!(bytes.capacity() <= 300_001, "{}", bytes.capacity());
+            }
+            _ => panic!("fits"),
         }
     }
 

@@ -284,16 +284,27 @@ pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    // Source lines are quoted only from the files diagnostics name: copying (and indexing the
-    // lines of) every input would cost a large build memory and time for nothing.
-    let named: std::collections::BTreeSet<&str> = compiled
+    // Source lines are quoted only from the files diagnostics name, and only the lines they
+    // name are indexed: the texts are borrowed, so quoting costs memory in proportion to the
+    // diagnostics, not to the inputs (a 256 MiB file of empty lines with one error).
+    let mut named: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
+        std::collections::BTreeMap::new();
+    for span in compiled
         .diagnostics
         .iter()
         .flat_map(|d| std::iter::once(&d.span).chain(d.related.iter().map(|r| &r.span)))
-        .map(|span| span.file.as_str())
-        .collect();
-    for input in gathered.texts().filter(|i| named.contains(i.name.as_str())) {
-        texts.insert(input.name.clone(), input.text.clone());
+    {
+        named
+            .entry(span.file.as_str())
+            .or_default()
+            .insert(span.line);
+    }
+    if format == Format::Human {
+        for input in gathered.texts() {
+            if let Some(lines) = named.get(input.name.as_str()) {
+                texts.insert_lines(input.name.clone(), input.text.as_str(), lines);
+            }
+        }
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {

@@ -91,6 +91,10 @@ impl Limits {
         options.budget = Some(budget);
         options.alias_limits.max_total_replayed_events = self.max_alias_replay;
         options.with_snippet = false;
+        // Comments are skipped by the scanner, never collected: a 100 MB comment would
+        // otherwise be copied into a string (and over its growth, twice) before any budget
+        // could see it. egressc reads no comment.
+        options.emit_comments = false;
         // `.nan`/`.inf` become floats like any other number: a field that wants a string then
         // reports a located type error, and fields egressc ignores (a Node's status) stay
         // harmless, instead of the whole file failing as a syntax error.
