@@ -190,7 +190,7 @@ fn read_template(path: &Path) -> Result<String, String> {
     if regular.len > MAX_TEMPLATE_BYTES as u64 {
         return Err(too_large());
     }
-    match files::read_bounded(regular.file, MAX_TEMPLATE_BYTES, regular.len) {
+    match files::read_bounded(regular.file, MAX_TEMPLATE_BYTES, Some(regular.len)) {
         Ok(Bounded::Whole(bytes)) => {
             String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
         }

@@ -96,14 +96,24 @@ pub enum Bounded {
 
 /// Reads `reader` to its end unless it holds more than `max_bytes`: reading stops at
 /// `max_bytes + 1` and the bytes read are dropped, so an endless stream (`/dev/zero` on
-/// stdin) costs at most the budget in memory. `expected` (the size, when known) sizes the
-/// buffer once; otherwise it doubles, but never past the budget: `read_to_end` would double
-/// 256 MiB into 512 MiB and touch both halves while copying.
-pub fn read_bounded(reader: impl Read, max_bytes: usize, expected: u64) -> io::Result<Bounded> {
+/// stdin) costs at most the budget in memory.
+///
+/// The buffer is allocated once: of the file's size when it is known (`expected`), else of
+/// the whole budget, which costs address space only — pages become resident as they are
+/// written. Grown by doubling instead, a 256 MiB stream would leave the 128, 64, … MiB
+/// buffers it outgrew resident in the allocator as well (measured: 2× the input).
+pub fn read_bounded(
+    reader: impl Read,
+    max_bytes: usize,
+    expected: Option<u64>,
+) -> io::Result<Bounded> {
     let limit = max_bytes.saturating_add(1);
-    let expected = usize::try_from(expected).unwrap_or(usize::MAX);
-    // One byte more than expected lets the reader see the end without growing the buffer.
-    let mut bytes = Vec::with_capacity(expected.min(max_bytes).saturating_add(1));
+    let capacity = match expected {
+        // One byte more than expected lets the reader see the end without growing.
+        Some(len) => usize::try_from(len).unwrap_or(usize::MAX).min(max_bytes) + 1,
+        None => limit,
+    };
+    let mut bytes = Vec::with_capacity(capacity);
     let mut reader = reader.take(u64::try_from(limit).unwrap_or(u64::MAX));
     let mut chunk = vec![0; CHUNK];
     loop {
@@ -115,6 +125,7 @@ pub fn read_bounded(reader: impl Read, max_bytes: usize, expected: u64) -> io::R
         };
         let needed = bytes.len() + n;
         if needed > bytes.capacity() {
+            // A file that grew, or reports no size (`/proc`): double, never past the limit.
             let grown = bytes
                 .capacity()
                 .saturating_mul(2)
@@ -140,16 +151,16 @@ mod tests {
     fn reads_stop_one_byte_past_the_budget() {
         let endless = io::repeat(b'#');
         assert!(matches!(
-            read_bounded(endless, 1000, 0),
+            read_bounded(endless, 1000, None),
             Ok(Bounded::TooLarge)
         ));
-        match read_bounded(&b"abc"[..], 3, 3) {
+        match read_bounded(&b"abc"[..], 3, Some(3)) {
             Ok(Bounded::Whole(bytes)) => assert_eq!(bytes, b"abc"),
             _ => panic!("three bytes fit a budget of three"),
         }
-        // Unknown size: the buffer doubles, but never past the budget.
+        // A wrong size: the buffer doubles, but never past the budget.
         let stream = io::repeat(b'#').take(300_000);
-        match read_bounded(stream, 300_000, 0) {
+        match read_bounded(stream, 300_000, Some(0)) {
             Ok(Bounded::Whole(bytes)) => {
                 assert_eq!(bytes.len(), 300_000);
                 assert!(bytes.capacity() <= 300_001, "{}", bytes.capacity());

@@ -135,19 +135,24 @@ fn read_file(path: &Path, max_bytes: usize) -> Result<Text, String> {
         let diagnostic = load::too_large(&name, Some(regular.len), max_bytes);
         return Ok(Text::TooLarge { name, diagnostic });
     }
-    read_text(regular.file, name, max_bytes, regular.len)
+    read_text(regular.file, name, max_bytes, Some(regular.len))
 }
 
 fn read_stdin(max_bytes: usize) -> Result<Text, String> {
-    read_text(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes, 0)
+    read_text(
+        std::io::stdin().lock(),
+        STDIN_NAME.to_owned(),
+        max_bytes,
+        None,
+    )
 }
 
-/// Reads and decodes at most `max_bytes`; `expected` (the size, when known) pre-sizes the buffer.
+/// Reads and decodes at most `max_bytes`; `expected` is the size when known.
 fn read_text(
     reader: impl std::io::Read,
     name: String,
     max_bytes: usize,
-    expected: u64,
+    expected: Option<u64>,
 ) -> Result<Text, String> {
     let bytes = match files::read_bounded(reader, max_bytes, expected) {
         Ok(Bounded::Whole(bytes)) => bytes,

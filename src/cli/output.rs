@@ -24,15 +24,44 @@ pub fn write(output: Option<&Path>, text: &str) -> Result<(), String> {
 /// Writes `text` to stdout and flushes it; a closed stdout is an error, not a sink.
 pub fn write_stdout(text: &str) -> Result<(), String> {
     let failed = |e: io::Error| format!("cannot write to stdout: {e}");
-    // SAFETY: F_GETFD only reads the descriptor flags of fd 1.
-    if unsafe { libc::fcntl(libc::STDOUT_FILENO, libc::F_GETFD) } == -1 {
-        return Err(failed(io::Error::last_os_error()));
+    if stdout_was_closed() {
+        return Err("cannot write to stdout: it is closed".to_owned());
     }
     let mut stdout = io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
         .and_then(|()| stdout.flush())
         .map_err(failed)
+}
+
+/// Was the process started with stdout closed (`>&-`)? Rust's runtime reopens a closed
+/// standard descriptor on `/dev/null` before `main`, read-write, so writes would vanish with
+/// exit status 0. A shell's `>/dev/null` opens it write-only, which stays allowed.
+fn stdout_was_closed() -> bool {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::os::unix::fs::FileTypeExt;
+    let fd = io::stdout().as_raw_fd();
+    // SAFETY: F_GETFL only reads the status flags of the descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags == -1 {
+        return true;
+    }
+    if flags & libc::O_ACCMODE != libc::O_RDWR {
+        return false;
+    }
+    // SAFETY: fd 1 stays open for the life of the process.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let (Ok(ours), Ok(null)) = (
+        borrowed
+            .try_clone_to_owned()
+            .map(fs::File::from)
+            .and_then(|f| f.metadata()),
+        fs::metadata("/dev/null"),
+    ) else {
+        return false;
+    };
+    use std::os::unix::fs::MetadataExt;
+    ours.file_type().is_char_device() && ours.rdev() == null.rdev()
 }
 
 /// Writes `text` to the file `path`: a new file or a regular one is replaced atomically (a
