@@ -1,104 +1,22 @@
 //! The real binary against hostile surroundings rather than hostile YAML: special files,
 //! endless streams, runaway templates, failing writes, bad flag values, control characters.
-//! Every run is killed after [`HANG_BOUND`] (a bound against hangs, not a timing assertion);
-//! memory is asserted as a generous bound on the child's peak RSS (`wait4`).
+//! Every run is killed after a bound against hangs (not a timing assertion); memory is
+//! asserted as a generous bound on the child's peak RSS (`wait4`, `support/measured.rs`).
+
+#[path = "support/measured.rs"]
+mod measured;
 
 use std::ffi::CString;
 use std::fs;
-use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
-const HANG_BOUND: Duration = Duration::from_secs(30);
+use measured::{Run, run_with};
 
 const GATEWAY: &str = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGateway\nmetadata:\n  name: gw\nspec:\n  nodeSelector: {role: egress}\n  sourceIP:\n    mode: PrimaryIPFromEgressGatewayNodeInterface\n    primaryIPFromEgressGatewayNodeInterface: {interfaceName: eth1}\n";
 const POLICY: &str = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGatewayPolicy\nmetadata:\n  name: web\nspec:\n  egressGatewayName: gw\n  destinationCIDRs: [198.51.100.0/24]\n  selectors: [{podSelector: {matchLabels: {app: web}}}]\n";
 const VIP_GATEWAY: &str = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGateway\nmetadata:\n  name: gw\nspec:\n  nodeSelector: {role: egress}\n  sourceIP:\n    mode: VirtualIPAddress\n    virtualIPAddress: {ip: 192.0.2.10}\n";
-
-/// What one run produced.
-struct Run {
-    status: ExitStatus,
-    stdout: Vec<u8>,
-    stderr: String,
-    /// Peak resident set size of the child, KiB.
-    max_rss_kib: i64,
-}
-
-impl Run {
-    fn code(&self) -> Option<i32> {
-        self.status.code()
-    }
-}
-
-/// Runs egressc with `args` in `dir`; `stdin`/`stdout` default to null/piped.
-fn run_with(dir: &Path, args: &[&str], stdin: Stdio, stdout: Option<Stdio>) -> Run {
-    let piped = stdout.is_none();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_egressc"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(stdin)
-        .stdout(stdout.unwrap_or(Stdio::piped()))
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary starts");
-    let pid = i32::try_from(child.id()).expect("pid");
-    let out = child.stdout.take();
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut out) = out {
-            let _ = out.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
-    let done = Arc::new(AtomicBool::new(false));
-    let watchdog = {
-        let done = done.clone();
-        thread::spawn(move || {
-            let step = Duration::from_millis(20);
-            let mut waited = Duration::ZERO;
-            while !done.load(Ordering::SeqCst) {
-                if waited > HANG_BOUND {
-                    // SAFETY: signals the child this test spawned and has not reaped yet.
-                    unsafe { libc::kill(pid, libc::SIGKILL) };
-                    return true;
-                }
-                thread::sleep(step);
-                waited += step;
-            }
-            false
-        })
-    };
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value to be overwritten by wait4.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child; both out-pointers are valid.
-    let reaped = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    done.store(true, Ordering::SeqCst);
-    assert_eq!(reaped, pid, "wait4");
-    let killed = watchdog.join().expect("watchdog");
-    assert!(
-        !killed,
-        "egressc {args:?} did not finish within {HANG_BOUND:?}"
-    );
-    let _ = piped;
-    Run {
-        status: ExitStatus::from_raw(status),
-        stdout: out_reader.join().expect("stdout"),
-        stderr: String::from_utf8_lossy(&err_reader.join().expect("stderr")).into_owned(),
-        max_rss_kib: usage.ru_maxrss,
-    }
-}
 
 fn run(dir: &Path, args: &[&str]) -> Run {
     run_with(dir, args, Stdio::null(), None)
