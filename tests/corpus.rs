@@ -438,7 +438,9 @@ fn check_measured(name: &str, text: &[u8], extra: &[&str]) -> measured::Run {
     fs::write(dir.path().join(name), text).expect("input written");
     let mut args = vec!["check", name, "--format", "json"];
     args.extend_from_slice(extra);
-    measured::run_with(dir.path(), &args, Stdio::null(), None)
+    let run = measured::run_with(dir.path(), &args, Stdio::null(), None);
+    assert!(run.stdout.is_empty(), "`check` prints nothing on stdout");
+    run
 }
 
 const MIB: i64 = 1024;
@@ -500,5 +502,6 @@ fn a_hundred_thousand_nodes_stay_bounded() {
     );
     assert!(matches!(run.code(), Some(0 | 1)), "{}", run.stderr);
     assert!(!run.stderr.contains("\"E0"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
     assert!(run.max_rss_kib < 400 * MIB, "{} KiB", run.max_rss_kib);
 }

@@ -30,6 +30,8 @@ impl Run {
 }
 
 /// Runs egressc with `args` in `dir`; `stdout` defaults to a pipe.
+// The child is reaped with `wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_with(dir: &Path, args: &[&str], stdin: Stdio, stdout: Option<Stdio>) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_egressc"))
         .args(args)
