@@ -22,6 +22,24 @@ fn run(dir: &Path, args: &[&str]) -> Run {
     run_with(dir, args, Stdio::null(), None)
 }
 
+/// Runs `args`, which must fail with exit 2, nothing on stdout and `why` on stderr.
+fn refused(dir: &Path, args: &[&str], why: &str) -> Run {
+    let out = run(dir, args);
+    assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
+    assert!(out.stdout.is_empty(), "{args:?}");
+    assert!(out.stderr.contains(why), "{args:?}: {}", out.stderr);
+    out
+}
+
+/// Asserts that a run that should not have read much stayed small.
+fn assert_small(out: &Run, what: &str) {
+    assert!(
+        out.max_rss_kib < 64 * 1024,
+        "{what}: peak RSS {} KiB",
+        out.max_rss_kib
+    );
+}
+
 fn mkfifo(path: &Path) {
     let name = CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL");
     // SAFETY: `name` is a valid NUL-terminated path.
@@ -71,19 +89,8 @@ fn named_special_files_are_refused_without_blocking() {
             "/dev/zero",
         ],
     ] {
-        let out = run(dir.path(), args);
-        assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
-        assert!(out.stdout.is_empty(), "{args:?}");
-        assert!(
-            out.stderr.contains("not a regular file"),
-            "{args:?}: {}",
-            out.stderr
-        );
-        assert!(
-            out.max_rss_kib < 64 * 1024,
-            "{args:?}: {} KiB",
-            out.max_rss_kib
-        );
+        let out = refused(dir.path(), args, "not a regular file");
+        assert_small(&out, &format!("{args:?}"));
     }
 }
 
@@ -119,7 +126,7 @@ fn an_oversized_file_is_refused_by_its_size_without_reading_it() {
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("\"E002\""), "{}", out.stderr);
     assert!(out.stderr.contains("1073741824 bytes"), "{}", out.stderr);
-    assert!(out.max_rss_kib < 64 * 1024, "{} KiB", out.max_rss_kib);
+    assert_small(&out, "1 GiB");
 }
 
 // ---- templates -----------------------------------------------------------------------------
@@ -130,17 +137,16 @@ fn build_with_template(name: &str, template: &str) -> Run {
     let templates = dir.path().join("templates");
     fs::create_dir(&templates).expect("mkdir");
     fs::write(templates.join(name), template).expect("write");
-    run(
-        dir.path(),
-        &[
-            "build",
-            "gw.yaml",
-            "policy.yaml",
-            "--templates",
-            "templates",
-        ],
-    )
+    run(dir.path(), &BUILD_WITH_TEMPLATES)
 }
+
+const BUILD_WITH_TEMPLATES: [&str; 5] = [
+    "build",
+    "gw.yaml",
+    "policy.yaml",
+    "--templates",
+    "templates",
+];
 
 #[test]
 fn a_template_that_never_ends_runs_out_of_fuel() {
@@ -177,46 +183,27 @@ fn a_huge_template_file_is_not_read() {
     let file = fs::File::create(templates.join("cegp.yaml.j2")).expect("create");
     file.set_len(1 << 30).expect("sparse 1 GiB");
     mkfifo(&templates.join("node.yaml.j2"));
-    let out = run(
-        dir.path(),
-        &[
-            "build",
-            "gw.yaml",
-            "policy.yaml",
-            "--templates",
-            "templates",
-        ],
-    );
+    let out = run(dir.path(), &BUILD_WITH_TEMPLATES);
     assert_eq!(out.code(), Some(2), "{}", out.stderr);
     assert!(
         out.stderr.contains("at most 1048576 bytes"),
         "{}",
         out.stderr
     );
-    assert!(out.max_rss_kib < 64 * 1024, "{} KiB", out.max_rss_kib);
+    assert_small(&out, "1 GiB");
 }
 
 #[test]
 fn template_errors_exit_2_with_code_name_and_line() {
-    let out = build_with_template(
-        "cegp.yaml.j2",
+    for broken in [
         "kind: X\nmetadata:\n  name: {{ name | yaml }\n",
-    );
-    assert_eq!(out.code(), Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("error[E050]: template `cegp.yaml.j2` line 3"),
-        "{}",
-        out.stderr
-    );
-    let out = build_with_template("cegp.yaml.j2", "kind: X\n\n{{ nmae }}\n");
-    assert_eq!(out.code(), Some(2), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("error[E050]: template `cegp.yaml.j2` line 3"),
-        "{}",
-        out.stderr
-    );
+        "kind: X\n\n{{ nmae }}\n",
+    ] {
+        let out = build_with_template("cegp.yaml.j2", broken);
+        assert_eq!(out.code(), Some(2), "{}", out.stderr);
+        let expected = "error[E050]: template `cegp.yaml.j2` line 3";
+        assert!(out.stderr.contains(expected), "{}", out.stderr);
+    }
 }
 
 /// The built-in CEGP template with one line replaced.
@@ -425,14 +412,7 @@ fn flag_values_that_end_up_in_objects_are_checked() {
         &["install", "--cilium-namespace", "Kube-System"],
         &["install", "--priority-class", "Not Valid"],
     ] {
-        let out = run(dir.path(), args);
-        assert_eq!(out.code(), Some(2), "{args:?}: {}", out.stderr);
-        assert!(out.stdout.is_empty(), "{args:?}");
-        assert!(
-            out.stderr.contains("invalid value"),
-            "{args:?}: {}",
-            out.stderr
-        );
+        refused(dir.path(), args, "invalid value");
     }
     let ok = run(
         dir.path(),

@@ -14,6 +14,17 @@ use std::time::Duration;
 /// Generous upper bound on one run; only a hang (or a pathological slowdown) reaches it.
 pub const HANG_BOUND: Duration = Duration::from_secs(90);
 
+/// Reads a child's pipe to its end on a thread, so a large report cannot block the child.
+pub fn drain(pipe: Option<impl Read + Send + 'static>) -> thread::JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut buf);
+        }
+        buf
+    })
+}
+
 /// What one run produced.
 pub struct Run {
     pub status: ExitStatus,
@@ -42,20 +53,8 @@ pub fn run_with(dir: &Path, args: &[&str], stdin: Stdio, stdout: Option<Stdio>) 
         .spawn()
         .expect("binary starts");
     let pid = i32::try_from(child.id()).expect("pid");
-    let out = child.stdout.take();
-    let mut err = child.stderr.take().expect("stderr");
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut out) = out {
-            let _ = out.read_to_end(&mut buf);
-        }
-        buf
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
+    let out_reader = drain(child.stdout.take());
+    let err_reader = drain(child.stderr.take());
     let done = Arc::new(AtomicBool::new(false));
     let watchdog = {
         let done = done.clone();
