@@ -12,7 +12,7 @@ use egressc::model::cilium::CiliumVersion;
 use egressc::pipeline::{self, Compiled, Input};
 use egressc::validate::Options;
 
-fn run_fixture(path: &Path) -> (Compiled, Sources) {
+fn run_fixture(path: &Path) -> (Compiled, Sources<'static>) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let text = fs::read_to_string(path).unwrap();
     let cilium = text

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{build, print_stdout, trouble};
+use super::{build, flags, output, trouble};
 use crate::model::cilium::CiliumVersion;
 use crate::render::{DEFAULT_AGENT_NAMESPACE, InstallOptions, Renderer};
 
@@ -15,10 +15,11 @@ use crate::render::{DEFAULT_AGENT_NAMESPACE, InstallOptions, Renderer};
 pub(super) struct InstallArgs {
     /// Namespace of the controller; use the same as `build --agent-namespace` (the controller
     /// finds the VIP agents and their Leases there).
-    #[arg(long, value_name = "NAMESPACE", default_value = DEFAULT_AGENT_NAMESPACE)]
+    #[arg(long, value_name = "NAMESPACE", default_value = DEFAULT_AGENT_NAMESPACE,
+          value_parser = flags::namespace)]
     namespace: String,
     /// Image running `egressc sync` (default: egressc:<version>).
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", value_parser = flags::image)]
     image: Option<String>,
     /// Replicas: one leader, the others warm standbys (2 or more also renders a
     /// PodDisruptionBudget).
@@ -28,10 +29,12 @@ pub(super) struct InstallArgs {
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
     cilium_version: CiliumVersion,
     /// Namespace of the cilium-agent Pods.
-    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system")]
+    #[arg(long, value_name = "NAMESPACE", default_value = "kube-system",
+          value_parser = flags::namespace)]
     cilium_namespace: String,
     /// PriorityClass of the controller Pods; empty for none.
-    #[arg(long, value_name = "NAME", default_value = "system-cluster-critical")]
+    #[arg(long, value_name = "NAME", default_value = "system-cluster-critical",
+          value_parser = flags::priority_class)]
     priority_class: String,
     /// Directory with template overrides (files named like the built-in templates, e.g.
     /// sync-deployment.yaml.j2).
@@ -58,19 +61,21 @@ impl InstallArgs {
 
 /// Runs `egressc install`.
 pub(super) fn run(args: InstallArgs) -> ExitCode {
-    let rendered = build::templates(args.templates.as_deref())
-        .and_then(|t| Renderer::new(&t).map_err(|e| format!("cannot use the templates: {e}")))
-        .and_then(|r| r.render_install(&args.options()).map_err(|e| e.to_string()));
-    let manifests = match rendered {
-        Ok(manifests) => manifests,
+    let templates = match build::templates(args.templates.as_deref()) {
+        Ok(templates) => templates,
         Err(message) => return trouble(&message),
     };
-    match &args.output {
-        Some(path) => match std::fs::write(path, &manifests) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => trouble(&format!("cannot write {}: {e}", path.display())),
-        },
-        None => print_stdout(&manifests),
+    let rendered = Renderer::new(&templates).and_then(|r| r.render_install(&args.options()));
+    let manifests = match rendered {
+        Ok(manifests) => manifests,
+        Err(error) if error.code().is_some() => {
+            return build::render_failed(&error, args.templates.as_deref());
+        }
+        Err(error) => return trouble(&error.to_string()),
+    };
+    match output::write(args.output.as_deref(), &manifests) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => trouble(&message),
     }
 }
 

@@ -10,8 +10,11 @@ mod build;
 mod daemon;
 mod discover;
 mod drift;
+mod files;
+mod flags;
 mod inputs;
 mod install;
+mod output;
 mod sync;
 mod test_hooks;
 
@@ -164,13 +167,9 @@ fn panic_message(payload: &dyn std::any::Any) -> &str {
 }
 
 fn print_stdout(text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match output::write_stdout(text) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => trouble(&format!("cannot write to stdout: {e}")),
+        Err(message) => trouble(&message),
     }
 }
 
@@ -179,8 +178,9 @@ pub(super) fn trouble(message: &str) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
-/// What `read` gathered: decoded inputs, plus files that are not UTF-8 (reported as
-/// diagnostics beside the pipeline's own; their lossy text feeds source snippets only).
+/// What `read` gathered: decoded inputs, plus files that are not UTF-8 or over the byte budget
+/// (reported as diagnostics beside the pipeline's own; the lossy text of an undecodable file
+/// feeds source snippets only, an oversized one has none).
 pub(super) struct Gathered {
     pub(super) sources: Vec<Input>,
     pub(super) nodes: Option<Input>,
@@ -193,6 +193,15 @@ impl Gathered {
             Text::Decoded(input) => Some(input),
             Text::Undecodable { lossy, diagnostic } => {
                 self.undecodable.push((lossy, *diagnostic));
+                None
+            }
+            Text::TooLarge { name, diagnostic } => {
+                // Nothing to quote: the text was never kept.
+                let empty = Input {
+                    name,
+                    text: String::new(),
+                };
+                self.undecodable.push((empty, *diagnostic));
                 None
             }
         }
@@ -275,16 +284,27 @@ pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    // Source lines are quoted only from the files diagnostics name: copying (and indexing the
-    // lines of) every input would cost a large build memory and time for nothing.
-    let named: std::collections::BTreeSet<&str> = compiled
+    // Source lines are quoted only from the files diagnostics name, and only the lines they
+    // name are indexed: the texts are borrowed, so quoting costs memory in proportion to the
+    // diagnostics, not to the inputs (a 256 MiB file of empty lines with one error).
+    let mut named: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
+        std::collections::BTreeMap::new();
+    for span in compiled
         .diagnostics
         .iter()
         .flat_map(|d| std::iter::once(&d.span).chain(d.related.iter().map(|r| &r.span)))
-        .map(|span| span.file.as_str())
-        .collect();
-    for input in gathered.texts().filter(|i| named.contains(i.name.as_str())) {
-        texts.insert(input.name.clone(), input.text.clone());
+    {
+        named
+            .entry(span.file.as_str())
+            .or_default()
+            .insert(span.line);
+    }
+    if format == Format::Human {
+        for input in gathered.texts() {
+            if let Some(lines) = named.get(input.name.as_str()) {
+                texts.insert_lines(input.name.clone(), input.text.as_str(), lines);
+            }
+        }
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {

@@ -174,6 +174,23 @@ codes! {
     /// **Why**: election needs node names, labels and conditions.
     /// **Fix**: pass the output of `kubectl get nodes -o yaml` unchanged.
     InvalidNode = ("E036", Error, "invalid node in the inventory"),
+    /// **Flags** a template override (`--templates`) that does not compile or fails while
+    /// rendering: a syntax error, an undefined value, more work than a render may do (fuel:
+    /// a loop that never ends), or one object larger than 16 MiB. Reported with the
+    /// template's name and line; exit status 2.
+    /// **Why**: the manifests cannot be produced. **Fix**: correct the template at that line.
+    TemplateError = ("E050", Error, "template error"),
+    /// **Flags** a template override that rendered something other than one valid object of
+    /// the kind it must render: broken YAML, a duplicate key, another `kind` or name, or a
+    /// field a CiliumEgressGatewayPolicy does not have. Reported with the template's name and
+    /// the line of its output; exit status 2.
+    /// **Why**: the API server would reject the object, or silently drop the field.
+    /// **Fix**: correct the template so that its output is the object the built-in renders.
+    TemplateOutputInvalid = ("E051", Error, "template rendered an invalid object"),
+    /// **Flags** rendered manifests larger than the output budget (128 MiB); exit status 2.
+    /// **Why**: bounds memory; no cluster applies a stream that size in one go.
+    /// **Fix**: split the sources into several builds.
+    OutputTooLarge = ("E052", Error, "rendered output exceeds the budget"),
     /// **Flags** a gateway carrying the settings block of the mode it does not use (as well as
     /// its own). **Why**: the block is ignored; it usually means the mode was changed and the
     /// old settings forgotten. Deckhouse accepts such documents, so this is only a warning.

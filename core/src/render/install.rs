@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::error::RenderError;
+use super::objects::Objects;
 use super::options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE};
 use super::provenance;
-use super::stream::Document;
 
 /// Name of the controller's Deployment, ServiceAccount, roles and bindings.
 pub const SYNC_NAME: &str = "egressc-sync";
@@ -306,7 +306,7 @@ impl super::Renderer {
     pub fn render_install(&self, options: &InstallOptions) -> Result<String, RenderError> {
         options.check()?;
         let context = context(options);
-        let mut documents = Vec::new();
+        let mut rendered = Objects::new(&self.engine, 16);
         for crd in [
             crate::crds::egress_gateway_crd(),
             crate::crds::egress_gateway_policy_crd(),
@@ -315,11 +315,11 @@ impl super::Renderer {
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            documents.push(Document::new(
+            rendered.add(
                 "CustomResourceDefinition",
                 &name,
                 super::yaml_block::to_yaml(&crd),
-            ));
+            )?;
         }
         let mut objects = vec![
             (super::templates::SYNC_SERVICE_ACCOUNT, "ServiceAccount"),
@@ -335,14 +335,15 @@ impl super::Renderer {
             objects.push((super::templates::SYNC_PDB, "PodDisruptionBudget"));
         }
         for (template, kind) in objects {
-            let text = self.engine.render(template, &context)?;
-            documents.push(Document::new(kind, SYNC_NAME, text));
+            rendered.render(template, kind, SYNC_NAME, &context)?;
         }
         if options.renders_namespace() {
-            let text = self
-                .engine
-                .render(super::templates::AGENT_NAMESPACE, &context)?;
-            documents.push(Document::new("Namespace", &options.namespace, text));
+            rendered.render(
+                super::templates::AGENT_NAMESPACE,
+                "Namespace",
+                &options.namespace,
+                &context,
+            )?;
         }
         for role in namespace_roles(options) {
             let role_context = RoleContext {
@@ -353,11 +354,10 @@ impl super::Renderer {
                 (super::templates::SYNC_ROLE, "Role"),
                 (super::templates::SYNC_ROLE_BINDING, "RoleBinding"),
             ] {
-                let text = self.engine.render(template, &role_context)?;
-                documents.push(Document::new(kind, SYNC_NAME, text));
+                rendered.render(template, kind, SYNC_NAME, &role_context)?;
             }
         }
-        Ok(super::stream::join(documents))
+        Ok(rendered.finish())
     }
 }
 

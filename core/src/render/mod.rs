@@ -13,22 +13,26 @@ mod engine;
 mod error;
 mod install;
 mod nodes;
+mod objects;
 mod options;
 mod provenance;
 mod stream;
 mod templates;
+mod verify;
 pub(crate) mod yaml_block;
 mod yaml_scalar;
 
 use std::collections::BTreeMap;
 
 pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
+pub use engine::{MAX_OBJECT_BYTES, TEMPLATE_FUEL};
 pub use error::RenderError;
 pub use install::{
     InstallOptions, NamespaceRole, Rule, SYNC_ALLOCATOR_ENV, SYNC_COMPONENT, SYNC_METRICS_PORT,
     SYNC_NAME, cluster_rules, namespace_roles,
 };
 pub use nodes::ARGOCD_SYNC_OPTIONS;
+pub use objects::MAX_OUTPUT_BYTES;
 pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};
 pub use provenance::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY, is_valid_label_value, label_value};
 pub use templates::Templates;
@@ -37,7 +41,7 @@ pub use yaml_scalar::quote as yaml_quote;
 use crate::elect::Election;
 use crate::model::catalog::{Catalog, Gateway};
 use engine::Engine;
-use stream::Document;
+use objects::Objects;
 
 /// Compiled templates, reusable across renders (the controller renders on every change).
 pub struct Renderer {
@@ -65,7 +69,7 @@ impl Renderer {
             .iter()
             .map(|g| (g.name.as_str(), g))
             .collect();
-        let mut documents = Vec::with_capacity(catalog.policies.len() + 8);
+        let mut objects = Objects::new(&self.engine, catalog.policies.len() + 8);
 
         for policy in &catalog.policies {
             let gateway = gateways.get(policy.gateway.as_str()).ok_or_else(|| {
@@ -75,12 +79,12 @@ impl Renderer {
                 }
             })?;
             let context = cegp::context(policy, gateway, options.cilium)?;
-            let text = self.engine.render(templates::CEGP, &context)?;
-            documents.push(Document::new(
+            objects.render(
+                templates::CEGP,
                 "CiliumEgressGatewayPolicy",
                 &policy.name,
-                text,
-            ));
+                &context,
+            )?;
         }
 
         if let Some(context) = agent::context(gateways.values().copied(), options) {
@@ -102,19 +106,17 @@ impl Renderer {
                 } else {
                     AGENT_NAME
                 };
-                let text = self.engine.render(template, &context)?;
-                documents.push(Document::new(kind, name, text));
+                objects.render(template, kind, name, &context)?;
             }
         }
 
         if options.include_node_labels {
             for context in nodes::contexts(catalog, election) {
-                let text = self.engine.render(templates::NODE, &context)?;
-                documents.push(Document::new("Node", &context.name, text));
+                objects.render(templates::NODE, "Node", &context.name, &context)?;
             }
         }
 
-        Ok(stream::join(documents))
+        Ok(objects.finish())
     }
 }
 

@@ -6,6 +6,7 @@
 
 pub mod documents;
 pub mod gateway;
+pub mod image;
 pub mod inventory;
 pub mod labels;
 pub mod net;
