@@ -124,6 +124,16 @@ impl ApiNet {
         std::fs::write(path, yaml)
     }
 
+    /// The api runtime (for tasks that outlive one [`ApiNet::run`]).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// The API server answers 503 to everything for `duration` and drops every watch.
+    pub fn outage(&self, duration: std::time::Duration) {
+        self.server.faults().outage(duration);
+    }
+
     /// Cuts `host` from the API (its API link goes down; its LAN link stays up).
     pub fn cut(&self, host: &Host) -> io::Result<()> {
         host.ns.ip(&["link", "set", API_IF, "down"]).map(drop)
