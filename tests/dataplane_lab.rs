@@ -19,7 +19,7 @@ use std::time::Duration;
 use support::datapath::{
     Action, CiliumNode, ClusterView, Endpoint, Entry, Policy, gateway_of, plan, ruleset,
 };
-use support::lab::{Outcome, run, scenario};
+use support::lab::{Fault, Outcome, run, scenario};
 
 /// **The blackout bound of every scenario** — what the current code achieves with margin, with
 /// the README's default flags (heartbeat grace 20 s, VIP Lease 3 s, leader Lease 15 s).
@@ -34,8 +34,8 @@ const BLACKOUT_BOUNDS: &[(&str, Duration)] = &[
     // The frozen datapath keeps forwarding; only the graceful move costs packets.
     ("cilium-agent-killed", Duration::from_secs(2)),
     ("cordon", Duration::from_secs(2)),
-    // The standby waits out the leader Lease (15 s).
-    ("leader-killed-mid-failover", Duration::from_secs(22)),
+    // Heartbeat grace (20 s), then the standby waits out the leader Lease (15 s).
+    ("leader-killed-mid-failover", Duration::from_secs(42)),
     // Nothing moves today.
     ("controller-partitioned-from-gateway", Duration::from_secs(2)),
     // Issue 18: no packet lost.
@@ -76,7 +76,14 @@ fn judge(outcome: &Outcome) -> io::Result<()> {
         .map(|(_, b)| *b)
         .ok_or_else(|| io::Error::other(format!("no blackout bound for {name}")))?;
     let blackout = outcome.verdict.blackout;
-    if blackout > bound || (bound.is_zero() && outcome.verdict.lost > 0) {
+    // A zero bound means "no packet lost": the blackout itself also counts scheduling jitter
+    // of the sender (a delivery gap of a few ms beyond the 10 ms interval).
+    let exceeded = if bound.is_zero() {
+        outcome.verdict.lost > 0
+    } else {
+        blackout > bound
+    };
+    if exceeded {
         return Err(io::Error::other(format!(
             "{name}: blackout {blackout:?} ({} packets lost) exceeds the bound {bound:?}\n{}\n{}",
             outcome.verdict.lost,
@@ -84,8 +91,39 @@ fn judge(outcome: &Outcome) -> io::Result<()> {
             outcome.logs
         )));
     }
+    if matches!(outcome.scenario.fault, Fault::ApiOutages { .. }) {
+        steady_through_the_outage(outcome)?;
+    }
     Ok(())
 }
+
+/// Issue 18: through an API outage no label is removed or moved, and the VIP keeps
+/// answering ARP (probes every 100 ms; a silence of more than [`ARP_SILENCE_BOUND`] means it
+/// was gone).
+fn steady_through_the_outage(outcome: &Outcome) -> io::Result<()> {
+    let mut broken = Vec::new();
+    if let Some(sample) = &outcome.label_left {
+        broken.push(format!("the label left {}: {sample:?}", outcome.active_before));
+    }
+    if let Some(silence) = outcome.arp_silence
+        && silence > ARP_SILENCE_BOUND
+    {
+        broken.push(format!("no ARP answer for the VIP for {silence:?}"));
+    }
+    if broken.is_empty() {
+        return Ok(());
+    }
+    Err(io::Error::other(format!(
+        "{}\n{}\n{}",
+        broken.join("\n"),
+        outcome.summary(),
+        outcome.logs
+    )))
+}
+
+/// Longest tolerated time without an answer to the external host's ARP probes for the VIP
+/// during an API outage (probes go out every 100 ms).
+const ARP_SILENCE_BOUND: Duration = Duration::from_millis(500);
 
 #[test]
 fn power_off_of_the_active_node_primary_ip() -> io::Result<()> {
@@ -124,12 +162,17 @@ fn controller_partitioned_from_a_healthy_gateway_node() -> io::Result<()> {
 
 #[test]
 #[ignore = "needs issue 18: the VIP holder cannot renew its Lease during the outage, so its \
-            kernel drops the VIP 2 s in and the pod's replies stop for the rest of the outage"]
+            kernel drops the VIP 2 s in and nobody answers ARP for it until the API is back \
+            (the pod's flow survives only on the external host's cached ARP entry); after the \
+            outage the label can also leave the active node"]
 fn api_outage_of_30s_twice_vip() -> io::Result<()> {
     check("api-outage-30s-twice-vip")
 }
 
 #[test]
+#[ignore = "needs issue 18: after the outage the controller judges heartbeats stale across the \
+            time it could not observe and removes or moves the label although no node failed \
+            (measured: 2 of 2 runs, once with a 55 s blackout)"]
 fn api_outage_of_30s_twice_primary_ip() -> io::Result<()> {
     check("api-outage-30s-twice-primary-ip")
 }

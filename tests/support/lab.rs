@@ -24,7 +24,7 @@ use super::apinet::ApiNet;
 use super::datapath::{Action, Datapath, Endpoint, NodeSpec};
 use super::fleet::{Fleet, GATEWAY, LabelSample};
 use super::netns::{Host, LAN_IF, Lan, Netns};
-use super::observer::{Observer, Sighting, two_answers_within};
+use super::observer::{Claim, Observer, Sighting, two_answers_within};
 use super::traffic::{Record, Traffic, Verdict, judge};
 use super::vipctl::{NAMESPACE, VipControl};
 
@@ -80,8 +80,8 @@ pub enum Fault {
     CiliumKill,
     /// `spec.unschedulable: true`.
     Cordon,
-    /// Cordon, and the leader controller SIGKILLed as soon as the VIP Lease shows the
-    /// hand-over has begun (its grant left the active node).
+    /// Power-off (VIP mode), and the leader controller SIGKILLed as soon as the VIP Lease
+    /// shows the failover under way (its grant left the active node).
     LeaderKillMidFailover,
     /// Both controllers cut from the active node (only them: the node still reaches the API
     /// and the LAN), observed for [`PARTITION_OBSERVED`].
@@ -181,6 +181,11 @@ pub struct Outcome {
     pub active_after: Option<String>,
     /// Fault → label on the new node, when it moved.
     pub label_moved_after: Option<Duration>,
+    /// The first label sample after the fault without the label on `active_before` alone.
+    pub label_left: Option<LabelSample>,
+    /// VIP mode: the longest time in the window without an answer to the external host's
+    /// ARP probes for the VIP (sent every 100 ms), from any MAC.
+    pub arp_silence: Option<Duration>,
     /// Scenario notes (e.g. where a leader kill landed).
     pub notes: Vec<String>,
     /// Logs, for failure messages.
@@ -216,7 +221,7 @@ impl Outcome {
         format!(
             "LAB scenario={} blackout_ms={} lost={} sent={} wrong_source={} doubled_label={} \
              two_macs={} forward_blackout_ms={} sender_stall_ms={} before={} after={} \
-             label_moved_ms={} notes={:?}",
+             label_moved_ms={} label_left={} arp_silence_ms={} notes={:?}",
             self.scenario.name,
             v.blackout.as_millis(),
             v.lost,
@@ -229,6 +234,9 @@ impl Outcome {
             self.active_before,
             self.active_after.as_deref().unwrap_or("-"),
             self.label_moved_after
+                .map_or("-".to_owned(), |d| d.as_millis().to_string()),
+            self.label_left.is_some(),
+            self.arp_silence
                 .map_or("-".to_owned(), |d| d.as_millis().to_string()),
             self.notes,
         )
@@ -761,34 +769,52 @@ impl Lab {
         Ok(())
     }
 
-    /// Cordons `node` and SIGKILLs the leader as soon as the VIP Lease's grant leaves it.
-    fn cordon_and_kill_leader(&mut self, node: &str, notes: &mut Vec<String>) -> io::Result<()> {
+    /// Powers `node` off and SIGKILLs the leader as soon as the VIP Lease shows the failover
+    /// under way (its grant left `node`), polling every 2 ms; notes where the kill landed.
+    fn power_off_and_kill_leader(
+        &mut self,
+        node: &str,
+        notes: &mut Vec<String>,
+    ) -> io::Result<()> {
         let leader = self.leader()?;
         let lease = VipControl::attach(self.api.client()?, GATEWAY);
-        let started = Instant::now();
-        self.cordon(node)?;
+        let fault = Instant::now();
+        self.power_off(node)?;
         let me = Some(node.to_owned());
         let seen = self.api.run(async move {
-            lease
-                .wait(Duration::from_secs(30), |l| l.view.grant != me)
-                .await
+            let deadline = Instant::now() + PATIENCE;
+            while Instant::now() < deadline {
+                if let Ok(l) = lease.read().await
+                    && l.view.grant != me
+                {
+                    return Some(l);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            None
         })?;
         self.syncs[leader].kill();
+        let labels = self.api.run({
+            let fleet = self.fleet.clone();
+            async move { fleet.labels().await.ok() }
+        })?;
         match seen {
             Some(lease) => notes.push(format!(
-                "leader {} killed {:?} after the cordon, Lease then grant={:?} holder={:?}",
+                "leader {} killed {:?} after the power-off; Lease then grant={:?} holder={:?}; \
+                 label then on {:?}",
                 REPLICAS[leader],
-                started.elapsed(),
+                fault.elapsed(),
                 lease.view.grant,
-                lease.view.holder
+                lease.view.holder,
+                labels.map(|l| l.cilium_nodes)
             )),
-            None => notes.push("the grant never left the cordoned node".to_owned()),
+            None => notes.push("the grant never left the powered-off node".to_owned()),
         }
         Ok(())
     }
 
-    /// Stops the label recorder; the first doubled sample, if any.
-    fn stop_labels(&mut self) -> io::Result<Option<LabelSample>> {
+    /// Stops the label recorder; every sample.
+    fn stop_labels(&mut self) -> io::Result<Vec<LabelSample>> {
         self.labels_stop.store(true, Ordering::Relaxed);
         let samples = match self.labels.take() {
             Some(task) => self.api.join(task)?,
@@ -797,9 +823,7 @@ impl Lab {
         if samples.is_empty() {
             return Err(self.failure("the label recorder recorded nothing"));
         }
-        Ok(samples
-            .into_iter()
-            .find(|s| s.nodes.len() > 1 || s.cilium_nodes.len() > 1))
+        Ok(samples)
     }
 }
 
@@ -849,7 +873,7 @@ pub fn run(scenario: Scenario) -> io::Result<Outcome> {
             true
         }
         Fault::LeaderKillMidFailover => {
-            lab.cordon_and_kill_leader(&first, &mut notes)?;
+            lab.power_off_and_kill_leader(&first, &mut notes)?;
             true
         }
         Fault::ControllerPartition => {
@@ -882,11 +906,27 @@ pub fn run(scenario: Scenario) -> io::Result<Outcome> {
             async move { fleet.labels().await.ok() }
         })?
         .and_then(|s| s.single().map(str::to_owned));
-    let doubled_label = lab.stop_labels()?;
-    let two_macs = lab
-        .observer
+    let samples = lab.stop_labels()?;
+    let doubled_label = samples
+        .iter()
+        .find(|s| s.nodes.len() > 1 || s.cilium_nodes.len() > 1)
+        .cloned();
+    let label_left = samples
+        .iter()
+        .find(|s| s.at >= fault_at && s.single() != Some(first.as_str()))
+        .cloned();
+    let sightings = lab.observer.as_ref().map(Observer::sightings);
+    let two_macs = sightings
         .as_ref()
-        .and_then(|o| two_answers_within(&o.sightings(), SAME_PROBE));
+        .and_then(|s| two_answers_within(s, SAME_PROBE));
+    let arp_silence = sightings.map(|s| {
+        let answers: Vec<Instant> = s
+            .iter()
+            .filter(|s| s.claim == Claim::ArpReply)
+            .map(|s| s.at)
+            .collect();
+        longest_silence(window_from, &answers, window_to)
+    });
     let record: Record = lab.traffic()?.snapshot();
     let verdict = judge(&record, window_from, window_to, &lab.allowed_sources());
     let outcome = Outcome {
@@ -897,6 +937,8 @@ pub fn run(scenario: Scenario) -> io::Result<Outcome> {
         active_before: first,
         active_after,
         label_moved_after,
+        label_left,
+        arp_silence,
         notes,
         logs: lab.logs(),
     };
@@ -904,4 +946,21 @@ pub fn run(scenario: Scenario) -> io::Result<Outcome> {
         eprintln!("{}", outcome.logs);
     }
     Ok(outcome)
+}
+
+/// The longest gap between `from`, the `times` inside the window, and `to`.
+fn longest_silence(from: Instant, times: &[Instant], to: Instant) -> Duration {
+    let mut points: Vec<Instant> = times
+        .iter()
+        .copied()
+        .filter(|t| *t >= from && *t <= to)
+        .collect();
+    points.push(from);
+    points.push(to);
+    points.sort();
+    points
+        .windows(2)
+        .map(|w| w[1].duration_since(w[0]))
+        .max()
+        .unwrap_or_default()
 }
