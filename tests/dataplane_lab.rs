@@ -37,7 +37,10 @@ const BLACKOUT_BOUNDS: &[(&str, Duration)] = &[
     // Heartbeat grace (20 s), then the standby waits out the leader Lease (15 s).
     ("leader-killed-mid-failover", Duration::from_secs(42)),
     // Nothing moves today.
-    ("controller-partitioned-from-gateway", Duration::from_secs(2)),
+    (
+        "controller-partitioned-from-gateway",
+        Duration::from_secs(2),
+    ),
     // Issue 18: no packet lost.
     ("api-outage-30s-twice-vip", Duration::ZERO),
     ("api-outage-30s-twice-primary-ip", Duration::ZERO),
@@ -103,7 +106,10 @@ fn judge(outcome: &Outcome) -> io::Result<()> {
 fn steady_through_the_outage(outcome: &Outcome) -> io::Result<()> {
     let mut broken = Vec::new();
     if let Some(sample) = &outcome.label_left {
-        broken.push(format!("the label left {}: {sample:?}", outcome.active_before));
+        broken.push(format!(
+            "the label left {}: {sample:?}",
+            outcome.active_before
+        ));
     }
     if let Some(silence) = outcome.arp_silence
         && silence > ARP_SILENCE_BOUND
@@ -223,10 +229,12 @@ fn policy(egress_ip: Option<Ipv4Addr>, interface: Option<&str>) -> Policy {
     Policy {
         name: "p".into(),
         selectors: vec![(
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
-                match_labels: Some(labels(&[("app", "web")])),
-                match_expressions: None,
-            }),
+            Some(
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector {
+                    match_labels: Some(labels(&[("app", "web")])),
+                    match_expressions: None,
+                },
+            ),
             None,
         )],
         destinations: vec!["198.51.100.10/32".parse().unwrap()],
@@ -277,9 +285,15 @@ fn actions(me: &str, view: &ClusterView, local: &[(String, Ipv4Addr)]) -> Vec<Ac
 
 #[test]
 fn the_gateway_is_the_first_matching_cilium_node_by_name() {
-    let nodes = vec![node("node-b", true, [192, 0, 2, 11]), node("node-a", true, [192, 0, 2, 10])];
+    let nodes = vec![
+        node("node-b", true, [192, 0, 2, 11]),
+        node("node-a", true, [192, 0, 2, 10]),
+    ];
     let p = policy(Some(Ipv4Addr::new(198, 51, 100, 100)), None);
-    assert_eq!(gateway_of(&p, &nodes).map(|n| n.name.as_str()), Some("node-a"));
+    assert_eq!(
+        gateway_of(&p, &nodes).map(|n| n.name.as_str()),
+        Some("node-a")
+    );
     let v = view(p, nodes);
     assert_eq!(
         actions("node-c", &v, &[]),
@@ -300,7 +314,10 @@ fn traffic_is_dropped_while_no_node_matches() {
 #[test]
 fn the_gateway_snats_to_the_egress_ip_only_when_it_is_on_the_node() {
     let vip = Ipv4Addr::new(198, 51, 100, 100);
-    let v = view(policy(Some(vip), None), vec![node("node-a", true, [192, 0, 2, 10])]);
+    let v = view(
+        policy(Some(vip), None),
+        vec![node("node-a", true, [192, 0, 2, 10])],
+    );
     let without = [("eth0".to_owned(), Ipv4Addr::new(198, 51, 100, 1))];
     assert_eq!(actions("node-a", &v, &without), vec![Action::Drop]);
     let with = [without[0].clone(), ("eth0".to_owned(), vip)];
@@ -309,7 +326,10 @@ fn the_gateway_snats_to_the_egress_ip_only_when_it_is_on_the_node() {
 
 #[test]
 fn the_interface_mode_snats_to_the_first_ipv4_of_the_interface() {
-    let v = view(policy(None, Some("eth0")), vec![node("node-a", true, [192, 0, 2, 10])]);
+    let v = view(
+        policy(None, Some("eth0")),
+        vec![node("node-a", true, [192, 0, 2, 10])],
+    );
     let local = [
         ("api0".to_owned(), Ipv4Addr::new(192, 0, 2, 10)),
         ("eth0".to_owned(), Ipv4Addr::new(198, 51, 100, 1)),

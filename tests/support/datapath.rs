@@ -139,8 +139,7 @@ pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> b
 
 fn selects_endpoint(policy: &Policy, endpoint: &Endpoint) -> bool {
     policy.selectors.iter().any(|(pods, namespaces)| {
-        pods.as_ref()
-            .is_none_or(|s| selects(s, &endpoint.labels))
+        pods.as_ref().is_none_or(|s| selects(s, &endpoint.labels))
             && namespaces
                 .as_ref()
                 .is_none_or(|s| selects(s, &endpoint.namespace_labels))
@@ -244,7 +243,10 @@ pub fn ruleset(entries: &[Entry], gateways: &[Ipv4Addr]) -> String {
 
 fn api(client: &Client, kind: &str, plural: &str) -> Api<DynamicObject> {
     let gvk = GroupVersionKind::gvk("cilium.io", "v2", kind);
-    Api::all_with(client.clone(), &ApiResource::from_gvk_with_plural(&gvk, plural))
+    Api::all_with(
+        client.clone(),
+        &ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
 }
 
 fn selector(value: &Value) -> Option<LabelSelector> {
@@ -272,7 +274,12 @@ fn read_policy(object: &DynamicObject) -> Option<Policy> {
             .as_array()
             .into_iter()
             .flatten()
-            .map(|s| (selector(&s["podSelector"]), selector(&s["namespaceSelector"])))
+            .map(|s| {
+                (
+                    selector(&s["podSelector"]),
+                    selector(&s["namespaceSelector"]),
+                )
+            })
             .collect(),
         destinations: cidrs(&spec["destinationCIDRs"]),
         excluded: cidrs(&spec["excludedCIDRs"]),
@@ -307,7 +314,11 @@ fn versions(objects: &[DynamicObject]) -> Vec<(Option<String>, Option<String>)> 
 /// any object was added, changed or deleted. Errors (an API outage) publish nothing: agents
 /// keep what they have, as Cilium does while its watches are down.
 async fn poll(client: Client, views: watch::Sender<Arc<ClusterView>>) {
-    let policies = api(&client, "CiliumEgressGatewayPolicy", "ciliumegressgatewaypolicies");
+    let policies = api(
+        &client,
+        "CiliumEgressGatewayPolicy",
+        "ciliumegressgatewaypolicies",
+    );
     let nodes = api(&client, "CiliumNode", "ciliumnodes");
     let mut seen = None;
     let mut generation = 0;
@@ -344,7 +355,9 @@ async fn local_ipv4(ns: &str) -> io::Result<Vec<(String, Ipv4Addr)>> {
         .output()
         .await?;
     if !out.status.success() {
-        return Err(io::Error::other(String::from_utf8_lossy(&out.stderr).into_owned()));
+        return Err(io::Error::other(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
     }
     let links: Value = serde_json::from_slice(&out.stdout).map_err(io::Error::other)?;
     let mut found = Vec::new();
@@ -564,8 +577,7 @@ impl Datapath {
                     "-n", &node.ns, "route", "add", "default", "via", &via, "table", &id,
                 ])?;
                 super::netns::ip(&[
-                    "-n", &node.ns, "rule", "add", "fwmark", &id, "lookup", &id, "priority",
-                    "100",
+                    "-n", &node.ns, "rule", "add", "fwmark", &id, "lookup", &id, "priority", "100",
                 ])?;
             }
         }

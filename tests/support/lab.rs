@@ -416,7 +416,12 @@ async fn seed(client: kube::Client, mode: Mode) -> kube::Result<()> {
             )
             .await?;
         let addresses = json!([{"type": "InternalIP", "ip": ip.to_string()}]);
-        merge(&cilium_nodes, node, json!({"spec": {"addresses": addresses}})).await?;
+        merge(
+            &cilium_nodes,
+            node,
+            json!({"spec": {"addresses": addresses}}),
+        )
+        .await?;
     }
     let policies = Api::all_with(
         client.clone(),
@@ -477,13 +482,7 @@ impl Lab {
         let lan = Lan::new()?;
         let client = bare_host("cli", 3)?;
         let controllers = [bare_host("ctl0", 4)?, bare_host("ctl1", 5)?];
-        let api = ApiNet::new(&[
-            &lan.a,
-            &lan.b,
-            &client,
-            &controllers[0],
-            &controllers[1],
-        ])?;
+        let api = ApiNet::new(&[&lan.a, &lan.b, &client, &controllers[0], &controllers[1]])?;
         let pod = Netns::new("pod")?;
         client.ns.ip(&[
             "link", "add", "lxc0", "type", "veth", "peer", "name", LAN_IF, "netns", &pod.name,
@@ -531,8 +530,11 @@ impl Lab {
                 .into_iter()
                 .map(|(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
-            namespace_labels: [("kubernetes.io/metadata.name".to_owned(), "default".to_owned())]
-                .into(),
+            namespace_labels: [(
+                "kubernetes.io/metadata.name".to_owned(),
+                "default".to_owned(),
+            )]
+            .into(),
         };
         let datapath = Datapath::start(
             &api.handle(),
@@ -665,7 +667,12 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(20));
         }
         let observer = &self.lan.observer.ns.name;
-        self.traffic = Some(Traffic::start(observer, EXTERNAL_IP, &self.pod.name, POD_IP)?);
+        self.traffic = Some(Traffic::start(
+            observer,
+            EXTERNAL_IP,
+            &self.pod.name,
+            POD_IP,
+        )?);
         Ok(())
     }
 
@@ -679,7 +686,10 @@ impl Lab {
     pub fn wait_flowing(&self, since: Instant, timeout: Duration) -> io::Result<Instant> {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            if self.traffic()?.flowing(100, Duration::from_millis(200), since) {
+            if self
+                .traffic()?
+                .flowing(100, Duration::from_millis(200), since)
+            {
                 return Ok(Instant::now());
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -771,11 +781,7 @@ impl Lab {
 
     /// Powers `node` off and SIGKILLs the leader as soon as the VIP Lease shows the failover
     /// under way (its grant left `node`), polling every 2 ms; notes where the kill landed.
-    fn power_off_and_kill_leader(
-        &mut self,
-        node: &str,
-        notes: &mut Vec<String>,
-    ) -> io::Result<()> {
+    fn power_off_and_kill_leader(&mut self, node: &str, notes: &mut Vec<String>) -> io::Result<()> {
         let leader = self.leader()?;
         let lease = VipControl::attach(self.api.client()?, GATEWAY);
         let fault = Instant::now();

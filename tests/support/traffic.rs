@@ -68,16 +68,14 @@ fn in_ns<T: Send + 'static>(
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let ns = ns.to_owned();
     let shared = shared.clone();
-    let thread = std::thread::spawn(move || {
-        match enter(&ns).and_then(|()| setup()) {
-            Ok(state) => {
-                let _ = ready_tx.send(Ok(()));
-                body(state, shared)
-            }
-            Err(e) => {
-                let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
-                Err(e)
-            }
+    let thread = std::thread::spawn(move || match enter(&ns).and_then(|()| setup()) {
+        Ok(state) => {
+            let _ = ready_tx.send(Ok(()));
+            body(state, shared)
+        }
+        Err(e) => {
+            let _ = ready_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+            Err(e)
         }
     });
     ready_rx
@@ -98,7 +96,12 @@ fn seq_of(payload: &[u8]) -> Option<u64> {
 
 impl Traffic {
     /// Starts the echo host on `ext_ip` in `ext_ns`, then the pod on `pod_ip` in `pod_ns`.
-    pub fn start(ext_ns: &str, ext_ip: Ipv4Addr, pod_ns: &str, pod_ip: Ipv4Addr) -> io::Result<Traffic> {
+    pub fn start(
+        ext_ns: &str,
+        ext_ip: Ipv4Addr,
+        pod_ns: &str,
+        pod_ip: Ipv4Addr,
+    ) -> io::Result<Traffic> {
         let shared = Arc::new(Shared::default());
         let echo = in_ns(
             ext_ns,
@@ -258,7 +261,11 @@ pub struct Verdict {
 /// Judges `record` over the packets sent in `[from, to]`; `allowed` are the right sources.
 pub fn judge(record: &Record, from: Instant, to: Instant, allowed: &[Ipv4Addr]) -> Verdict {
     let mut right: BTreeMap<u64, Instant> = BTreeMap::new();
-    for a in record.arrivals.iter().filter(|a| allowed.contains(&a.source)) {
+    for a in record
+        .arrivals
+        .iter()
+        .filter(|a| allowed.contains(&a.source))
+    {
         right.entry(a.seq).or_insert(a.at);
     }
     let in_window: Vec<(u64, Instant)> = record
@@ -311,7 +318,13 @@ fn longest_gap(from: Instant, times: &[Instant], to: Instant) -> (Duration, Opti
     points.push(to);
     points
         .windows(2)
-        .map(|w| (w[1].saturating_duration_since(w[0]).saturating_sub(SEND_INTERVAL), w[0]))
+        .map(|w| {
+            (
+                w[1].saturating_duration_since(w[0])
+                    .saturating_sub(SEND_INTERVAL),
+                w[0],
+            )
+        })
         .max_by_key(|(gap, _)| *gap)
         .filter(|(gap, _)| !gap.is_zero())
         .map_or((Duration::ZERO, None), |(gap, at)| (gap, Some(at)))
