@@ -30,7 +30,10 @@ fi
 list=$(IFS=,; echo "${scenarios[*]}")
 
 echo "== build (release, once)" >&2
-cargo test --release --quiet --test dataplane_lab --no-run >&2
+# The test binary itself runs the trials (cargo would hold its build lock while jobs run).
+BIN=$(cargo test --release --quiet --test dataplane_lab --no-run --message-format=json |
+    grep -o '"executable":"[^"]*dataplane_lab[^"]*"' | tail -1 | cut -d'"' -f4)
+[[ -x $BIN ]] || { echo "lab-bench: no test binary" >&2; exit 1; }
 
 # Every job runs its share of the trials of every scenario, one lab at a time.
 per_job=$(((TRIALS + JOBS - 1) / JOBS))
@@ -39,8 +42,8 @@ mkdir -p "$(dirname "$OUT")"
 echo "== ${#scenarios[@]} scenarios × $TRIALS trials, $JOBS lab(s) at a time" >&2
 for job in $(seq "$JOBS"); do
     EGRESSC_LAB_SCENARIOS=$list EGRESSC_LAB_TRIALS=$per_job \
-        cargo test --release --quiet --test dataplane_lab -- --ignored --exact lab_bench \
-        --nocapture 2>"$OUT.job$job.err" | grep '^LAB ' >>"$OUT" &
+        "$BIN" --ignored --exact lab_bench --nocapture 2>"$OUT.job$job.err" |
+        grep --line-buffered '^LAB ' >>"$OUT" &
 done
 wait
 

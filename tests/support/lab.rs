@@ -252,13 +252,19 @@ fn egressc_bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_egressc")))
 }
 
-/// The args and environment of the first container of the `kind` object in `manifests`
-/// (fieldRef variables are filled from `fields`: NODE_NAME, POD_NAME, POD_NAMESPACE).
+/// A container's command line: its args and its environment.
+struct ContainerCommand {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// The command line of the first container of the `kind` object in `manifests` (fieldRef
+/// variables are filled from `fields`: NODE_NAME, POD_NAME, POD_NAMESPACE).
 fn container_command(
     manifests: &str,
     kind: &str,
     fields: &[(&str, &str)],
-) -> io::Result<(Vec<String>, Vec<(String, String)>)> {
+) -> io::Result<ContainerCommand> {
     let docs: Vec<Value> = serde_saphyr::from_str_multiple(manifests).map_err(io::Error::other)?;
     let object = docs
         .iter()
@@ -283,7 +289,7 @@ fn container_command(
         };
         env.push((name, value));
     }
-    Ok((args, env))
+    Ok(ContainerCommand { args, env })
 }
 
 fn rendered(args: &[&str]) -> io::Result<String> {
@@ -307,16 +313,15 @@ pub struct Process {
 impl Process {
     fn start(
         ns: &Netns,
-        args: &[String],
-        env: &[(String, String)],
+        command: &ContainerCommand,
         kubeconfig: &Path,
         log: PathBuf,
     ) -> io::Result<Process> {
         let child = Command::new("ip")
             .args(["netns", "exec", &ns.name])
             .arg(egressc_bin())
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(&command.args)
+            .envs(command.env.iter().map(|(k, v)| (k, v)))
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -457,23 +462,22 @@ async fn seed(client: kube::Client, mode: Mode) -> kube::Result<()> {
     Ok(())
 }
 
-/// The running lab.
+/// The running lab. Fields drop in order: traffic and processes first, namespaces last.
 pub struct Lab {
     pub mode: Mode,
-    pub lan: Lan,
-    pub api: ApiNet,
-    pub client: Host,
-    pub pod: Netns,
-    pub controllers: [Host; 2],
-    pub fleet: Fleet,
-    pub datapath: Datapath,
-    pub agents: Vec<Process>,
-    pub syncs: Vec<Process>,
-    pub observer: Option<Observer>,
     pub traffic: Option<Traffic>,
+    pub syncs: Vec<Process>,
+    pub agents: Vec<Process>,
+    pub observer: Option<Observer>,
+    pub datapath: Datapath,
     labels_stop: Arc<AtomicBool>,
     labels: Option<tokio::task::JoinHandle<Vec<LabelSample>>>,
-    kubeconfig: PathBuf,
+    pub fleet: Fleet,
+    pub api: ApiNet,
+    pub pod: Netns,
+    pub client: Host,
+    pub controllers: [Host; 2],
+    pub lan: Lan,
     pub dir: tempfile::TempDir,
 }
 
@@ -560,25 +564,25 @@ impl Lab {
             std::fs::write(&sources, AGENT_SOURCES)?;
             let manifests = rendered(&["build", &sources.to_string_lossy()])?;
             for (host, node) in [(&lan.a, NODES[0]), (&lan.b, NODES[1])] {
-                let (args, env) = container_command(
+                let command = container_command(
                     &manifests,
                     "DaemonSet",
                     &[("NODE_NAME", node), ("POD_NAMESPACE", NAMESPACE)],
                 )?;
                 let log = dir.path().join(format!("agent-{node}.log"));
-                agents.push(Process::start(&host.ns, &args, &env, &kubeconfig, log)?);
+                agents.push(Process::start(&host.ns, &command, &kubeconfig, log)?);
             }
         }
         let manifests = rendered(&["install", "--namespace", NAMESPACE])?;
         let mut syncs = Vec::new();
         for (host, replica) in controllers.iter().zip(REPLICAS) {
-            let (args, env) = container_command(
+            let command = container_command(
                 &manifests,
                 "Deployment",
                 &[("POD_NAME", replica), ("POD_NAMESPACE", NAMESPACE)],
             )?;
             let log = dir.path().join(format!("{replica}.log"));
-            syncs.push(Process::start(&host.ns, &args, &env, &kubeconfig, log)?);
+            syncs.push(Process::start(&host.ns, &command, &kubeconfig, log)?);
         }
         Ok(Lab {
             mode,
@@ -595,7 +599,6 @@ impl Lab {
             traffic: None,
             labels_stop,
             labels,
-            kubeconfig,
             dir,
         })
     }
