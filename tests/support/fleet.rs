@@ -57,7 +57,8 @@ fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
 }
 
-fn dynamic(client: &Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
+/// A cluster-wide API for a custom resource (cilium.io: v2, otherwise v1alpha1).
+pub fn dynamic(client: &Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
     let version = if group == "cilium.io" {
         "v2"
     } else {
@@ -287,6 +288,26 @@ impl Fleet {
             nodes,
             cilium_nodes,
         })
+    }
+
+    /// Polls [`Fleet::labels`] every 20 ms until exactly one node, not in `not`, carries the
+    /// label on Node and CiliumNode; that node and when it was seen, or `None` after `timeout`.
+    pub async fn wait_single(
+        self,
+        not: Vec<String>,
+        timeout: Duration,
+    ) -> Option<(String, Instant)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(sample) = self.labels().await
+                && let Some(node) = sample.single()
+                && !not.iter().any(|n| n == node)
+            {
+                return Some((node.to_owned(), sample.at));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
     }
 
     /// Samples [`Fleet::labels`] every 20 ms until `stop` is set; every sample, in order.

@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 use egressc::agent::frames::MacAddr;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use super::apinet::ApiNet;
 use super::datapath::{Action, Datapath, Endpoint, NodeSpec};
-use super::fleet::{Fleet, GATEWAY, LabelSample};
+use super::fleet::{Fleet, GATEWAY, LabelSample, dynamic};
 use super::netns::{Host, LAN_IF, Lan, Netns};
 use super::observer::{Claim, Observer, Sighting, two_answers_within};
 use super::traffic::{Record, Traffic, Verdict, judge};
@@ -393,10 +393,6 @@ fn make_router(ns: &Netns, interfaces: &[&str]) -> io::Result<()> {
     sysctls(ns, &settings)
 }
 
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
 async fn merge(api: &Api<DynamicObject>, name: &str, body: Value) -> kube::Result<()> {
     api.patch(name, &PatchParams::default(), &Patch::Merge(body))
         .await
@@ -407,10 +403,7 @@ async fn merge(api: &Api<DynamicObject>, name: &str, body: Value) -> kube::Resul
 /// policy's destination (the external host), and the gateway's mode.
 async fn seed(client: kube::Client, mode: Mode) -> kube::Result<()> {
     let nodes: Api<Node> = Api::all(client.clone());
-    let cilium_nodes = Api::all_with(
-        client.clone(),
-        &resource("cilium.io", "v2", "CiliumNode", "ciliumnodes"),
-    );
+    let cilium_nodes = dynamic(&client, "cilium.io", "CiliumNode", "ciliumnodes");
     for (node, ip) in NODES.iter().zip(INTERNAL) {
         let addresses = json!([{"type": "InternalIP", "address": ip.to_string()}]);
         nodes
@@ -428,14 +421,11 @@ async fn seed(client: kube::Client, mode: Mode) -> kube::Result<()> {
         )
         .await?;
     }
-    let policies = Api::all_with(
-        client.clone(),
-        &resource(
-            "network.deckhouse.io",
-            "v1alpha1",
-            "EgressGatewayPolicy",
-            "egressgatewaypolicies",
-        ),
+    let policies = dynamic(
+        &client,
+        "network.deckhouse.io",
+        "EgressGatewayPolicy",
+        "egressgatewaypolicies",
     );
     let destination = format!("{EXTERNAL_IP}/32");
     merge(
@@ -445,14 +435,11 @@ async fn seed(client: kube::Client, mode: Mode) -> kube::Result<()> {
     )
     .await?;
     if mode == Mode::PrimaryIp {
-        let gateways = Api::all_with(
-            client,
-            &resource(
-                "network.deckhouse.io",
-                "v1alpha1",
-                "EgressGateway",
-                "egressgateways",
-            ),
+        let gateways = dynamic(
+            &client,
+            "network.deckhouse.io",
+            "EgressGateway",
+            "egressgateways",
         );
         let source = json!({"mode": "PrimaryIPFromEgressGatewayNodeInterface",
                             "virtualIPAddress": null,
@@ -604,11 +591,7 @@ impl Lab {
     }
 
     fn host(&self, node: &str) -> &Host {
-        if node == NODES[0] {
-            &self.lan.a
-        } else {
-            &self.lan.b
-        }
+        [&self.lan.a, &self.lan.b][Self::index(node)]
     }
 
     fn index(node: &str) -> usize {
@@ -635,21 +618,8 @@ impl Lab {
 
     /// Waits until exactly one node, not in `not`, carries the label on Node and CiliumNode.
     pub fn wait_label(&self, not: &[&str], timeout: Duration) -> io::Result<(String, Instant)> {
-        let fleet = self.fleet.clone();
-        let not: Vec<String> = not.iter().map(|s| s.to_string()).collect();
-        let found = self.api.run(async move {
-            let deadline = Instant::now() + timeout;
-            while Instant::now() < deadline {
-                if let Ok(sample) = fleet.labels().await
-                    && let Some(node) = sample.single()
-                    && !not.iter().any(|n| n == node)
-                {
-                    return Some((node.to_owned(), sample.at));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            None
-        })?;
+        let not = not.iter().map(|s| s.to_string()).collect();
+        let found = self.api.run(self.fleet.clone().wait_single(not, timeout))?;
         found.ok_or_else(|| self.failure("the label never settled on one node"))
     }
 
