@@ -124,6 +124,11 @@ impl ApiNet {
         std::fs::write(path, yaml)
     }
 
+    /// The api runtime (for tasks that outlive one [`ApiNet::run`]).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
     /// Makes the API server answer 503 to everything for `duration` and drop its watches (an
     /// outage every node sees).
     pub fn outage(&self, duration: std::time::Duration) {

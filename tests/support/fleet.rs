@@ -255,6 +255,26 @@ impl Fleet {
         })
     }
 
+    /// Polls [`Fleet::labels`] every 20 ms until exactly one node, not in `not`, carries the
+    /// label on Node and CiliumNode; that node and when it was seen, or `None` after `timeout`.
+    pub async fn wait_single(
+        self,
+        not: Vec<String>,
+        timeout: Duration,
+    ) -> Option<(String, Instant)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(sample) = self.labels().await
+                && let Some(node) = sample.single()
+                && !not.iter().any(|n| n == node)
+            {
+                return Some((node.to_owned(), sample.at));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Samples [`Fleet::labels`] every 20 ms until `stop` is set; every sample, in order.
     pub async fn record_labels(self, stop: Arc<std::sync::atomic::AtomicBool>) -> Vec<LabelSample> {
         let mut samples = Vec::new();
