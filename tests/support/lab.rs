@@ -20,9 +20,9 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::{Value, json};
 
+use super::api::dynamic;
 use super::apinet::ApiNet;
 use super::datapath::{Action, Datapath, Endpoint, NodeSpec};
-use super::api::dynamic;
 use super::fleet::{Fleet, GATEWAY, LabelSample};
 use super::netns::{Host, LAN_IF, Lan, Netns};
 use super::observer::{Claim, Observer, Sighting, two_answers_within};
@@ -47,6 +47,8 @@ const INTERNAL: [Ipv4Addr; 3] = [
     Ipv4Addr::new(192, 0, 2, 11),
     Ipv4Addr::new(192, 0, 2, 12),
 ];
+/// The controllers' addresses on the API network (after the three nodes'; see `ApiNet::new`).
+const CONTROLLER_IPS: [Ipv4Addr; 2] = [Ipv4Addr::new(192, 0, 2, 13), Ipv4Addr::new(192, 0, 2, 14)];
 /// The controller replicas (their Pod names).
 pub const REPLICAS: [&str; 2] = ["egressc-sync-0", "egressc-sync-1"];
 /// Two MACs answering one ARP probe (sent every 100 ms) would answer within this.
@@ -259,8 +261,10 @@ struct ContainerCommand {
     env: Vec<(String, String)>,
 }
 
-/// The command line of the first container of the `kind` object in `manifests` (fieldRef
-/// variables are filled from `fields`: NODE_NAME, POD_NAME, POD_NAMESPACE).
+/// The command line of the first container of the `kind` object in `manifests`, as the kubelet
+/// would start it: `fieldRef` variables are filled from `fields` (by field path: `metadata.name`,
+/// `metadata.namespace`, `spec.nodeName`, `status.podIP`, `status.hostIP`), then `$(NAME)` in the
+/// args is replaced by the variable `NAME` (Kubernetes' dependent-variable expansion).
 fn container_command(
     manifests: &str,
     kind: &str,
@@ -272,24 +276,34 @@ fn container_command(
         .find(|d| d["kind"] == kind)
         .ok_or_else(|| io::Error::other(format!("no {kind} in the rendered manifests")))?;
     let container = &object["spec"]["template"]["spec"]["containers"][0];
-    let args = container["args"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a.as_str().map(str::to_owned))
-        .collect();
     let mut env = Vec::new();
     for var in container["env"].as_array().into_iter().flatten() {
         let name = var["name"].as_str().unwrap_or_default().to_owned();
         let value = match var["value"].as_str() {
             Some(v) => v.to_owned(),
-            None => match fields.iter().find(|(k, _)| *k == name) {
-                Some((_, v)) => (*v).to_owned(),
-                None => continue,
-            },
+            None => {
+                let path = var["valueFrom"]["fieldRef"]["fieldPath"]
+                    .as_str()
+                    .unwrap_or_default();
+                match fields.iter().find(|(k, _)| *k == path) {
+                    Some((_, v)) => (*v).to_owned(),
+                    None => continue,
+                }
+            }
         };
         env.push((name, value));
     }
+    let expand = |arg: &str| {
+        env.iter().fold(arg.to_owned(), |arg, (name, value)| {
+            arg.replace(&format!("$({name})"), value)
+        })
+    };
+    let args = container["args"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a.as_str().map(expand))
+        .collect();
     Ok(ContainerCommand { args, env })
 }
 
@@ -551,11 +565,20 @@ impl Lab {
             let sources = dir.path().join("sources.yaml");
             std::fs::write(&sources, AGENT_SOURCES)?;
             let manifests = rendered(&["build", &sources.to_string_lossy()])?;
-            for (host, node) in [(&lan.a, NODES[0]), (&lan.b, NODES[1])] {
+            for ((host, node), internal_ip) in [(&lan.a, NODES[0]), (&lan.b, NODES[1])]
+                .into_iter()
+                .zip(INTERNAL)
+            {
+                let host_ip = internal_ip.to_string();
                 let command = container_command(
                     &manifests,
                     "DaemonSet",
-                    &[("NODE_NAME", node), ("POD_NAMESPACE", NAMESPACE)],
+                    &[
+                        ("spec.nodeName", node),
+                        ("metadata.namespace", NAMESPACE),
+                        ("status.hostIP", &host_ip),
+                        ("status.podIP", &host_ip),
+                    ],
                 )?;
                 let log = dir.path().join(format!("agent-{node}.log"));
                 agents.push(Process::start(&host.ns, &command, &kubeconfig, log)?);
@@ -563,11 +586,18 @@ impl Lab {
         }
         let manifests = rendered(&["install", "--namespace", NAMESPACE])?;
         let mut syncs = Vec::new();
-        for (host, replica) in controllers.iter().zip(REPLICAS) {
+        for ((host, replica), ip) in controllers.iter().zip(REPLICAS).zip(CONTROLLER_IPS) {
+            // The controller runs in the host network: its Pod IP is its node's.
+            let ip = ip.to_string();
             let command = container_command(
                 &manifests,
                 "Deployment",
-                &[("POD_NAME", replica), ("POD_NAMESPACE", NAMESPACE)],
+                &[
+                    ("metadata.name", replica),
+                    ("metadata.namespace", NAMESPACE),
+                    ("status.podIP", &ip),
+                    ("status.hostIP", &ip),
+                ],
             )?;
             let log = dir.path().join(format!("{replica}.log"));
             syncs.push(Process::start(&host.ns, &command, &kubeconfig, log)?);
