@@ -82,6 +82,7 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         Ok(renderer) => renderer,
         Err(message) => return trouble(&message),
     };
+    let default_agent_image = agent_image.is_none();
     let mut render = RenderOptions {
         agent_namespace: args.agent_namespace.clone(),
         ..RenderOptions::default()
@@ -105,6 +106,14 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         }
     };
     gathered.merge_into(&mut compiled);
+    if default_agent_image
+        && !compiled.has_errors()
+        && compiled.catalog.gateways.iter().any(|g| g.is_vip())
+    {
+        compiled
+            .diagnostics
+            .push(super::default_image_warning("--agent-image"));
+    }
     if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }

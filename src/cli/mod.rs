@@ -11,6 +11,7 @@ mod discover;
 mod drift;
 mod inputs;
 mod install;
+mod install_values;
 mod shell;
 mod sync;
 mod test_hooks;
@@ -172,6 +173,37 @@ fn print_stdout(text: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => trouble(&format!("cannot write to stdout: {e}")),
     }
+}
+
+/// The W030 diagnostic: the default image reference would be rendered unchanged; `flag` is
+/// the flag that sets it.
+pub(super) fn default_image_warning(flag: &str) -> Diagnostic {
+    let image = crate::render::default_image();
+    Diagnostic::new(
+        crate::diag::Code::DefaultImage,
+        crate::diag::Span {
+            path: Some(flag.to_string()),
+            ..crate::diag::Span::file("<command line>")
+        },
+        format!(
+            "the manifests run the default image `{image}`, the local build tag of Dockerfile, \
+             which no registry serves"
+        ),
+    )
+    .with_hint(format!(
+        "push the image built from Dockerfile and pass {flag} REGISTRY/egressc:{}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Prints the W030 warning to stderr (commands without `--format`).
+pub(super) fn warn_default_image(flag: &str) {
+    let text = render::render(
+        Format::Human,
+        &[default_image_warning(flag)],
+        &Sources::default(),
+    );
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 pub(super) fn trouble(message: &str) -> ExitCode {

@@ -201,6 +201,13 @@ codes! {
     /// a wider subnet (e.g. `192.0.2.255` in `192.0.2.0/23`). egressc does not know the
     /// subnet, so this is a warning. **Fix**: pick another address unless the subnet is wider.
     VipSubnetEdge = ("W007", Warning, "VIP is the network or broadcast address of its /24"),
+    /// **Flags** manifests that would run the default image `egressc:<version>` (the VIP agent
+    /// of `build`, the controller of `install`): it is the tag `docker build -t
+    /// egressc:<version> .` gives locally, which no registry serves. **Why**: the Pods would
+    /// stay in `ImagePullBackOff`, and in VIP mode no VIP would ever come up.
+    /// **Fix**: push the image built from `Dockerfile` and pass `--agent-image` / `--image`
+    /// (Argo CD: the `agent-image` parameter; Helm: `image.repository`).
+    DefaultImage = ("W030", Warning, "default image reference rendered"),
 }
 
 #[cfg(test)]
