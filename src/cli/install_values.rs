@@ -188,7 +188,6 @@ impl Default for MonitorValues {
     }
 }
 
-
 impl InstallValues {
     /// Reads a values file (YAML); unknown keys are errors, missing ones keep their defaults.
     pub fn parse(text: &str) -> Result<Self, String> {
