@@ -12,6 +12,7 @@ mod drift;
 mod inputs;
 mod install;
 mod install_values;
+mod krm;
 mod shell;
 mod sync;
 mod test_hooks;
@@ -76,6 +77,9 @@ enum Command {
     },
     /// Run the VIP agent (DaemonSet): hold gateway VIPs on this node per their Leases.
     Agent(agent::AgentArgs),
+    /// Run as a Kustomize/kpt function: a KRM ResourceList on stdin (or, with CONFIG, an exec
+    /// plugin's YAML stream), sources compiled, other items passed through, to stdout.
+    Krm(krm::KrmArgs),
 }
 
 /// Flags shared by `build` and `check`.
@@ -135,6 +139,7 @@ pub fn run() -> ExitCode {
             }
         }
         Command::Agent(args) => agent::agent(args),
+        Command::Krm(args) => krm::run(args),
     }
 }
 
