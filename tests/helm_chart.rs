@@ -6,6 +6,7 @@
 //! helm is found as `$EGRESSC_HELM` or `helm` on PATH (`.ci/run` installs it); without it the
 //! tests skip, unless `EGRESSC_REQUIRE_TOOLS=1` (CI) makes that a failure.
 
+#[allow(dead_code)]
 mod support_tools {
     include!("support/tools.rs");
 }

@@ -12,6 +12,7 @@
 //! issue 1498.) The output must equal `egressc build` for the same sources, with every other
 //! item passed through; errors fail the build with egressc's diagnostics on stderr.
 
+#[allow(dead_code)]
 mod support_tools {
     include!("support/tools.rs");
 }

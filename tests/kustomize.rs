@@ -6,6 +6,7 @@
 //! kubectl is found as `$EGRESSC_KUBECTL` or on PATH; without it the tests skip unless
 //! `EGRESSC_REQUIRE_TOOLS=1`.
 
+#[allow(dead_code)]
 mod support_tools {
     include!("support/tools.rs");
 }
