@@ -94,7 +94,8 @@ pub(super) struct CommonArgs {
     /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20; default 1.17, the strictest).
     #[arg(long, value_name = "X.Y")]
     pub(super) cilium_version: Option<CiliumVersion>,
-    /// Diagnostics format: human, json or github (workflow annotations).
+    /// Diagnostics format on stderr: human, json, github (workflow annotations) or codequality
+    /// (GitLab Code Quality report; e.g. `2> gl-code-quality.json`).
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
     /// Fail (exit 1) on warnings too.
