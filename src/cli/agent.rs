@@ -45,11 +45,20 @@ pub struct AgentArgs {
     /// Kubeconfig to use instead of the in-cluster or default configuration.
     #[arg(long, value_name = "FILE")]
     kubeconfig: Option<PathBuf>,
+    /// Log format on stderr: text or json.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "EGRESSC_LOG_FORMAT"
+    )]
+    log_format: super::shell::LogFormat,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    super::shell::init_logging();
+    super::shell::init_logging(args.log_format);
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
@@ -66,7 +75,7 @@ pub fn agent(args: AgentArgs) -> ExitCode {
 }
 
 async fn serve(args: AgentArgs) -> Result<(), String> {
-    let client = client(args.kubeconfig.as_deref()).await?;
+    let client = super::shell::client(args.kubeconfig.as_deref()).await?;
     let listener = health::bind(args.health_addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.health_addr))?;
@@ -92,22 +101,6 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     tracing::info!("egressc agent stopped: VIPs removed, Leases released");
     Ok(())
-}
-
-async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
 }
 
 /// Completes on the first SIGTERM or SIGINT.

@@ -8,6 +8,7 @@ mod agent;
 mod argocd;
 mod build;
 mod discover;
+mod docs;
 mod drift;
 mod inputs;
 mod install;
@@ -80,6 +81,20 @@ enum Command {
     /// Run as a Kustomize/kpt function: a KRM ResourceList on stdin (or, with CONFIG, an exec
     /// plugin's YAML stream), sources compiled, other items passed through, to stdout.
     Krm(krm::KrmArgs),
+    /// Print a shell completion script (e.g. `egressc completion bash > /etc/bash_completion.d/egressc`).
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `egressc man > egressc.1 && man ./egressc.1`.
+    Man,
+    /// Explain a diagnostic code: what it flags, why it matters, how to fix it.
+    Explain {
+        /// The code, e.g. E022.
+        #[arg(value_name = "CODE")]
+        code: String,
+    },
 }
 
 /// Flags shared by `build` and `check`.
@@ -141,6 +156,9 @@ pub fn run() -> ExitCode {
         }
         Command::Agent(args) => agent::agent(args),
         Command::Krm(args) => krm::run(args),
+        Command::Completion { shell } => docs::completion(shell),
+        Command::Man => docs::man(),
+        Command::Explain { code } => docs::explain(&code),
     }
 }
 

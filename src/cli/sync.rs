@@ -52,22 +52,34 @@ pub struct SyncArgs {
     /// Cilium release to compile CiliumEgressGatewayPolicies for.
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
     cilium_version: CiliumVersion,
+    /// Kubeconfig to use instead of the in-cluster or default configuration.
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<std::path::PathBuf>,
+    /// Log format on stderr: text or json.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "EGRESSC_LOG_FORMAT"
+    )]
+    log_format: super::shell::LogFormat,
 }
 
 impl SyncArgs {
-    fn config(self) -> SyncConfig {
-        let identity = self.identity.unwrap_or_else(|| {
+    fn config(&self) -> SyncConfig {
+        let identity = self.identity.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_else(|_| "egressc".to_owned());
             format!("{host}-{}", std::process::id())
         });
         SyncConfig {
-            namespace: self.namespace,
+            namespace: self.namespace.clone(),
             metrics_addr: self.metrics_addr,
-            cilium_namespace: self.cilium_namespace,
-            cilium_selector: self.cilium_selector,
-            vip_agent_selector: self.vip_agent_selector,
+            cilium_namespace: self.cilium_namespace.clone(),
+            cilium_selector: self.cilium_selector.clone(),
+            vip_agent_selector: self.vip_agent_selector.clone(),
             timing: Timing {
                 node_lease_grace: self.node_lease_grace,
                 settle: self.settle,
@@ -83,13 +95,19 @@ impl SyncArgs {
 
 /// Runs `egressc sync`; returns only on a fatal error.
 pub fn run(args: SyncArgs) -> ExitCode {
-    super::shell::init_logging();
+    super::shell::init_logging(args.log_format);
     let runtime = match super::shell::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    match runtime.block_on(crate::sync::run(args.config())) {
+    let run = async {
+        let client = super::shell::client(args.kubeconfig.as_deref()).await?;
+        crate::sync::run_with_client(args.config(), client)
+            .await
+            .map_err(|error| error.to_string())
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => super::trouble(&error.to_string()),
+        Err(message) => super::trouble(&message),
     }
 }

@@ -5,11 +5,11 @@
 use super::Severity;
 
 macro_rules! codes {
-    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
         /// A stable diagnostic code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl Code {
@@ -29,6 +29,17 @@ macro_rules! codes {
             /// A one-line title of the check.
             pub fn title(self) -> &'static str {
                 match self { $(Code::$variant => $title,)* }
+            }
+
+            /// The code's documentation (what it flags, why, how to fix it), as written above
+            /// its variant; `egressc explain CODE` prints it.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => concat!($($doc, "\n"),*),)* }
+            }
+
+            /// The code written as `E022` (any case), if there is one.
+            pub fn parse(text: &str) -> Option<Code> {
+                Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
             }
         }
     };
@@ -226,6 +237,8 @@ mod tests {
             };
             assert!(code.as_str().starts_with(prefix), "{}", code.as_str());
             assert!(!code.title().is_empty());
+            assert!(code.explanation().contains("**Fix**"), "{}", code.as_str());
+            assert_eq!(Code::parse(&code.as_str().to_lowercase()), Some(*code));
         }
     }
 }

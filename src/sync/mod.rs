@@ -54,11 +54,17 @@ pub enum SyncError {
     Render(#[from] crate::render::RenderError),
 }
 
-/// Runs the controller until the process is stopped.
+/// Runs the controller until the process is stopped, with the in-cluster or default
+/// configuration.
 pub async fn run(config: SyncConfig) -> Result<(), SyncError> {
     let client = kube::Client::try_default()
         .await
         .map_err(SyncError::Client)?;
+    run_with_client(config, client).await
+}
+
+/// Runs the controller with `client` (e.g. one built from `--kubeconfig`).
+pub async fn run_with_client(config: SyncConfig, client: kube::Client) -> Result<(), SyncError> {
     let metrics = Arc::new(metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await
