@@ -36,6 +36,14 @@ impl Tool {
         }
     }
 
+    /// The directory the tool is in (to put it on a PATH).
+    pub fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
+    }
+
     /// A command running the tool.
     pub fn command(&self) -> Command {
         Command::new(&self.path)
