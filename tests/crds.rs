@@ -130,13 +130,16 @@ fn crds_have_deckhouse_names_and_our_printer_columns() {
         policy["spec"]["names"]["categories"],
         serde_json::json!(["egressc"])
     );
-    let columns: Vec<&str> = policy["spec"]["versions"][0]["additionalPrinterColumns"]
+    assert_eq!(printer_columns(&policy), ["Gateway", "Age"]);
+}
+
+fn printer_columns(crd: &Value) -> Vec<&str> {
+    crd["spec"]["versions"][0]["additionalPrinterColumns"]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(columns, ["Gateway", "Age"]);
+        .collect()
 }
 
 #[test]

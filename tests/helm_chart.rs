@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use support_tools::{Tool, documents, egressc, objects_by_identity};
+use support_tools::{Tool, egressc, objects_by_identity, printed_documents};
 
 const CHART: &str = "charts/egressc";
 
@@ -34,12 +34,7 @@ fn helm_template(helm: &Tool, namespace: &str, values: &Path) -> BTreeMap<String
         "--values",
         values.to_str().expect("utf-8 path"),
     ]);
-    assert!(
-        out.status.success(),
-        "helm template: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut docs = documents(&out.stdout);
+    let mut docs = printed_documents(&out, "helm template");
     for doc in &mut docs {
         drop_helm_only(doc);
     }
@@ -70,12 +65,7 @@ fn install(namespace: &str, values: &Path) -> BTreeMap<String, Value> {
         "--values",
         values.to_str().expect("utf-8 path"),
     ]);
-    assert!(
-        out.status.success(),
-        "egressc install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    objects_by_identity(documents(&out.stdout))
+    objects_by_identity(printed_documents(&out, "egressc install"))
 }
 
 /// Settings combinations: the defaults; Deckhouse's Cilium with a pushed image, one replica

@@ -3,7 +3,6 @@
 //! removed, Leases released), 2 when it cannot start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,23 +41,13 @@ pub struct AgentArgs {
     /// How long announcement rounds continue after a VIP is added.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     announce_duration: Duration,
-    /// Kubeconfig to use instead of the in-cluster or default configuration.
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
-    /// Log format on stderr: text or json.
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t,
-        env = "EGRESSC_LOG_FORMAT"
-    )]
-    log_format: super::shell::LogFormat,
+    #[command(flatten)]
+    shell: super::shell::ShellArgs,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    super::shell::init_logging(args.log_format);
+    super::shell::init_logging(args.shell.log_format);
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
@@ -75,7 +64,7 @@ pub fn agent(args: AgentArgs) -> ExitCode {
 }
 
 async fn serve(args: AgentArgs) -> Result<(), String> {
-    let client = super::shell::client(args.kubeconfig.as_deref()).await?;
+    let client = super::shell::client(args.shell.kubeconfig.as_deref()).await?;
     let listener = health::bind(args.health_addr)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.health_addr))?;

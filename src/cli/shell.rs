@@ -24,6 +24,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
+/// Flags `sync` and `agent` share: where the API server is, how to log.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// Kubeconfig to use instead of the in-cluster or default configuration.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Log format on stderr: text or json.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "EGRESSC_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
 /// How `sync` and `agent` write their logs (`--log-format`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {

@@ -52,18 +52,8 @@ pub struct SyncArgs {
     /// Cilium release to compile CiliumEgressGatewayPolicies for.
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
     cilium_version: CiliumVersion,
-    /// Kubeconfig to use instead of the in-cluster or default configuration.
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<std::path::PathBuf>,
-    /// Log format on stderr: text or json.
-    #[arg(
-        long,
-        value_name = "FORMAT",
-        value_enum,
-        default_value_t,
-        env = "EGRESSC_LOG_FORMAT"
-    )]
-    log_format: super::shell::LogFormat,
+    #[command(flatten)]
+    shell: super::shell::ShellArgs,
 }
 
 impl SyncArgs {
@@ -95,13 +85,13 @@ impl SyncArgs {
 
 /// Runs `egressc sync`; returns only on a fatal error.
 pub fn run(args: SyncArgs) -> ExitCode {
-    super::shell::init_logging(args.log_format);
+    super::shell::init_logging(args.shell.log_format);
     let runtime = match super::shell::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
     let run = async {
-        let client = super::shell::client(args.kubeconfig.as_deref()).await?;
+        let client = super::shell::client(args.shell.kubeconfig.as_deref()).await?;
         crate::sync::run_with_client(args.config(), client)
             .await
             .map_err(|error| error.to_string())

@@ -68,6 +68,16 @@ pub fn egressc(args: &[&str]) -> Output {
         .expect("egressc runs")
 }
 
+/// The documents `out` printed, after checking that `what` succeeded.
+pub fn printed_documents(out: &Output, what: &str) -> Vec<Value> {
+    assert!(
+        out.status.success(),
+        "{what}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    documents(&out.stdout)
+}
+
 /// The documents of a YAML stream, empty ones dropped.
 pub fn documents(yaml: &[u8]) -> Vec<Value> {
     let text = String::from_utf8_lossy(yaml);
