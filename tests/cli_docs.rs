@@ -95,18 +95,26 @@ fn sync_logs_json_and_uses_the_given_kubeconfig() {
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
+    // Every line is JSON; read until the start line and a connection failure were both seen
+    // (tasks log concurrently, so their order varies).
+    let mut logs: Vec<Value> = Vec::new();
     let mut lines = Vec::new();
-    for line in BufReader::new(stderr).lines().take(6) {
-        lines.push(line.unwrap());
+    for line in BufReader::new(stderr).lines().take(200) {
+        let line = line.unwrap();
+        logs.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{line}: {e}")));
+        lines.push(line);
+        let started = logs
+            .iter()
+            .any(|l| l["fields"]["message"] == "egressc sync started");
+        let failed = logs
+            .iter()
+            .any(|l| l["level"] == "WARN" || l["level"] == "ERROR");
+        if started && failed {
+            break;
+        }
     }
     let _ = child.kill();
     let _ = child.wait();
-    assert!(lines.len() >= 2, "{lines:?}");
-    let logs: Vec<Value> = lines
-        .iter()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
-    // Tasks log concurrently: the start line is among the first, not necessarily first.
     assert!(
         logs.iter()
             .any(|l| l["fields"]["message"] == "egressc sync started"),
