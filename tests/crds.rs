@@ -100,7 +100,18 @@ fn crds_have_deckhouse_names_and_our_printer_columns() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Mode", "Active node", "Ready nodes", "Ready"]);
+    assert_eq!(
+        columns,
+        ["Mode", "Active node", "Ready nodes", "Ready", "Age"]
+    );
+    assert_eq!(
+        gw["spec"]["names"]["shortNames"],
+        serde_json::json!(["egw"])
+    );
+    assert_eq!(
+        gw["spec"]["names"]["categories"],
+        serde_json::json!(["egressc"])
+    );
     assert_eq!(
         gw["spec"]["versions"][0]["subresources"]["status"],
         serde_json::json!({})
@@ -111,6 +122,40 @@ fn crds_have_deckhouse_names_and_our_printer_columns() {
         "egressgatewaypolicies.network.deckhouse.io"
     );
     assert_eq!(policy["spec"]["scope"], "Cluster");
+    assert_eq!(
+        policy["spec"]["names"]["shortNames"],
+        serde_json::json!(["egwp"])
+    );
+    assert_eq!(
+        policy["spec"]["names"]["categories"],
+        serde_json::json!(["egressc"])
+    );
+    assert_eq!(printer_columns(&policy), ["Gateway", "Age"]);
+}
+
+fn printer_columns(crd: &Value) -> Vec<&str> {
+    crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn editor_schemas_have_an_id() {
+    for file in crds::schema_files()
+        .iter()
+        .filter(|f| f.name.ends_with(".json"))
+    {
+        let schema: Value = serde_json::from_str(&file.content).unwrap();
+        let id = schema["$id"].as_str().unwrap_or_default();
+        assert!(
+            id.starts_with("urn:egressc:schema:network.deckhouse.io:v1alpha1:"),
+            "{}: {id}",
+            file.name
+        );
+    }
 }
 
 /// Kubernetes' structural-schema rules, as far as the generated schemas can break them: no

@@ -3,7 +3,6 @@
 //! removed, Leases released), 2 when it cannot start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,14 +51,13 @@ pub struct AgentArgs {
     /// cut from the LAN hears the holder this soon after the cut heals); 0 turns it off.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     advert_interval: Duration,
-    /// Kubeconfig to use instead of the in-cluster or default configuration.
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    shell: super::daemon::ShellArgs,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    super::daemon::init_logging();
+    super::daemon::init_logging(args.shell.log_format);
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
@@ -76,7 +74,7 @@ pub fn agent(args: AgentArgs) -> ExitCode {
 }
 
 async fn serve(args: AgentArgs) -> Result<(), String> {
-    let client = client(args.kubeconfig.as_deref()).await?;
+    let client = super::daemon::client(args.shell.kubeconfig.as_deref()).await?;
     let health_addr = health_address(args.health_addr, args.health_ip);
     let listener = health::bind(health_addr)
         .await
@@ -116,20 +114,4 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
 /// `--health-addr`, with its IP replaced by `--health-ip` when that is given.
 fn health_address(addr: SocketAddr, ip: Option<std::net::IpAddr>) -> SocketAddr {
     ip.map_or(addr, |ip| SocketAddr::new(ip, addr.port()))
-}
-
-async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
 }

@@ -102,6 +102,7 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         },
         Err(message) => return trouble(&message),
     };
+    let default_agent_image = agent_image.is_none();
     let mut render = RenderOptions {
         agent_namespace: args.agent_namespace.clone(),
         ..RenderOptions::default()
@@ -122,6 +123,18 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         Err(error) => return render_failed(&error, args.templates.as_deref()),
     };
     gathered.merge_into(&mut compiled);
+    if default_agent_image
+        && !compiled.has_errors()
+        && compiled
+            .catalog
+            .gateways
+            .iter()
+            .any(|g| g.needs_vip_agent())
+    {
+        compiled
+            .diagnostics
+            .push(super::default_image_warning("--agent-image"));
+    }
     if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }

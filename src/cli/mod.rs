@@ -9,11 +9,14 @@ mod argocd;
 mod build;
 mod daemon;
 mod discover;
+mod docs;
 mod drift;
 mod files;
 mod flags;
 mod inputs;
 mod install;
+mod install_values;
+mod krm;
 mod output;
 mod sync;
 mod test_hooks;
@@ -78,6 +81,23 @@ enum Command {
     },
     /// Run the VIP agent (DaemonSet): hold gateway VIPs on this node per their Leases.
     Agent(agent::AgentArgs),
+    /// Run as a Kustomize/kpt function: a KRM ResourceList on stdin (or, with CONFIG, an exec
+    /// plugin's YAML stream), sources compiled, other items passed through, to stdout.
+    Krm(krm::KrmArgs),
+    /// Print a shell completion script (e.g. `egressc completion bash > /etc/bash_completion.d/egressc`).
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `egressc man > egressc.1 && man ./egressc.1`.
+    Man,
+    /// Explain a diagnostic code: what it flags, why it matters, how to fix it.
+    Explain {
+        /// The code, e.g. E022.
+        #[arg(value_name = "CODE")]
+        code: String,
+    },
 }
 
 /// Flags shared by `build` and `check`.
@@ -92,7 +112,8 @@ pub(super) struct CommonArgs {
     /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20; default 1.17, the strictest).
     #[arg(long, value_name = "X.Y")]
     pub(super) cilium_version: Option<CiliumVersion>,
-    /// Diagnostics format: human, json or github (workflow annotations).
+    /// Diagnostics format on stderr: human, json, github (workflow annotations) or codequality
+    /// (GitLab Code Quality report; e.g. `2> gl-code-quality.json`).
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
     /// Fail (exit 1) on warnings too.
@@ -137,6 +158,10 @@ pub fn run() -> ExitCode {
             }
         }
         Command::Agent(args) => agent::agent(args),
+        Command::Krm(args) => krm::run(args),
+        Command::Completion { shell } => docs::completion(shell),
+        Command::Man => docs::man(),
+        Command::Explain { code } => docs::explain(&code),
     }
 }
 
@@ -171,6 +196,37 @@ fn print_stdout(text: &str) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => trouble(&message),
     }
+}
+
+/// The W030 diagnostic: the default image reference would be rendered unchanged; `flag` is
+/// the flag that sets it.
+pub(super) fn default_image_warning(flag: &str) -> Diagnostic {
+    let image = crate::render::default_image();
+    Diagnostic::new(
+        crate::diag::Code::DefaultImage,
+        crate::diag::Span {
+            path: Some(flag.to_string()),
+            ..crate::diag::Span::file("<command line>")
+        },
+        format!(
+            "the manifests run the default image `{image}`, the local build tag of Dockerfile, \
+             which no registry serves"
+        ),
+    )
+    .with_hint(format!(
+        "push the image built from Dockerfile and pass {flag} REGISTRY/egressc:{}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Prints the W030 warning to stderr (commands without `--format`).
+pub(super) fn warn_default_image(flag: &str) {
+    let text = render::render(
+        Format::Human,
+        &[default_image_warning(flag)],
+        &Sources::default(),
+    );
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 pub(super) fn trouble(message: &str) -> ExitCode {

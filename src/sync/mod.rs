@@ -67,10 +67,7 @@ pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
 /// its renewals fail (and stop writing, `leader`), a write must not land long after it was
 /// decided (possibly after another replica took over), and a watch that cannot list must show
 /// as an observation gap. The loop and kube-runtime's watchers retry with their own backoff.
-async fn client() -> Result<kube::Client, SyncError> {
-    let mut config = kube::Config::infer()
-        .await
-        .map_err(|error| SyncError::Client(kube::Error::InferConfig(error)))?;
+fn client(mut config: kube::Config) -> Result<kube::Client, SyncError> {
     config.default_retry = false;
     kube::Client::try_from(config).map_err(SyncError::Client)
 }
@@ -78,8 +75,12 @@ async fn client() -> Result<kube::Client, SyncError> {
 /// Runs the controller until `shutdown` completes; then it stops reconciling, lets the writes
 /// in flight finish (at most [`WRITE_GRACE`]) and hands the leader Lease back (at most
 /// [`RELEASE_GRACE`]), so a standby takes over without waiting the Lease out.
-pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), SyncError> {
-    let client = client().await?;
+pub async fn run(
+    config: SyncConfig,
+    kube_config: kube::Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SyncError> {
+    let client = client(kube_config)?;
     let metrics = Arc::new(metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await

@@ -166,12 +166,14 @@ impl Loop {
                 }
                 event = events.recv() => {
                     let Some(event) = event else { return };
+                    self.count_watch_restart(&event);
                     let now = self.now();
                     let started = TokioInstant::now();
                     self.index.handle(now, event);
                     // Coalesce a burst: everything already queued joins this batch.
                     let mut batch = 1;
                     while let Ok(event) = events.try_recv() {
+                        self.count_watch_restart(&event);
                         let now = self.now();
                         self.index.handle(now, event);
                         batch += 1;
@@ -195,9 +197,19 @@ impl Loop {
         }
     }
 
+    fn count_watch_restart(&self, event: &WatchEvent) {
+        if let WatchEvent::Failed(source) = event {
+            self.metrics.operator.watch_restarted(source);
+        }
+    }
+
     /// One reconcile; returns when to run again without new events.
     async fn step(&mut self) -> TokioInstant {
         let now = self.now();
+        self.metrics
+            .operator
+            .leader
+            .set(i64::from(self.leadership.is_leader()));
         let synced = self.index.synced();
         if synced != self.synced {
             self.synced = synced;
@@ -229,7 +241,12 @@ impl Loop {
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
         self.export_decisions(&plan);
-        if self.apply(plan, decided_at).await {
+        let applied = self.apply(plan, decided_at).await;
+        self.metrics
+            .operator
+            .reconcile_duration
+            .observe(decided_at.elapsed().as_secs_f64());
+        if applied {
             self.retry = MIN_RETRY;
         } else {
             self.metrics.reconcile_errors.inc();
@@ -385,8 +402,37 @@ impl Loop {
         ok
     }
 
+    /// `egressc_orphan_policies`: counted again whenever some verdict changed (a gateway or
+    /// policy added, removed or edited changes one).
+    fn export_orphans(&self) {
+        let orphans = self
+            .index
+            .policies
+            .verdicts()
+            .filter(|(name, _)| {
+                self.index
+                    .policies
+                    .object(name)
+                    .and_then(|p| {
+                        p.pointer("/spec/egressGatewayName")
+                            .and_then(serde_json::Value::as_str)
+                            .map(|g| self.index.gateways.object(g).is_none())
+                    })
+                    .unwrap_or(false)
+            })
+            .count();
+        self.metrics
+            .operator
+            .orphan_policies
+            .set(i64::try_from(orphans).unwrap_or(i64::MAX));
+    }
+
     async fn write_verdict_events(&mut self) -> bool {
-        for change in self.index.take_verdict_changes() {
+        let changes = self.index.take_verdict_changes();
+        if !changes.is_empty() {
+            self.export_orphans();
+        }
+        for change in changes {
             let object = if change.kind == GATEWAY_KIND {
                 self.index.gateways.object(&change.name).cloned()
             } else {
@@ -459,6 +505,10 @@ impl Loop {
     async fn write_cegps(&mut self) -> bool {
         let touched = self.index.take_cegp_changes();
         let full = self.index.take_catalog_change() || self.cegps_dirty;
+        if full {
+            // A policy or gateway appeared or went: orphans may have too.
+            self.export_orphans();
+        }
         if !full && touched.is_empty() {
             return true;
         }

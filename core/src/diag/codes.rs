@@ -5,11 +5,11 @@
 use super::Severity;
 
 macro_rules! codes {
-    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
         /// A stable diagnostic code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl Code {
@@ -29,6 +29,17 @@ macro_rules! codes {
             /// A one-line title of the check.
             pub fn title(self) -> &'static str {
                 match self { $(Code::$variant => $title,)* }
+            }
+
+            /// The code's documentation (what it flags, why, how to fix it), as written above
+            /// its variant; `egressc explain CODE` prints it.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => concat!($($doc, "\n"),*),)* }
+            }
+
+            /// The code written as `E022` (any case), if there is one.
+            pub fn parse(text: &str) -> Option<Code> {
+                Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
             }
         }
     };
@@ -256,6 +267,13 @@ codes! {
     /// steals it (ARP/NDP conflict) and breaks that node's traffic.
     /// **Fix**: pick an unused address of the egress nodes' subnet.
     VipIsNodeAddress = ("W013", Warning, "VIP is a node's InternalIP"),
+    /// **Flags** manifests that would run the default image `egressc:<version>` (the VIP agent
+    /// of `build`, the controller of `install`): it is the tag `docker build -t
+    /// egressc:<version> .` gives locally, which no registry serves. **Why**: the Pods would
+    /// stay in `ImagePullBackOff`, and in VIP mode no VIP would ever come up.
+    /// **Fix**: push the image built from `Dockerfile` and pass `--agent-image` / `--image`
+    /// (Argo CD: the `agent-image` parameter; Helm: `image.repository`).
+    DefaultImage = ("W030", Warning, "default image reference rendered"),
 }
 
 #[cfg(test)]
@@ -274,6 +292,8 @@ mod tests {
             };
             assert!(code.as_str().starts_with(prefix), "{}", code.as_str());
             assert!(!code.title().is_empty());
+            assert!(code.explanation().contains("**Fix**"), "{}", code.as_str());
+            assert_eq!(Code::parse(&code.as_str().to_lowercase()), Some(*code));
         }
     }
 }

@@ -27,13 +27,17 @@ use std::collections::BTreeMap;
 pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
 pub use engine::{MAX_OBJECT_BYTES, TEMPLATE_FUEL};
 pub use error::RenderError;
+/// The controller's Prometheus Operator objects (`InstallOptions::monitoring`).
+pub use install::monitoring;
 pub use install::{
     InstallOptions, NamespaceRole, Rule, SYNC_ALLOCATOR_ENV, SYNC_COMPONENT, SYNC_METRICS_PORT,
-    SYNC_NAME, cluster_rules, namespace_roles,
+    SYNC_NAME, cluster_rules, namespace_roles, sync_args as install_sync_args,
 };
 pub use nodes::ARGOCD_SYNC_OPTIONS;
 pub use objects::MAX_OUTPUT_BYTES;
-pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};
+pub use options::{
+    CiliumVersion, DEFAULT_AGENT_NAMESPACE, DEFAULT_IMAGE_REPOSITORY, RenderOptions, default_image,
+};
 pub use provenance::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY, is_valid_label_value, label_value};
 pub use templates::Templates;
 pub use yaml_scalar::quote as yaml_quote;
@@ -88,8 +92,7 @@ impl Renderer {
         }
 
         if let Some(context) = agent::context(gateways.values().copied(), options) {
-            let namespace = context.namespace.as_str();
-            let mut agent_objects = vec![
+            let agent_objects = [
                 (templates::AGENT_SERVICE_ACCOUNT, "ServiceAccount"),
                 (templates::AGENT_CLUSTER_ROLE, "ClusterRole"),
                 (templates::AGENT_CLUSTER_ROLE_BINDING, "ClusterRoleBinding"),
@@ -97,16 +100,11 @@ impl Renderer {
                 (templates::AGENT_ROLE_BINDING, "RoleBinding"),
                 (templates::AGENT_DAEMONSET, "DaemonSet"),
             ];
-            if options.renders_namespace() {
-                agent_objects.push((templates::AGENT_NAMESPACE, "Namespace"));
-            }
+            // No Namespace: the controller's install (`egressc install`, the Helm chart, the
+            // Kustomize base) is its one owner, so pruning this stream's Argo CD application
+            // never deletes the controller, nor pruning the controller's this stream's objects.
             for (template, kind) in agent_objects {
-                let name = if kind == "Namespace" {
-                    namespace
-                } else {
-                    AGENT_NAME
-                };
-                objects.render(template, kind, name, &context)?;
+                objects.render(template, kind, AGENT_NAME, &context)?;
             }
         }
 

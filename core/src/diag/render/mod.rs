@@ -1,6 +1,7 @@
 //! Renderers: the same diagnostics as human-readable text, a JSON list, or GitHub Actions
 //! workflow commands. Renderers return strings; only the CLI writes them out.
 
+mod codequality;
 mod github;
 mod human;
 mod json;
@@ -11,6 +12,7 @@ use std::str::FromStr;
 
 use super::Diagnostic;
 
+pub use codequality::render_codequality;
 pub use github::render_github;
 pub use human::render_human;
 pub use json::render_json;
@@ -25,6 +27,8 @@ pub enum Format {
     Json,
     /// `::error file=…,line=…,col=…,title=E022::…` annotations.
     Github,
+    /// A GitLab Code Quality report (JSON array of issues).
+    Codequality,
 }
 
 impl FromStr for Format {
@@ -35,8 +39,9 @@ impl FromStr for Format {
             "human" => Ok(Format::Human),
             "json" => Ok(Format::Json),
             "github" => Ok(Format::Github),
+            "codequality" => Ok(Format::Codequality),
             other => Err(format!(
-                "unknown format `{other}`; expected human, json or github"
+                "unknown format `{other}`; expected human, json, github or codequality"
             )),
         }
     }
@@ -151,6 +156,7 @@ pub fn render(format: Format, diagnostics: &[Diagnostic], sources: &Sources) -> 
         Format::Human => render_human(diagnostics, sources),
         Format::Json => render_json(diagnostics),
         Format::Github => render_github(diagnostics),
+        Format::Codequality => render_codequality(diagnostics),
     }
 }
 
