@@ -145,10 +145,20 @@ fn a_clean_repository_passes_both_jobs() {
         &std::fs::read_to_string(repo.path().join("gl-code-quality.json")).unwrap(),
     )
     .unwrap();
-    assert_eq!(report, serde_json::json!([]));
-    assert_eq!(
-        std::fs::read_to_string(repo.path().join("drift.txt")).unwrap(),
-        ""
+    // The example's VIP gateway `partners` gets static labels from `--nodes`: W011 reminds
+    // that its VIP comes up only with the controller. A warning, not a failure.
+    let codes: Vec<&str> = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| issue["check_name"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(codes, ["W011"], "{report}");
+    // The drift step saves stderr: nothing stale, no error, only the same W011.
+    let drift = std::fs::read_to_string(repo.path().join("drift.txt")).unwrap();
+    assert!(
+        !drift.contains("stale") && !drift.contains("error[") && drift.contains("W011"),
+        "{drift}"
     );
 }
 
@@ -185,8 +195,12 @@ fn an_invalid_source_fails_with_a_code_quality_report() {
         &std::fs::read_to_string(repo.path().join("gl-code-quality.json")).unwrap(),
     )
     .unwrap();
-    let issue = &report[0];
-    assert_eq!(issue["check_name"], "E022");
+    let issue = report
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|issue| issue["check_name"] == "E022")
+        .unwrap_or_else(|| panic!("no E022 in {report}"));
     assert_eq!(issue["location"]["path"], "egress/policies.yaml");
     assert!(issue["location"]["lines"]["begin"].as_u64().unwrap() > 1);
     // GitHub: the check step annotates the same finding.

@@ -65,14 +65,18 @@ fn the_build_context_has_what_the_build_reads_and_nothing_heavy() {
         "testserver/Cargo.toml".to_string(),
         "testserver/src/lib.rs".to_string(),
         "benches/elect.rs".to_string(),
-        "examples/gen-schemas.rs".to_string(),
+        "dev/gen-schemas.rs".to_string(),
+        "core/Cargo.toml".to_string(),
+        "core/src/lib.rs".to_string(),
     ];
-    // Every file the sources embed (outside test code).
-    for file in ["src/render/templates.rs", "src/cli/install_values.rs"] {
+    // Every file the sources embed (outside test code), relative to the repository root.
+    for (file, macro_prefix) in [
+        ("core/src/render/templates.rs", "include_str!(\"../../../"),
+        ("src/cli/install_values.rs", "include_str!(\"../../"),
+    ] {
         let text = read(file);
-        const MACRO: &str = "include_str!(\"../../";
-        for (start, _) in text.match_indices(MACRO) {
-            let path = &text[start + MACRO.len()..];
+        for (start, _) in text.match_indices(macro_prefix) {
+            let path = &text[start + macro_prefix.len()..];
             let path = &path[..path.find('"').unwrap()];
             if !path.starts_with("charts/") {
                 needed.push(path.to_string());
