@@ -135,3 +135,12 @@ if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null; then
 else
     echo "== Failover: skipped (needs root and ip for network namespaces)"
 fi
+# --- the data-plane lab (scripts/lab-bench.sh; owner: lab) ------------------------------------
+# What a pod sees per failure scenario: blackout p50/p99/max and the safety counters.
+# LAB_TRIALS overrides the trials per scenario (default 20; the outage scenarios take ~75 s).
+if [[ $(id -u) -eq 0 ]] && command -v ip >/dev/null && command -v nft >/dev/null; then
+    echo "== Data-plane lab (scripts/lab-bench.sh, ${LAB_TRIALS:-20} trials per scenario)"
+    TRIALS=${LAB_TRIALS:-20} scripts/lab-bench.sh 2>/dev/null || true
+else
+    echo "== Data-plane lab: skipped (needs root, ip and nft)"
+fi

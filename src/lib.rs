@@ -6,7 +6,8 @@
 //! `egressc::controller` and the rest keep their paths. See ARCHITECTURE.md for the map.
 
 pub use egressc_core::{
-    controller, crds, diag, elect, load, model, pipeline, render, strict_cegp, validate,
+    controller, crds, diag, elect, lease_protocol, load, model, pipeline, render, strict_cegp,
+    time, validate,
 };
 
 pub mod agent;

@@ -239,13 +239,40 @@ fn build_writes_output_file() {
 
 #[test]
 fn production_example_is_clean() {
+    let out = egressc(&["check", "examples/production", "--deny-warnings"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn static_labels_for_a_vip_gateway_warn_that_the_controller_is_needed() {
+    // With `--nodes` the active node is a static label; the VIP agent only brings the VIP up
+    // on the controller's grant, so `partners` (VIP mode) gets W011 and nothing else warns.
     let out = egressc(&[
+        "check",
+        "examples/production",
+        "--nodes",
+        "examples/inventory/nodes.yaml",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&stderr).expect("json diagnostics");
+    let codes: Vec<&str> = report
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["W011"], "{stderr}");
+    assert!(stderr.contains("egressc sync"), "{stderr}");
+    let denied = egressc(&[
         "check",
         "examples/production",
         "--nodes",
         "examples/inventory/nodes.yaml",
         "--deny-warnings",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
-    assert!(out.stderr.is_empty());
+    assert_eq!(denied.status.code(), Some(1));
 }

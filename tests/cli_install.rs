@@ -29,8 +29,11 @@ fn namespace(docs: &[Value]) -> Value {
         .expect("a Namespace")
 }
 
+/// One owner of the shared Namespace: `install` renders it (with the `privileged` Pod Security
+/// label the VIP agent needs), `build` never does, so pruning the Argo CD application of either
+/// cannot delete the other's objects.
 #[test]
-fn install_and_build_render_the_same_shared_namespace() {
+fn only_install_renders_the_shared_namespace() {
     for ns in ["egressc-system", "egress"] {
         let installed = documents(&egressc(&["install", "--namespace", ns]));
         let built = documents(&egressc(&[
@@ -38,15 +41,108 @@ fn install_and_build_render_the_same_shared_namespace() {
             "examples/seed/02-egressgateway-virtual-ip.yaml",
             "--agent-namespace",
             ns,
+            "--agent-image",
+            "registry.example/egressc:1",
         ]));
-        assert_eq!(namespace(&installed), namespace(&built));
-        assert_eq!(namespace(&installed)["metadata"]["name"], ns);
+        assert!(built.iter().any(|d| d["kind"] == "DaemonSet"));
+        assert!(!built.iter().any(|d| d["kind"] == "Namespace"), "{ns}");
+        let namespace = namespace(&installed);
+        assert_eq!(namespace["metadata"]["name"], ns);
+        assert_eq!(
+            namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"],
+            "privileged"
+        );
         let deployment = installed
             .iter()
             .find(|d| d["kind"] == "Deployment")
             .expect("a Deployment");
         assert_eq!(deployment["metadata"]["namespace"], ns);
+        let daemonset = built.iter().find(|d| d["kind"] == "DaemonSet").unwrap();
+        assert_eq!(daemonset["metadata"]["namespace"], ns);
     }
+    let without = documents(&egressc(&["install", "--no-namespace"]));
+    assert!(!without.iter().any(|d| d["kind"] == "Namespace"));
+}
+
+fn deployment_args(docs: &[Value]) -> Vec<String> {
+    let deployment = docs
+        .iter()
+        .find(|d| d["kind"] == "Deployment")
+        .expect("a Deployment");
+    deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(|a| a.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Issue 13 item 8: every `sync` flag a cluster may need reaches the controller, e.g.
+/// Deckhouse's cilium-agents (`app=agent,module=cni-cilium` in `d8-cni-cilium`).
+#[test]
+fn sync_flags_reach_the_controller() {
+    let docs = documents(&egressc(&[
+        "install",
+        "--cilium-namespace",
+        "d8-cni-cilium",
+        "--cilium-selector",
+        "app=agent,module=cni-cilium",
+        "--node-lease-grace",
+        "30s",
+        "--settle",
+        "5s",
+        "--leader-lease-duration",
+        "20s",
+        "--vip-agent-selector",
+        "app=vip",
+        "--sync-flag",
+        "leader-elect=true",
+    ]));
+    let args = deployment_args(&docs);
+    for pair in [
+        ["--cilium-namespace", "d8-cni-cilium"],
+        ["--cilium-selector", "app=agent,module=cni-cilium"],
+        ["--node-lease-grace", "30s"],
+        ["--settle", "5s"],
+        ["--leader-lease-duration", "20s"],
+        ["--vip-agent-selector", "app=vip"],
+        ["--leader-elect", "true"],
+    ] {
+        assert!(args.windows(2).any(|w| w == pair), "{pair:?} in {args:?}");
+    }
+    // The controller may read cilium-agent Pods where they are.
+    assert!(
+        docs.iter()
+            .any(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == "d8-cni-cilium")
+    );
+    // Without the flags, sync's defaults apply: nothing extra is rendered.
+    let plain = deployment_args(&documents(&egressc(&["install"])));
+    assert!(!plain.iter().any(|a| a == "--cilium-selector"), "{plain:?}");
+}
+
+/// W030: the default image is the local build tag of Dockerfile; rendering it says so.
+#[test]
+fn the_default_image_is_named_by_a_warning() {
+    let out = egressc(&["install"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("warning[W030]"), "{stderr}");
+    assert!(stderr.contains("--image"), "{stderr}");
+    let pushed = egressc(&["install", "--image", "registry.example/egressc:1"]);
+    assert!(
+        pushed.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&pushed.stderr)
+    );
+    let vip = "examples/seed/02-egressgateway-virtual-ip.yaml";
+    let built = egressc(&["build", vip]);
+    assert!(built.status.success());
+    assert!(String::from_utf8_lossy(&built.stderr).contains("warning[W030]"));
+    let denied = egressc(&["build", vip, "--deny-warnings"]);
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(denied.stdout.is_empty());
+    let primary = egressc(&["build", "examples/seed/01-egressgateway-primary-ip.yaml"]);
+    assert!(primary.stderr.is_empty(), "no agent, no warning");
 }
 
 #[test]
@@ -103,6 +199,11 @@ fn bad_options_exit_2_with_nothing_on_stdout() {
         &["install", "--namespace", "Not_A_Namespace"][..],
         &["install", "--replicas", "0"],
         &["install", "--cilium-version", "1.9"],
+        // Flags `sync` would refuse (the controller would crash-loop).
+        &["install", "--sync-flag", "no-such-flag=1"],
+        &["install", "--settle", "five"],
+        &["install", "--sync-flag", "cilium-namespace=x"],
+        &["install", "--sync-flag", "settle"],
     ] {
         let out = egressc(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

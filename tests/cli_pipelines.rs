@@ -167,21 +167,32 @@ fn build_to(app: &Path, file: &Path) {
     assert!(out.stdout.is_empty(), "-o writes the file, not stdout");
 }
 
-#[test]
-fn check_against_passes_when_up_to_date_and_explains_drift() {
-    let app = app_dir();
-    let committed_dir = tempfile::tempdir().unwrap();
-    let committed: PathBuf = committed_dir.path().join("egress.yaml");
-    build_to(app.path(), &committed);
+/// `build` of the app directory written to a file in a new temporary directory.
+fn built_into_temp(app: &Path) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("egress.yaml");
+    build_to(app, &file);
+    (dir, file)
+}
 
-    let args = [
+/// `build` of the app directory compared with the committed manifests at `committed`.
+fn check_against_args(committed: &Path) -> [&str; 6] {
+    [
         "build",
         ".",
         "--nodes",
         "inventory/nodes.yaml",
         "--check-against",
         committed.to_str().unwrap(),
-    ];
+    ]
+}
+
+#[test]
+fn check_against_passes_when_up_to_date_and_explains_drift() {
+    let app = app_dir();
+    let (_committed_dir, committed) = built_into_temp(app.path());
+
+    let args = check_against_args(&committed);
     let fresh = run_in(app.path(), &args, &[]);
     assert!(fresh.status.success(), "{}", stderr(&fresh));
     assert!(fresh.stdout.is_empty());
@@ -200,6 +211,35 @@ fn check_against_passes_when_up_to_date_and_explains_drift() {
         "{report}"
     );
     assert!(report.contains("stale: 1 object"), "{report}");
+}
+
+#[test]
+fn check_against_reads_a_kubectl_list() {
+    let app = app_dir();
+    let (committed_dir, rendered) = built_into_temp(app.path());
+    // What `kubectl get … -o yaml` writes: one `v1 List` whose items carry server fields.
+    let docs: Vec<Value> =
+        serde_saphyr::from_multiple(&fs::read_to_string(&rendered).unwrap()).unwrap();
+    let items: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| !d.is_null())
+        .map(|mut d| {
+            d["metadata"]["uid"] = "0b5f".into();
+            d["metadata"]["resourceVersion"] = "17".into();
+            d["status"] = serde_json::json!({});
+            d
+        })
+        .collect();
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "metadata": {"resourceVersion": ""},
+        "items": items,
+    });
+    let committed = committed_dir.path().join("live.yaml");
+    fs::write(&committed, serde_saphyr::to_string(&list).unwrap()).unwrap();
+    let out = run_in(app.path(), &check_against_args(&committed), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
 }
 
 #[test]

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
@@ -44,19 +43,8 @@ fn egressc(dir: &Path, args: &[String], envs: &[(&str, &str)]) -> Run {
         .stderr(Stdio::piped())
         .spawn()
         .expect("binary starts");
-    // Drain both pipes on threads so a large report cannot block the child.
-    let mut out = child.stdout.take().expect("stdout piped");
-    let mut err = child.stderr.take().expect("stderr piped");
-    let out_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        buf
-    });
-    let err_reader = thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        buf
-    });
+    let out_reader = measured::drain(child.stdout.take());
+    let err_reader = measured::drain(child.stderr.take());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait works") {
@@ -422,4 +410,86 @@ fn twenty_thousand_errors_in_one_file_render_within_the_bound() {
         "{}",
         &stderr[stderr.len().saturating_sub(200)..]
     );
+}
+
+// ---- generated inputs with a memory bound ---------------------------------------------------
+// Peak RSS of the child (`wait4`) against a generous bound: memory must follow the input
+// (docs/arch/hostile-input.md, "Memory model"), not multiply it. Debug binary; the release
+// numbers are in that document.
+
+#[path = "support/measured.rs"]
+mod measured;
+
+/// Writes `text` to `name` in a fresh temp dir and runs `egressc check` on it, measured.
+fn check_measured(name: &str, text: &[u8], extra: &[&str]) -> measured::Run {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join(name), text).expect("input written");
+    let mut args = vec!["check", name, "--format", "json"];
+    args.extend_from_slice(extra);
+    let run = measured::run_with(dir.path(), &args, Stdio::null(), None);
+    assert!(run.stdout.is_empty(), "`check` prints nothing on stdout");
+    run
+}
+
+const MIB: i64 = 1024;
+
+#[test]
+fn a_100_mb_comment_costs_its_size_once() {
+    // Was: the scanner collected the comment (E006 "CommentBytes", 927 MB RSS in release).
+    let mut text = b"# ".to_vec();
+    text.resize(100 * 1024 * 1024, b'x');
+    text.push(b'\n');
+    let run = check_measured("comment.yaml", &text, &[]);
+    assert_eq!(run.code(), Some(0), "{}", run.stderr);
+    assert!(run.max_rss_kib < 200 * MIB, "{} KiB", run.max_rss_kib);
+}
+
+#[test]
+fn a_50_mb_scalar_stays_within_a_small_multiple() {
+    let mut text = b"a: ".to_vec();
+    text.resize(50 * 1024 * 1024, b'x');
+    text.push(b'\n');
+    let run = check_measured("scalar.yaml", &text, &[]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("\"E011\""), "{}", run.stderr);
+    assert!(run.max_rss_kib < 300 * MIB, "{} KiB", run.max_rss_kib);
+}
+
+#[test]
+fn a_hundred_thousand_documents_stay_bounded() {
+    let doc = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n---\n";
+    let run = check_measured("docs.yaml", doc.repeat(99_999).as_bytes(), &[]);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(run.max_rss_kib < 400 * MIB, "{} KiB", run.max_rss_kib);
+}
+
+#[test]
+fn a_hundred_thousand_nodes_stay_bounded() {
+    let mut text = String::from("apiVersion: v1\nkind: List\nitems:\n");
+    for i in 0..100_000 {
+        text.push_str(&format!(
+            "- apiVersion: v1\n  kind: Node\n  metadata:\n    name: n{i}\n    labels: {{role: egress}}\n  status:\n    conditions: [{{type: Ready, status: \"True\"}}]\n"
+        ));
+    }
+    let gateway = corpus_dir().join("../../examples/seed/01-egressgateway-primary-ip.yaml");
+    let gateway = gateway.to_string_lossy().into_owned();
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("nodes.yaml"), text).expect("written");
+    let run = measured::run_with(
+        dir.path(),
+        &[
+            "check",
+            &gateway,
+            "--nodes",
+            "nodes.yaml",
+            "--format",
+            "json",
+        ],
+        Stdio::null(),
+        None,
+    );
+    assert!(matches!(run.code(), Some(0 | 1)), "{}", run.stderr);
+    assert!(!run.stderr.contains("\"E0"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(run.max_rss_kib < 400 * MIB, "{} KiB", run.max_rss_kib);
 }

@@ -100,7 +100,18 @@ fn crds_have_deckhouse_names_and_our_printer_columns() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(columns, ["Mode", "Active node", "Ready nodes", "Ready"]);
+    assert_eq!(
+        columns,
+        ["Mode", "Active node", "Ready nodes", "Ready", "Age"]
+    );
+    assert_eq!(
+        gw["spec"]["names"]["shortNames"],
+        serde_json::json!(["egw"])
+    );
+    assert_eq!(
+        gw["spec"]["names"]["categories"],
+        serde_json::json!(["egressc"])
+    );
     assert_eq!(
         gw["spec"]["versions"][0]["subresources"]["status"],
         serde_json::json!({})
@@ -111,6 +122,40 @@ fn crds_have_deckhouse_names_and_our_printer_columns() {
         "egressgatewaypolicies.network.deckhouse.io"
     );
     assert_eq!(policy["spec"]["scope"], "Cluster");
+    assert_eq!(
+        policy["spec"]["names"]["shortNames"],
+        serde_json::json!(["egwp"])
+    );
+    assert_eq!(
+        policy["spec"]["names"]["categories"],
+        serde_json::json!(["egressc"])
+    );
+    assert_eq!(printer_columns(&policy), ["Gateway", "Age"]);
+}
+
+fn printer_columns(crd: &Value) -> Vec<&str> {
+    crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn editor_schemas_have_an_id() {
+    for file in crds::schema_files()
+        .iter()
+        .filter(|f| f.name.ends_with(".json"))
+    {
+        let schema: Value = serde_json::from_str(&file.content).unwrap();
+        let id = schema["$id"].as_str().unwrap_or_default();
+        assert!(
+            id.starts_with("urn:egressc:schema:network.deckhouse.io:v1alpha1:"),
+            "{}: {id}",
+            file.name
+        );
+    }
 }
 
 /// Kubernetes' structural-schema rules, as far as the generated schemas can break them: no
@@ -270,4 +315,88 @@ fn editor_schemas_require_kind_and_flag_unknown_spec_fields() {
     let mut wrong_kind = docs[0].clone();
     wrong_kind["kind"] = Value::from("EgressGatewayPolicy");
     assert!(!editor.is_valid(&wrong_kind));
+}
+
+/// Does `egressc check` accept `doc` (with a valid gateway `gw` beside a policy)?
+fn check_accepts(doc: &Value) -> bool {
+    use egressc::load::Limits;
+    use egressc::pipeline::{Input, check};
+    let gateway = serde_json::json!({
+        "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+        "metadata": {"name": "gw"},
+        "spec": {"sourceIP": {"mode": "PrimaryIPFromEgressGatewayNodeInterface",
+                              "primaryIPFromEgressGatewayNodeInterface": {"interfaceName": "eth1"}}}
+    });
+    let mut inputs = vec![Input {
+        name: "doc.json".into(),
+        text: doc.to_string(),
+    }];
+    if doc["kind"] == "EgressGatewayPolicy" {
+        inputs.push(Input {
+            name: "gw.json".into(),
+            text: gateway.to_string(),
+        });
+    }
+    let options = egressc::validate::Options {
+        cilium: "1.20".parse().unwrap(),
+        ignore_unknown_kinds: false,
+    };
+    !check(&inputs, None, &options, &Limits::default()).has_errors()
+}
+
+#[test]
+fn check_accepts_the_addresses_our_crds_accept_and_no_others() {
+    // CIDRs and VIPs as written by users: `egressc check` and the CRD (pattern and format)
+    // must agree, including on spaces and leading zeros (issue 13). Host bits are the one
+    // deliberate difference (E026: the CRD cannot express it) and are not listed here.
+    let cidrs = [
+        ("10.0.0.0/8", true),
+        ("0.0.0.0/0", true),
+        ("198.51.100.0/24", true),
+        ("2001:db8::/32", true),
+        ("::/0", true),
+        (" 10.0.0.0/8", false),
+        ("10.0.0.0/8 ", false),
+        ("010.1.1.0/24", false),
+        ("10.0.0.0/08", false),
+        ("10.0.0.0", false),
+        ("300.0.0.0/8", false),
+        ("10.0.0.0/33", false),
+        ("2001:db8::/129", false),
+        ("2001:db8::/064", false),
+    ];
+    agree_on("EgressGatewayPolicy", &cidrs, |cidr| {
+        serde_json::json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
+            "metadata": {"name": "p"},
+            "spec": {"egressGatewayName": "gw", "destinationCIDRs": [cidr],
+                     "selectors": [{"podSelector": {"matchLabels": {"app": "web"}}}]}
+        })
+    });
+    let vips = [
+        ("192.0.2.10", true),
+        ("2001:db8::10", true),
+        (" 192.0.2.10 ", false),
+        ("192.0.2.010", false),
+        ("192.0.2.10/32", false),
+        ("192.0.2", false),
+    ];
+    agree_on("EgressGateway", &vips, |ip| {
+        serde_json::json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": "gw"},
+            "spec": {"sourceIP": {"mode": "VirtualIPAddress", "virtualIPAddress": {"ip": ip}}}
+        })
+    });
+}
+
+/// For each `(value, valid)`: our CRD schema and `egressc check` both give `valid` for the
+/// document `doc(value)` of `kind`.
+fn agree_on(kind: &str, cases: &[(&str, bool)], doc: impl Fn(&str) -> Value) {
+    let (ours, _) = validators(kind);
+    for &(value, valid) in cases {
+        let doc = doc(value);
+        assert_eq!(ours.is_valid(&doc), valid, "CRD on {value:?}");
+        assert_eq!(check_accepts(&doc), valid, "check on {value:?}");
+    }
 }

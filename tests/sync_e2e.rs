@@ -1,7 +1,7 @@
 //! `egressc sync` end to end: the real binary against kube-testserver. Initial election
 //! (labels on Node and CiliumNode), the CEGP equal to `egressc build`'s, status and Events;
 //! failover on NotReady and on a heartbeat Lease that stops (power-off); a restart that moves
-//! nothing; leader handover after SIGKILL.
+//! nothing; leader handover after SIGKILL; a CEGP egressc does not own is never written.
 
 #[path = "sync/cluster.rs"]
 mod cluster;
@@ -9,10 +9,10 @@ mod cluster;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, poll};
+use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies, poll};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
-use kube::api::Api;
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::Value;
 
 /// A running `egressc sync`; killed (SIGKILL) on drop.
@@ -438,4 +438,114 @@ fn leader_identity(sync: &Sync) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
+}
+
+/// A replica (re)started while the API answers 503 to everything waits the outage out and
+/// then leads; it does not exit (found by the soak once kube's built-in retries were turned
+/// off: joining the election failed at the first 503 and the process exited 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_during_an_api_outage_waits_and_then_leads() {
+    let cluster = Cluster::start(&["n1", "n2"]).await;
+    cluster
+        .server
+        .faults()
+        .outage(std::time::Duration::from_secs(3));
+    let mut sync = Sync::start(&cluster, "outage-a", true);
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert!(
+        matches!(sync.child.try_wait(), Ok(None)),
+        "exited during the outage; log:\n{}",
+        sync.log()
+    );
+    cluster.wait_active(&[]).await;
+    assert_eq!(leader_holder(&cluster).await, "outage-a");
+    sync.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cegp_egressc_does_not_own_is_reported_not_taken_over() {
+    let cluster = Cluster::start(&["n1", "n2"]).await;
+    // Someone else's CEGP with the name of policy `p` (no managed-by label, an egressIP).
+    let foreign: DynamicObject = serde_json::from_value(serde_json::json!({
+        "apiVersion": "cilium.io/v2",
+        "kind": "CiliumEgressGatewayPolicy",
+        "metadata": {"name": "p", "labels": {"team": "platform"}},
+        "spec": {
+            "selectors": [{"podSelector": {"matchLabels": {"app": "legacy"}}}],
+            "destinationCIDRs": ["203.0.113.0/24"],
+            "egressGateway": {
+                "nodeSelector": {"matchLabels": {"legacy": "gw"}},
+                "egressIP": "192.0.2.99"
+            }
+        }
+    }))
+    .expect("object");
+    let created = cegps(&cluster.client)
+        .create(&PostParams::default(), &foreign)
+        .await
+        .expect("foreign CEGP");
+    let version = created.metadata.resource_version.clone();
+
+    let sync = Sync::start(&cluster, "solo", false);
+    cluster.wait_active(&[]).await;
+    eventually(
+        "the policy's Ready condition names the conflict",
+        || async {
+            let policy = policies(&cluster.client).get("p").await.expect("policy");
+            let policy = serde_json::to_value(policy).unwrap_or_default();
+            policy["status"]["conditions"].as_array().is_some_and(|c| {
+                c.iter().any(|c| {
+                    c["type"] == "Ready"
+                        && c["status"] == "False"
+                        && c["reason"] == "CiliumPolicyConflict"
+                })
+            })
+        },
+    )
+    .await;
+    eventually("a CiliumPolicyConflict Event", || async {
+        cluster
+            .events()
+            .await
+            .iter()
+            .any(|e| e["reason"] == "CiliumPolicyConflict" && e["regarding"]["name"] == "p")
+    })
+    .await;
+    // Several reconcile rounds later the object is still exactly the other manager's.
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let now = cegps(&cluster.client).get("p").await.expect("still there");
+    assert_eq!(
+        now.metadata.resource_version,
+        version,
+        "log:\n{}",
+        sync.log()
+    );
+    let now = serde_json::to_value(now).unwrap_or_default();
+    assert_eq!(now["spec"]["egressGateway"]["egressIP"], "192.0.2.99");
+    assert!(now["spec"]["egressGateway"].get("interface").is_none());
+
+    // Once the other object is gone, egressc creates its own and the conflict clears.
+    cegps(&cluster.client)
+        .delete("p", &DeleteParams::default())
+        .await
+        .expect("delete the foreign CEGP");
+    let built = built_cegp(cluster.dir.path());
+    eventually("egressc's CEGP replaces it", || async {
+        let Ok(Some(cegp)) = cegps(&cluster.client).get_opt("p").await else {
+            return false;
+        };
+        let cegp = serde_json::to_value(cegp).unwrap_or_default();
+        cegp["spec"] == built["spec"]
+            && cegp["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "egressc"
+    })
+    .await;
+    eventually("the policy is Ready again", || async {
+        let policy = policies(&cluster.client).get("p").await.expect("policy");
+        let policy = serde_json::to_value(policy).unwrap_or_default();
+        policy["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    })
+    .await;
 }

@@ -12,7 +12,7 @@ use egressc::model::cilium::CiliumVersion;
 use egressc::pipeline::{self, Compiled, Input};
 use egressc::validate::Options;
 
-fn run_fixture(path: &Path) -> (Compiled, Sources) {
+fn run_fixture(path: &Path) -> (Compiled, Sources<'static>) {
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
     let text = fs::read_to_string(path).unwrap();
     let cilium = text
@@ -115,4 +115,29 @@ fn seed_examples_fail_only_on_the_dangling_reference() {
     assert_eq!(d.hint.as_deref(), Some("did you mean `myegressgw`?"));
     assert_eq!(compiled.catalog.gateways.len(), 2);
     assert!(compiled.catalog.policies.is_empty());
+}
+
+#[test]
+fn every_code_is_in_the_readme_table_and_has_a_fixture() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = fs::read_to_string(root.join("README.md")).unwrap();
+    let fixtures: Vec<String> = fs::read_dir(root.join("tests/fixtures/invalid"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    for code in egressc::diag::Code::ALL {
+        let code = code.as_str();
+        assert!(
+            readme.contains(&format!("| {code} |")),
+            "{code} is missing from README.md's code table"
+        );
+        // Budget codes (E002, E003, E006, E007) and E008 need inputs too large or too odd to
+        // commit; the corpus generates those.
+        if code.starts_with("E04") || code.starts_with("W01") {
+            assert!(
+                fixtures.iter().any(|f| f.starts_with(code)),
+                "{code} has no tests/fixtures/invalid/{code}-*.yaml"
+            );
+        }
+    }
 }

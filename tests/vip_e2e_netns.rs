@@ -233,21 +233,10 @@ impl Stack {
     /// Waits until exactly one node, not in `not`, carries the label on Node and CiliumNode;
     /// returns it and when that was first seen (20 ms polls).
     fn wait_label(&self, not: &[&str]) -> io::Result<(String, Instant)> {
-        let fleet = self.fleet.clone();
-        let not: Vec<String> = not.iter().map(|s| s.to_string()).collect();
-        let found = self.api.run(async move {
-            let deadline = Instant::now() + PATIENCE;
-            while Instant::now() < deadline {
-                if let Ok(sample) = fleet.labels().await
-                    && let Some(node) = sample.single()
-                    && !not.iter().any(|n| n == node)
-                {
-                    return Some((node.to_owned(), sample.at));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            None
-        })?;
+        let not = not.iter().map(|s| s.to_string()).collect();
+        let found = self
+            .api
+            .run(self.fleet.clone().wait_single(not, PATIENCE))?;
         found.ok_or_else(|| self.failure("the label never settled on one node"))
     }
 

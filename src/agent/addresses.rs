@@ -6,18 +6,31 @@
 //! (docs/lease-protocol.md, agent rule 3): a VIP is added or refreshed only right after a
 //! successful Lease write, with the lifetime left since that write was sent
 //! ([`VipIntent::Refresh`]); a held VIP without a fresh success is neither refreshed nor removed
-//! ([`VipIntent::Keep`]), so the kernel deletes it by itself if the renewals keep failing.
+//! here ([`VipIntent::Keep`]): the kernel deletes it by itself unless the keeper holds it
+//! through an outage (`keeper`).
+//!
+//! Adding an address that is not there (a bring-up) follows a free probe round
+//! (docs/lease-protocol.md, "Probing") unless the loop says it follows a graceful acquire; a
+//! present address is only extended while it is surely still there (its known expiry is more
+//! than a margin away), so an address that expired is never re-created without a probe.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::agent::announce::{BurstSchedule, PacketSocket, announce_burst, announcement_frames};
+use tokio::sync::mpsc;
+
+use crate::agent::announce::{BurstSchedule, PacketSocket, announcement_frames};
+use crate::agent::conflict::{ProbeOutcome, ProbeSchedule, Sighting};
+use crate::agent::frames::MacAddr;
+use crate::agent::keeper::{Keeper, LanReport, VipKeep};
+use crate::agent::lan::probe_round;
 use crate::agent::metrics::Metrics;
 use crate::agent::netlink::{AddressTable, NetlinkError};
-use crate::agent::plan::{DesiredVip, Lifetimes, Op, Plan, PlanIssue, VipOnLink, is_ours, plan};
+use crate::agent::plan::{
+    DesiredVip, Lifetimes, Observed, Op, Plan, PlanIssue, VipOnLink, is_ours, plan,
+};
 
 /// What the Lease allows for a held VIP in this round.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,44 +62,6 @@ pub fn gate(plan: Plan, intents: &BTreeMap<IpAddr, VipIntent>) -> Vec<Op> {
         .collect()
 }
 
-/// Until when a held VIP may be announced: the end of the kernel lifetime given at its latest
-/// refresh, less a margin. The loop extends it after each refresh and closes it when the VIP is
-/// dropped; the burst task checks it before every round. A deadline rather than a flag, so that
-/// a process resumed after a stop (SIGSTOP, long pause) does not announce a VIP the kernel has
-/// already removed before the loop gets to step down.
-#[derive(Clone, Debug)]
-pub struct AnnounceWindow {
-    clock: std::time::Instant,
-    until_ms: Arc<AtomicU64>,
-}
-
-impl AnnounceWindow {
-    /// A closed window; `clock` is the epoch of the instants passed to [`Self::open_until`].
-    pub fn new(clock: std::time::Instant) -> Self {
-        AnnounceWindow {
-            clock,
-            until_ms: Arc::new(AtomicU64::new(0)),
-        }
-    }
-
-    /// Allows announcements until `until` (time since the clock's epoch).
-    pub fn open_until(&self, until: Duration) {
-        let ms = u64::try_from(until.as_millis()).unwrap_or(u64::MAX);
-        self.until_ms.store(ms, Ordering::Relaxed);
-    }
-
-    /// Stops announcements.
-    pub fn close(&self) {
-        self.until_ms.store(0, Ordering::Relaxed);
-    }
-
-    /// True while announcements are allowed.
-    pub fn is_open(&self) -> bool {
-        let now = u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-        now < self.until_ms.load(Ordering::Relaxed)
-    }
-}
-
 /// A held VIP for one round: where it should be and what the Lease allows.
 #[derive(Clone, Debug)]
 pub struct HeldVip {
@@ -94,8 +69,10 @@ pub struct HeldVip {
     pub vip: DesiredVip,
     /// What the Lease allows now.
     pub intent: VipIntent,
-    /// Until when its announcement burst may continue.
-    pub window: AnnounceWindow,
+    /// State shared with the VIP's keeper task.
+    pub keep: Arc<VipKeep>,
+    /// A bring-up (adding the address where it is not) must follow a free probe round.
+    pub probe: bool,
     /// When the lifetime the Lease allows runs out (send time of the latest successful write
     /// plus the address lifetime), on this process's monotonic clock.
     pub deadline: Option<std::time::Instant>,
@@ -132,6 +109,8 @@ pub struct Outcome {
     pub present: Vec<IpAddr>,
     /// Problems the planner reported.
     pub issues: Vec<PlanIssue>,
+    /// Bring-ups held back because a probe round heard another MAC.
+    pub blocked: Vec<(IpAddr, Sighting)>,
 }
 
 /// Runs address phases against one network namespace.
@@ -141,6 +120,14 @@ pub struct AddressPhase {
     pub table: AddressTable,
     /// The announcement burst after a VIP is added.
     pub burst: BurstSchedule,
+    /// Periodic announcements after the burst.
+    pub advert_interval: Duration,
+    /// Probe rounds before bring-ups.
+    pub probe: ProbeSchedule,
+    /// Outage-hold refresh period and lifetime (renew interval and `L`).
+    pub hold: (Duration, Lifetimes),
+    /// Where keepers report what they hear.
+    pub reports: mpsc::Sender<LanReport>,
     /// Counts announcement frames.
     pub metrics: Metrics,
 }
@@ -158,97 +145,167 @@ impl AddressPhase {
         let desired: Vec<DesiredVip> = held.iter().map(|h| h.vip.clone()).collect();
         let intents = held.iter().map(|h| (h.vip.ip, h.intent)).collect();
         let planned = plan(&desired, known, &observed, Lifetimes::default());
-        let issues = planned.issues.clone();
+        let mut outcome = Outcome {
+            issues: planned.issues.clone(),
+            ..Outcome::default()
+        };
         let ops = gate(planned, &intents);
-        let mut skipped = Vec::new();
+        let mut brought_up = Vec::new();
         for op in &ops {
             let Op::AddOrRefresh { vip, lifetimes } = op else {
+                if let Op::Remove(vip) = op
+                    && let Some(h) = held.iter().find(|h| h.vip.ip == vip.ip)
+                {
+                    // Moving links: the keeper must not extend what is being removed.
+                    let _edit = h.keep.edit.lock().await;
+                    self.table.execute(op).await?;
+                    h.keep.removed();
+                    continue;
+                }
                 self.table.execute(op).await?;
                 continue;
             };
-            let deadline = held
-                .iter()
-                .find(|h| h.vip.ip == vip.ip)
-                .and_then(|h| h.deadline);
-            let Some(lifetimes) = lifetimes_at(*lifetimes, deadline, std::time::Instant::now())
-            else {
-                skipped.push(vip.ip);
+            let Some(h) = held.iter().find(|h| h.vip.ip == vip.ip) else {
                 continue;
             };
-            let vip = vip.clone();
-            self.table
-                .execute(&Op::AddOrRefresh {
-                    vip: vip.clone(),
-                    lifetimes,
-                })
-                .await?;
-            // Stopped during the call itself: the address may now outlive the allowance.
-            if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                self.table.execute(&Op::Remove(vip.clone())).await?;
-                skipped.push(vip.ip);
+            let mac = link_mac(&observed, vip.ifindex);
+            match self
+                .add_or_refresh(h, vip, *lifetimes, mac, &observed)
+                .await?
+            {
+                Added::BroughtUp => brought_up.push((vip.clone(), mac, h.keep.clone())),
+                Added::Extended | Added::Skipped => {}
+                Added::Blocked(sighting) => outcome.blocked.push((vip.ip, sighting)),
             }
         }
-        for op in &ops {
-            if let Op::Announce { vip, mac } = op
-                && !skipped.contains(&vip.ip)
-            {
-                let flag = held
-                    .iter()
-                    .find(|h| h.vip.ip == vip.ip)
-                    .map(|h| h.window.clone());
-                if let Some(flag) = flag {
-                    self.announce(vip, announcement_frames(vip.ip, *mac), flag);
-                }
+        for (vip, mac, keep) in brought_up {
+            if let Some(mac) = mac {
+                self.announce(&vip, mac, keep);
             }
         }
         let after = self.table.observe().await?;
-        let mut present: Vec<IpAddr> = after
+        outcome.present = after
             .addrs
             .iter()
             .filter(|a| is_ours(a, known))
             .map(|a| a.ip)
             .collect();
-        present.sort();
-        present.dedup();
-        Ok(Outcome { present, issues })
+        outcome.present.sort();
+        outcome.present.dedup();
+        Ok(outcome)
     }
 
-    /// Sends the first round now and the rest of the burst from a task that stops when the VIP
-    /// is no longer held.
-    fn announce(&self, vip: &VipOnLink, frames: Vec<Vec<u8>>, window: AnnounceWindow) {
-        let socket = match PacketSocket::open(vip.ifindex) {
-            Ok(socket) => socket,
+    /// One add or refresh, under the VIP's edit lock: an extension when the address is surely
+    /// there, otherwise a bring-up (after a free probe round when `h.probe`).
+    async fn add_or_refresh(
+        &self,
+        h: &HeldVip,
+        vip: &VipOnLink,
+        planned: Lifetimes,
+        mac: Option<MacAddr>,
+        observed: &Observed,
+    ) -> Result<Added, NetlinkError> {
+        let _edit = h.keep.edit.lock().await;
+        let present = observed
+            .addrs
+            .iter()
+            .any(|a| a.ip == vip.ip && a.ifindex == vip.ifindex)
+            && h.keep.surely_present(std::time::Instant::now());
+        if !present
+            && h.probe
+            && let Some(mac) = mac
+        {
+            match probe_round(vip.ifindex, mac, vip.ip, &self.probe).await {
+                Ok(ProbeOutcome::Free) => {}
+                Ok(ProbeOutcome::Taken(sighting)) => {
+                    self.metrics.probe_conflicts.inc();
+                    return Ok(Added::Blocked(sighting));
+                }
+                Err(error) => {
+                    tracing::warn!(%vip, %error, "cannot probe for the VIP; not adding it");
+                    return Ok(Added::Skipped);
+                }
+            }
+        }
+        let probed = std::time::Instant::now();
+        let sent = std::time::Instant::now();
+        let Some(lifetimes) = lifetimes_at(planned, h.deadline, sent) else {
+            return Ok(Added::Skipped);
+        };
+        self.table
+            .execute(&Op::AddOrRefresh {
+                vip: vip.clone(),
+                lifetimes,
+            })
+            .await?;
+        let done = std::time::Instant::now();
+        // Stopped during the call itself: the address may now outlive the allowance, or a
+        // probe result (or the presence it relied on) may have gone stale.
+        let stale_probe = !present && h.probe && done.duration_since(probed) > self.probe.fresh_for;
+        let lost_presence = present && !h.keep.surely_present(done);
+        if h.deadline.is_some_and(|d| done >= d) || stale_probe || lost_presence {
+            self.table.execute(&Op::Remove(vip.clone())).await?;
+            h.keep.removed();
+            return Ok(Added::Skipped);
+        }
+        h.keep.refreshed(sent, lifetimes);
+        Ok(if present {
+            Added::Extended
+        } else {
+            Added::BroughtUp
+        })
+    }
+
+    /// Sends the first round now and hands the VIP to its keeper (burst, adverts, listening,
+    /// outage hold).
+    fn announce(&self, vip: &VipOnLink, mac: MacAddr, keep: Arc<VipKeep>) {
+        match PacketSocket::open(vip.ifindex) {
+            Ok(socket) => {
+                let frames = announcement_frames(vip.ip, mac);
+                let sent = frames.iter().filter(|f| socket.send(f).is_ok()).count();
+                self.metrics.garp_sent.inc_by(sent as u64);
+                if sent < frames.len() {
+                    tracing::warn!(%vip, "some announcement frames could not be sent");
+                }
+            }
             Err(error) => {
                 tracing::warn!(%vip, %error, "cannot open a packet socket to announce the VIP");
-                return;
             }
-        };
-        let sent = frames.iter().filter(|f| socket.send(f).is_ok()).count();
-        self.metrics.garp_sent.inc_by(sent as u64);
-        if sent < frames.len() {
-            tracing::warn!(%vip, "some announcement frames could not be sent");
         }
-        let rest = BurstSchedule {
-            interval: self.burst.interval,
-            duration: self.burst.duration.saturating_sub(self.burst.interval),
-        };
-        if self.burst.interval.is_zero() || self.burst.duration <= self.burst.interval {
-            return;
+        Keeper {
+            table: self.table.clone(),
+            vip: vip.clone(),
+            mac,
+            keep,
+            burst: self.burst,
+            advert_interval: self.advert_interval,
+            refresh_every: self.hold.0,
+            lifetime: self.hold.1,
+            reports: self.reports.clone(),
+            metrics: self.metrics.clone(),
         }
-        let metrics = self.metrics.clone();
-        let vip = vip.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(rest.interval).await;
-            let per_round = frames.len() as u64;
-            let check = || window.is_open();
-            match announce_burst(&socket, &frames, rest, check).await {
-                Ok(rounds) => {
-                    metrics.garp_sent.inc_by(per_round * rounds as u64);
-                }
-                Err(error) => tracing::warn!(%vip, %error, "announcement burst failed"),
-            }
-        });
+        .spawn();
     }
+}
+
+/// What one add or refresh came to.
+enum Added {
+    /// A present address got new lifetimes.
+    Extended,
+    /// The address was added.
+    BroughtUp,
+    /// Nothing was done (no allowance left, a stale probe, a failed probe).
+    Skipped,
+    /// A probe round heard another MAC.
+    Blocked(Sighting),
+}
+
+fn link_mac(observed: &Observed, ifindex: u32) -> Option<MacAddr> {
+    observed
+        .links
+        .iter()
+        .find(|l| l.index == ifindex)
+        .and_then(|l| l.mac)
 }
 
 #[cfg(test)]
@@ -288,20 +345,6 @@ mod tests {
             ],
             issues: vec![],
         }
-    }
-
-    #[test]
-    fn a_window_is_closed_until_opened_and_after_its_deadline() {
-        let clock = std::time::Instant::now();
-        let window = AnnounceWindow::new(clock);
-        assert!(!window.is_open());
-        window.open_until(clock.elapsed() + Duration::from_secs(3600));
-        assert!(window.is_open());
-        window.open_until(Duration::ZERO);
-        assert!(!window.is_open(), "a deadline in the past");
-        window.open_until(Duration::from_secs(3600));
-        window.close();
-        assert!(!window.is_open());
     }
 
     #[test]

@@ -24,6 +24,14 @@ pub struct Metrics {
     pub garp_sent: Counter,
     /// `egressc_lease_renew_failures_total`: renewals that failed (error, timeout, conflict).
     pub lease_renew_failures: Counter,
+    /// `egressc_vip_probe_conflicts_total`: probe rounds before a bring-up that found the VIP
+    /// answered or probed for by another MAC.
+    pub probe_conflicts: Counter,
+    /// `egressc_vip_yields_total`: outage holds given up because another MAC probed for or
+    /// claimed the VIP.
+    pub yields: Counter,
+    /// `egressc_vip_hold_refreshes_total`: lifetime refreshes made while renewals failed.
+    pub hold_refreshes: Counter,
     registry: std::sync::Arc<Registry>,
 }
 
@@ -32,6 +40,9 @@ impl Default for Metrics {
         let vip_held = Family::<GatewayLabel, Gauge>::default();
         let garp_sent = Counter::default();
         let lease_renew_failures = Counter::default();
+        let probe_conflicts = Counter::default();
+        let yields = Counter::default();
+        let hold_refreshes = Counter::default();
         let mut registry = Registry::default();
         registry.register(
             "egressc_vip_held",
@@ -49,10 +60,28 @@ impl Default for Metrics {
             "VIP Lease renewals that failed (error, timeout or conflict)",
             lease_renew_failures.clone(),
         );
+        registry.register(
+            "egressc_vip_probe_conflicts",
+            "Probe rounds before a VIP bring-up that found the VIP taken by another MAC",
+            probe_conflicts.clone(),
+        );
+        registry.register(
+            "egressc_vip_yields",
+            "Outage holds given up because another MAC probed for or claimed the VIP",
+            yields.clone(),
+        );
+        registry.register(
+            "egressc_vip_hold_refreshes",
+            "VIP lifetime refreshes made while Lease renewals failed (outage hold)",
+            hold_refreshes.clone(),
+        );
         Metrics {
             vip_held,
             garp_sent,
             lease_renew_failures,
+            probe_conflicts,
+            yields,
+            hold_refreshes,
             registry: std::sync::Arc::new(registry),
         }
     }

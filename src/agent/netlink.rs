@@ -132,6 +132,29 @@ impl AddressTable {
         }
     }
 
+    /// Is link `ifindex` up with a carrier (`IFF_UP` and `IFF_LOWER_UP`)? A gone link is not.
+    pub async fn link_running(&self, ifindex: u32) -> Result<bool, NetlinkError> {
+        use rtnetlink::packet_route::link::LinkFlags;
+        let links: Vec<LinkMessage> = match self
+            .handle
+            .link()
+            .get()
+            .match_index(ifindex)
+            .execute()
+            .try_collect()
+            .await
+        {
+            Ok(links) => links,
+            Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code().abs() == libc::ENODEV => {
+                return Ok(false);
+            }
+            Err(source) => return Err(request("get link", source)),
+        };
+        Ok(links.iter().any(|l| {
+            l.header.flags.contains(LinkFlags::Up) && l.header.flags.contains(LinkFlags::LowerUp)
+        }))
+    }
+
     /// Carries out an address operation; [`Op::Announce`] is not this module's job and is
     /// ignored here.
     pub async fn execute(&self, op: &Op) -> Result<(), NetlinkError> {

@@ -3,10 +3,11 @@
 //! address phase ([`AddressPhase`]). Follows docs/lease-protocol.md ("Agent rules"); the
 //! numbered rules cited below are that document's.
 //!
-//! One task owns all state; watches feed it through a channel. Every API call is bounded by
-//! `write_timeout`, so an unreachable API server cannot stall the loop (and the VIP then
-//! expires in the kernel, rule 3). On shutdown every VIP is removed before the Leases this node
-//! holds are released (rule 4).
+//! One task owns all state; watches and the VIPs' keepers (`keeper`) feed it through channels.
+//! Every API call is bounded by `write_timeout`, so an unreachable API server cannot stall the
+//! loop. While renewals fail without a conflict the keeper holds the VIP on the LAN's word
+//! (rule 7); a bring-up follows a probe round unless it follows a graceful acquire (rule 8). On
+//! shutdown every VIP is removed before the Leases this node holds are released (rule 4).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -24,15 +25,17 @@ use tokio::sync::mpsc;
 
 use crate::agent::addresses::{AddressPhase, HeldVip, VipIntent};
 use crate::agent::announce::BurstSchedule;
+use crate::agent::conflict::ProbeSchedule;
 use crate::agent::health::Health;
+use crate::agent::keeper::{LanReport, VipKeep};
 use crate::agent::lease::{self, Action, AgentTiming};
 use crate::agent::lease_object::{self, MANAGED_BY_SELECTOR};
 use crate::agent::metrics::Metrics;
 use crate::agent::netlink::AddressTable;
-use crate::agent::plan::{DesiredVip, PlanIssue};
+use crate::agent::plan::{DesiredVip, Lifetimes, PlanIssue};
 use crate::agent::state::{GatewayState, Input, Inputs};
-use crate::controller::Instant;
 use crate::model::api::EgressGateway;
+use crate::time::Instant;
 
 /// How the agent runs.
 #[derive(Clone, Debug)]
@@ -45,6 +48,10 @@ pub struct AgentConfig {
     pub timing: AgentTiming,
     /// The announcement burst after a VIP is added.
     pub burst: BurstSchedule,
+    /// Periodic announcements after the burst, for as long as the VIP is held.
+    pub advert_interval: Duration,
+    /// Probe rounds before bring-ups.
+    pub probe: ProbeSchedule,
     /// Upper bound of every API request.
     pub write_timeout: Duration,
 }
@@ -57,9 +64,6 @@ pub enum AgentError {
     Netlink(#[from] crate::agent::netlink::NetlinkError),
 }
 
-/// Announcements stop this long before the kernel would delete the VIP.
-const ANNOUNCE_MARGIN: Duration = Duration::from_millis(100);
-
 /// How often the API is probed when nothing else has reached it (for `/readyz`).
 const API_PROBE_EVERY: Duration = Duration::from_secs(3);
 
@@ -71,9 +75,21 @@ pub async fn run(
     metrics: Metrics,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), AgentError> {
+    let (reports, mut lan) = mpsc::channel(64);
+    let lifetime_secs = u32::try_from(config.timing.address_lifetime.as_secs()).unwrap_or(u32::MAX);
     let addresses = AddressPhase {
         table: AddressTable::connect()?,
         burst: config.burst,
+        advert_interval: config.advert_interval,
+        probe: config.probe,
+        hold: (
+            config.timing.renew_interval,
+            Lifetimes {
+                valid_secs: lifetime_secs,
+                preferred_secs: lifetime_secs,
+            },
+        ),
+        reports,
         metrics: metrics.clone(),
     };
     let leases: Api<Lease> = Api::namespaced(client.clone(), &config.namespace);
@@ -107,6 +123,7 @@ pub async fn run(
                 }
                 None => break,
             },
+            Some(report) = lan.recv() => agent.on_lan(report).await,
             () = sleep => {}
         }
         wake = agent.round().await;
@@ -173,6 +190,16 @@ enum Written {
     Failed,
 }
 
+/// What a Lease write came to, for the caller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteResult {
+    Done,
+    /// 409: someone else wrote first; the Lease was re-read.
+    Conflict,
+    /// Error or timeout: the API could not be reached; nothing is known about the Lease.
+    Failed,
+}
+
 impl Agent {
     fn now(&self) -> Instant {
         Instant(self.clock.elapsed())
@@ -203,6 +230,13 @@ impl Agent {
         let now = self.now();
         let view = self.view(gateway);
         let state = self.gateways.entry(gateway.to_owned()).or_default();
+        if view
+            .as_ref()
+            .is_some_and(|v| v.holder.as_deref() != Some(&self.config.node))
+        {
+            // Someone else holds (or nobody, after our release): the yield is settled.
+            state.local.yielded = false;
+        }
         let action = lease::decide(
             view.as_ref(),
             &self.config.node,
@@ -214,19 +248,30 @@ impl Agent {
             Action::Wait { .. } => false,
             Action::StepDown => {
                 tracing::info!(gateway, "stepping down: the Lease names another holder");
-                state.drop_vip();
+                quiesce(state.drop_vip()).await;
                 false
             }
             Action::Release => {
                 // Rule 4: the VIP goes before the Lease says so.
-                state.drop_vip();
+                quiesce(state.drop_vip()).await;
                 self.sync_addresses(&BTreeSet::new()).await;
                 tracing::info!(gateway, "releasing the VIP Lease");
                 self.write(gateway, |lease, _, _| lease_object::released(lease))
                     .await;
                 false
             }
-            Action::Acquire => self.hold(gateway, lease_object::acquired, false).await,
+            Action::Acquire => {
+                // Rule 8: a Lease that was taken over (or a VIP this node yielded) calls for a
+                // probe before the bring-up.
+                let graceful = view.as_ref().is_some_and(|v| !v.takeover) && !state.local.yielded;
+                let acquired = self.hold(gateway, lease_object::acquired, false).await;
+                if acquired {
+                    let state = self.gateways.entry(gateway.to_owned()).or_default();
+                    state.local.graceful_bring_up = graceful;
+                    state.local.yielded = false;
+                }
+                acquired
+            }
             Action::Renew { mark_ready } => {
                 let renew =
                     move |l: &Lease, me: &str, t| lease_object::renewed(l, me, t, mark_ready);
@@ -242,8 +287,19 @@ impl Agent {
         change: impl Fn(&Lease, &str, Timestamp) -> Lease,
         renewal: bool,
     ) -> bool {
-        let ok = matches!(self.write(gateway, change).await, Some(true));
+        if renewal
+            && let Some(state) = self.gateways.get_mut(gateway)
+            && state.local.vip_up
+            && !state.local.yielded
+        {
+            // The write may block for the whole write timeout: the keeper holds the VIP until
+            // its outcome is known (a conflict drops it, a success refreshes it).
+            state.keep(self.clock).set_outage_hold(true);
+        }
+        let result = self.write(gateway, change).await;
+        let ok = result == Some(WriteResult::Done);
         let state = self.gateways.entry(gateway.to_owned()).or_default();
+        state.local.renew_failing = result == Some(WriteResult::Failed);
         if ok {
             // The send time `write` recorded as the attempt: `decide` recognises "the last
             // write succeeded" by the two being equal, and then writes `vip-ready` at once
@@ -255,13 +311,13 @@ impl Agent {
         ok
     }
 
-    /// A conditional write of `change(lease)`; `Some(true)` on success, `None` when there is no
-    /// Lease to write. Paces retries through `last_attempt`; a conflict re-reads the Lease.
+    /// A conditional write of `change(lease)`; `None` when there is no Lease to write. Paces
+    /// retries through `last_attempt`; a conflict re-reads the Lease.
     async fn write(
         &mut self,
         gateway: &str,
         change: impl Fn(&Lease, &str, Timestamp) -> Lease,
-    ) -> Option<bool> {
+    ) -> Option<WriteResult> {
         let current = self.inputs.lease(gateway)?.clone();
         let name = current.metadata.name.clone()?;
         let sent = self.now();
@@ -287,7 +343,7 @@ impl Agent {
             Written::Ok(lease) => {
                 self.health.api_ok();
                 self.inputs.put_lease(*lease);
-                Some(true)
+                Some(WriteResult::Done)
             }
             Written::Conflict => {
                 // Re-read and re-decide at once (docs/lease-protocol.md, "The Lease").
@@ -300,9 +356,9 @@ impl Agent {
                         None => self.inputs.forget_lease(gateway),
                     }
                 }
-                Some(false)
+                Some(WriteResult::Conflict)
             }
-            Written::Failed => Some(false),
+            Written::Failed => Some(WriteResult::Failed),
         }
     }
 
@@ -322,11 +378,12 @@ impl Agent {
             .map(|l| l.view)
     }
 
-    /// The address phase: held gateways with a fresh success are refreshed, other held ones
-    /// kept, everything else of ours removed.
+    /// The address phase: held gateways with a fresh success are refreshed (or brought up),
+    /// other held ones kept (and held through an outage by their keeper), everything else of
+    /// ours removed.
     async fn sync_addresses(&mut self, fresh: &BTreeSet<String>) {
         let now = self.now();
-        let lifetime = self.config.timing.address_lifetime;
+        let timing = self.config.timing;
         let mut held = Vec::new();
         for (gateway, state) in &mut self.gateways {
             let (Some(sent), Some(vip)) =
@@ -334,26 +391,35 @@ impl Agent {
             else {
                 continue;
             };
-            let window = state.window(self.clock);
-            let intent = match lease::address_lifetime(now, sent, lifetime) {
-                Some(lifetimes) if fresh.contains(gateway) => {
-                    let expiry = now + Duration::from_secs(u64::from(lifetimes.valid_secs));
-                    window.open_until((expiry - ANNOUNCE_MARGIN).0);
-                    VipIntent::Refresh(lifetimes)
-                }
-                _ => VipIntent::Keep,
+            let keep = state.keep(self.clock);
+            keep.set_outage_hold(lease::outage_hold(&state.local));
+            let intent = match lease::allowance(now, &state.local, fresh.contains(gateway), &timing)
+            {
+                Some(lifetimes) => VipIntent::Refresh(lifetimes),
+                None => VipIntent::Keep,
             };
             held.push(HeldVip {
                 vip: vip.clone(),
                 intent,
-                window,
-                deadline: Some(self.clock + sent.0 + lifetime),
+                keep,
+                probe: lease::bring_up_needs_probe(&state.local),
+                deadline: Some(self.clock + sent.0 + timing.address_lifetime),
             });
         }
         let known = self.inputs.known_vips();
         match self.addresses.run(&held, &known).await {
             Ok(outcome) => {
                 self.health.netlink(true);
+                let retry = self.now() + self.config.probe.retry;
+                for (ip, sighting) in &outcome.blocked {
+                    tracing::info!(%ip, mac = %sighting.mac, heard = ?sighting.heard,
+                        "probe: the VIP is still answered elsewhere; not bringing it up yet");
+                    for (gateway, state) in &mut self.gateways {
+                        if self.inputs.vip(gateway).is_some_and(|v| v.ip == *ip) {
+                            state.probe_retry_at = Some(retry);
+                        }
+                    }
+                }
                 self.record(&held, &outcome.present, &outcome.issues);
             }
             Err(error) => {
@@ -377,6 +443,10 @@ impl Agent {
             let up = ip.is_some_and(|ip| present.contains(&ip))
                 && held.iter().any(|h| Some(h.vip.ip) == ip);
             state.local.vip_up = up;
+            if up {
+                state.local.graceful_bring_up = false;
+                state.probe_retry_at = None;
+            }
             self.metrics.set_held(gateway, up);
         }
     }
@@ -397,11 +467,29 @@ impl Agent {
         }
     }
 
+    /// A keeper's report: a yield ends the hold (rule 7); the Lease is released next round.
+    async fn on_lan(&mut self, report: LanReport) {
+        if !report.yielded {
+            return;
+        }
+        for (gateway, state) in &mut self.gateways {
+            if self.inputs.vip(gateway).is_some_and(|v| v.ip == report.vip) && state.local.holding()
+            {
+                tracing::info!(gateway, mac = %report.sighting.mac, "yielded the VIP during an outage hold");
+                state.local.yielded = true;
+                quiesce(state.drop_vip()).await;
+            }
+        }
+    }
+
     /// The earliest time a decision can change without new input, at most one renew interval.
     fn next_wake(&self) -> Instant {
         let now = self.now();
         let mut wake = now + self.config.timing.renew_interval;
         for (gateway, state) in &self.gateways {
+            if let Some(at) = state.probe_retry_at.filter(|_| !state.local.vip_up) {
+                wake = wake.min(at);
+            }
             let view = self.view(gateway);
             match lease::decide(
                 view.as_ref(),
@@ -434,7 +522,7 @@ impl Agent {
             .cloned()
             .collect();
         for state in self.gateways.values_mut() {
-            state.drop_vip();
+            quiesce(state.drop_vip()).await;
         }
         self.sync_addresses(&BTreeSet::new()).await;
         for gateway in releases {
@@ -442,5 +530,13 @@ impl Agent {
             self.write(&gateway, |lease, _, _| lease_object::released(lease))
                 .await;
         }
+    }
+}
+
+/// Waits until no keeper change to a dropped VIP is in flight: after this, the keeper sees the
+/// VIP closed before it touches the address again, so the removal that follows is final.
+async fn quiesce(keep: Option<Arc<VipKeep>>) {
+    if let Some(keep) = keep {
+        drop(keep.edit.lock().await);
     }
 }

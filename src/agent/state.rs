@@ -9,12 +9,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::runtime::watcher::Event;
 
-use crate::agent::addresses::AnnounceWindow;
 use crate::agent::gateways::vip_of;
+use crate::agent::keeper::{LanReport, VipKeep};
 use crate::agent::lease::Local;
 use crate::agent::lease_object::{self, resource_version_number};
 use crate::agent::plan::DesiredVip;
@@ -27,6 +28,8 @@ pub enum Input {
     Gateway(Event<EgressGateway>),
     /// A VIP Lease event.
     Lease(Event<Lease>),
+    /// What a VIP's keeper heard on the LAN.
+    Lan(LanReport),
 }
 
 /// The latest gateways and Leases, by gateway name.
@@ -44,6 +47,8 @@ impl Inputs {
         match input {
             Input::Gateway(event) => self.apply_gateway(event),
             Input::Lease(event) => self.apply_lease(event),
+            // The loop handles these; nothing about the API objects changes.
+            Input::Lan(_) => {}
         }
     }
 
@@ -157,29 +162,34 @@ impl Inputs {
 pub struct GatewayState {
     /// What the agent holds, for [`crate::agent::lease::decide`].
     pub local: Local,
-    window: Option<AnnounceWindow>,
+    /// A probe round found the VIP taken: the next bring-up attempt is due then.
+    pub probe_retry_at: Option<crate::time::Instant>,
+    keep: Option<Arc<VipKeep>>,
 }
 
 impl GatewayState {
-    /// The window the gateway's announcement burst checks before every round (`clock`: the
-    /// loop's epoch, used when the window is created).
-    pub fn window(&mut self, clock: std::time::Instant) -> AnnounceWindow {
-        self.window
-            .get_or_insert_with(|| AnnounceWindow::new(clock))
-            .clone()
+    /// The state shared with the gateway's keeper task (`clock`: the loop's epoch, used when
+    /// it is created).
+    pub fn keep(&mut self, clock: std::time::Instant) -> Arc<VipKeep> {
+        self.keep.get_or_insert_with(|| VipKeep::new(clock)).clone()
     }
 
-    /// No longer held (step down, release, shutdown): stops the burst and forgets the
-    /// successful send, so the address phase removes the VIP. Keeps `last_attempt` to pace a
-    /// retried release.
-    pub fn drop_vip(&mut self) {
-        if let Some(window) = self.window.take() {
-            window.close();
+    /// No longer held (step down, release, yield, shutdown): closes the keeper's state and
+    /// forgets the successful send, so the address phase removes the VIP. Keeps `last_attempt`
+    /// to pace a retried release and `yielded` (a yielded holder releases). Returns the closed
+    /// state: the caller waits on its edit lock before removing the address, so that no
+    /// refresh by the keeper can land after the removal.
+    pub fn drop_vip(&mut self) -> Option<Arc<VipKeep>> {
+        let keep = self.keep.take();
+        if let Some(keep) = &keep {
+            keep.close();
         }
         self.local = Local {
             last_attempt: self.local.last_attempt,
+            yielded: self.local.yielded,
             ..Local::default()
         };
+        keep
     }
 }
 

@@ -3,7 +3,6 @@
 //! removed, Leases released), 2 when it cannot start.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use clap::Args;
 use super::daemon::parse_duration;
 
 use crate::agent::announce::BurstSchedule;
+use crate::agent::conflict::ProbeSchedule;
 use crate::agent::health::{self, Health};
 use crate::agent::lease::AgentTiming;
 use crate::agent::metrics::Metrics;
@@ -30,6 +30,11 @@ pub struct AgentArgs {
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "EGRESSC_HEALTH_ADDR", default_value = "0.0.0.0:9478")]
     health_addr: SocketAddr,
+    /// Listen on this IP instead of the one in --health-addr (its port is kept). The
+    /// DaemonSet sets it to the node's IP (downward API `status.hostIP`), so the endpoints are
+    /// not open on every address of the node's host network.
+    #[arg(long, env = "EGRESSC_HEALTH_IP", value_name = "IP")]
+    health_ip: Option<std::net::IpAddr>,
     /// How often the holder renews its Lease (e.g. 500ms, 1s).
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
     renew_interval: Duration,
@@ -42,14 +47,17 @@ pub struct AgentArgs {
     /// How long announcement rounds continue after a VIP is added.
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     announce_duration: Duration,
-    /// Kubeconfig to use instead of the in-cluster or default configuration.
-    #[arg(long, value_name = "FILE")]
-    kubeconfig: Option<PathBuf>,
+    /// Announcement period after the burst, for as long as the VIP is held (a node that was
+    /// cut from the LAN hears the holder this soon after the cut heals); 0 turns it off.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    advert_interval: Duration,
+    #[command(flatten)]
+    shell: super::daemon::ShellArgs,
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
-    super::daemon::init_logging();
+    super::daemon::init_logging(args.shell.log_format);
     if args.address_lifetime < Duration::from_secs(1) {
         return super::trouble(
             "--address-lifetime must be at least 1s (the kernel counts seconds)",
@@ -66,10 +74,11 @@ pub fn agent(args: AgentArgs) -> ExitCode {
 }
 
 async fn serve(args: AgentArgs) -> Result<(), String> {
-    let client = client(args.kubeconfig.as_deref()).await?;
-    let listener = health::bind(args.health_addr)
+    let client = super::daemon::client(args.shell.kubeconfig.as_deref()).await?;
+    let health_addr = health_address(args.health_addr, args.health_ip);
+    let listener = health::bind(health_addr)
         .await
-        .map_err(|e| format!("cannot listen on {}: {e}", args.health_addr))?;
+        .map_err(|e| format!("cannot listen on {health_addr}: {e}"))?;
     let health = Arc::new(Health::default());
     let metrics = Metrics::default();
     tokio::spawn(health::serve(listener, health.clone(), metrics.clone()));
@@ -84,6 +93,8 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
             interval: args.announce_interval,
             duration: args.announce_duration,
         },
+        advert_interval: args.advert_interval,
+        probe: ProbeSchedule::default(),
         write_timeout: (args.renew_interval * 2).max(Duration::from_millis(500)),
     };
     tracing::info!(node = %config.node, namespace = %config.namespace, "egressc agent starting");
@@ -100,18 +111,7 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &Default::default())
-                .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
-    };
-    kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
+/// `--health-addr`, with its IP replaced by `--health-ip` when that is given.
+fn health_address(addr: SocketAddr, ip: Option<std::net::IpAddr>) -> SocketAddr {
+    ip.map_or(addr, |ip| SocketAddr::new(ip, addr.port()))
 }

@@ -6,17 +6,22 @@
 //! delete the user's resources) and the exit status is non-zero.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Args;
 
+use super::files::{self, Bounded};
 use super::inputs::Text;
-use super::{CommonArgs, EXIT_INVALID, argocd, drift, inputs, read, report, test_hooks, trouble};
+use super::{
+    CommonArgs, EXIT_INVALID, argocd, drift, flags, inputs, output, read, report, test_hooks,
+    trouble,
+};
+use crate::diag::Code;
+use crate::diag::render::escape_controls;
 use crate::load::Limits;
 use crate::pipeline;
-use crate::render::{DEFAULT_AGENT_NAMESPACE, RenderOptions, Renderer, Templates};
+use crate::render::{DEFAULT_AGENT_NAMESPACE, RenderError, RenderOptions, Renderer, Templates};
 
 /// Flags of `egressc build`.
 #[derive(Debug, Args)]
@@ -31,10 +36,11 @@ pub(super) struct BuildArgs {
     #[arg(short, long, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Image of the VIP agent DaemonSet.
-    #[arg(long, value_name = "IMAGE")]
+    #[arg(long, value_name = "IMAGE", value_parser = flags::image)]
     agent_image: Option<String>,
     /// Namespace of the VIP agent and its Leases.
-    #[arg(long, value_name = "NAMESPACE", default_value = DEFAULT_AGENT_NAMESPACE)]
+    #[arg(long, value_name = "NAMESPACE", default_value = DEFAULT_AGENT_NAMESPACE,
+          value_parser = flags::namespace)]
     agent_namespace: String,
     /// Compare with the committed manifests at PATH (file or directory) instead of printing;
     /// exit 1 with a diff on stderr when they are stale.
@@ -57,7 +63,14 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         let common = &mut args.common;
         common.nodes = common.nodes.take().or(settings.nodes);
         args.templates = args.templates.take().or(settings.templates);
-        agent_image = agent_image.or(settings.agent_image);
+        if agent_image.is_none()
+            && let Some(image) = settings.agent_image
+        {
+            match flags::image(&image) {
+                Ok(image) => agent_image = Some(image),
+                Err(error) => return trouble(&format!("plugin setting `agent-image`: {error}")),
+            }
+        }
         if common.cilium_version.is_none()
             && let Some(version) = settings.cilium_version
         {
@@ -72,16 +85,24 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         Ok(limits) => limits,
         Err(message) => return trouble(&message),
     };
+    if let Some(path) = &args.output {
+        let inputs: Vec<PathBuf> = common.paths.iter().chain(&common.nodes).cloned().collect();
+        if let Err(message) = output::refuse_overwriting_inputs(path, &inputs) {
+            return trouble(&message);
+        }
+    }
     let gathered = match read(common, &limits) {
         Ok(read) => read,
         Err(message) => return trouble(&message),
     };
-    let renderer = match templates(args.templates.as_deref())
-        .and_then(|t| Renderer::new(&t).map_err(|e| format!("cannot use the templates: {e}")))
-    {
-        Ok(renderer) => renderer,
+    let renderer = match templates(args.templates.as_deref()) {
+        Ok(templates) => match Renderer::new(&templates) {
+            Ok(renderer) => renderer,
+            Err(error) => return render_failed(&error, args.templates.as_deref()),
+        },
         Err(message) => return trouble(&message),
     };
+    let default_agent_image = agent_image.is_none();
     let mut render = RenderOptions {
         agent_namespace: args.agent_namespace.clone(),
         ..RenderOptions::default()
@@ -99,36 +120,58 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         &render,
     ) {
         Ok(compiled) => compiled,
-        Err(error) => {
-            eprintln!("error: {error}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(error) => return render_failed(&error, args.templates.as_deref()),
     };
     gathered.merge_into(&mut compiled);
+    if default_agent_image
+        && !compiled.has_errors()
+        && compiled
+            .catalog
+            .gateways
+            .iter()
+            .any(|g| g.needs_vip_agent())
+    {
+        compiled
+            .diagnostics
+            .push(super::default_image_warning("--agent-image"));
+    }
     if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }
     if let Some(path) = &args.check_against {
         return check_against(&compiled.manifests, path, &limits);
     }
-    let written = match &args.output {
-        Some(path) => std::fs::write(path, &compiled.manifests)
-            .map_err(|e| format!("cannot write {}: {e}", path.display())),
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(compiled.manifests.as_bytes())
-                .and_then(|()| stdout.flush())
-                .map_err(|e| format!("cannot write to stdout: {e}"))
-        }
-    };
-    match written {
+    match output::write(args.output.as_deref(), &compiled.manifests) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => trouble(&message),
     }
 }
 
-/// The built-in templates with the overrides found in `dir`.
+/// Reports a failed render: exit 2 with the code for template and output-budget failures
+/// (the templates, not the sources, must change), exit 1 for sources the target Cilium
+/// cannot express.
+pub(super) fn render_failed(error: &RenderError, templates: Option<&Path>) -> ExitCode {
+    let Some(code) = error.code() else {
+        eprintln!("error: {error}");
+        return ExitCode::from(EXIT_INVALID);
+    };
+    let origin = match (code, templates) {
+        (Code::OutputTooLarge, _) | (_, None) => String::new(),
+        (_, Some(dir)) => format!(" (templates from {})", dir.display()),
+    };
+    trouble(&format!(
+        "error[{}]: {}{origin}",
+        code.as_str(),
+        escape_controls(&error.to_string())
+    ))
+}
+
+/// Largest template override file read: the built-in templates are a few KB each, so a
+/// larger file is a mistake (or a sparse 1 GiB file meant to exhaust memory).
+pub(super) const MAX_TEMPLATE_BYTES: usize = 1024 * 1024;
+
+/// The built-in templates with the overrides found in `dir` (regular files only; hidden
+/// entries skipped; each read only up to [`MAX_TEMPLATE_BYTES`]).
 pub(super) fn templates(dir: Option<&Path>) -> Result<Templates, String> {
     let Some(dir) = dir else {
         return Ok(Templates::builtin());
@@ -139,15 +182,34 @@ pub(super) fn templates(dir: Option<&Path>) -> Result<Templates, String> {
     for entry in entries {
         let entry = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') || !entry.path().is_file() {
+        if name.starts_with('.') || !files::is_regular(&entry.path()) {
             continue;
         }
-        let source = std::fs::read_to_string(entry.path())
-            .map_err(|e| format!("cannot read {}: {e}", entry.path().display()))?;
-        overrides.push((name, source));
+        overrides.push((name, read_template(&entry.path())?));
     }
     overrides.sort();
     Templates::with_overrides(overrides).map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// One template override: a regular file of at most [`MAX_TEMPLATE_BYTES`], UTF-8.
+fn read_template(path: &Path) -> Result<String, String> {
+    let regular = files::open_regular(path)?;
+    let too_large = || {
+        format!(
+            "{}: a template may hold at most {MAX_TEMPLATE_BYTES} bytes",
+            path.display()
+        )
+    };
+    if regular.len > MAX_TEMPLATE_BYTES as u64 {
+        return Err(too_large());
+    }
+    match files::read_bounded(regular.file, MAX_TEMPLATE_BYTES, Some(regular.len)) {
+        Ok(Bounded::Whole(bytes)) => {
+            String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", path.display()))
+        }
+        Ok(Bounded::TooLarge) => Err(too_large()),
+        Err(e) => Err(format!("cannot read {}: {e}", path.display())),
+    }
 }
 
 fn check_against(rendered: &str, path: &Path, limits: &Limits) -> ExitCode {
@@ -157,6 +219,9 @@ fn check_against(rendered: &str, path: &Path, limits: &Limits) -> ExitCode {
             .map(|text| match text {
                 Text::Decoded(input) => Ok(input),
                 Text::Undecodable { lossy, .. } => Err(format!("{} is not UTF-8 text", lossy.name)),
+                Text::TooLarge { diagnostic, .. } => {
+                    Err(format!("{}: {}", diagnostic.span.file, diagnostic.message))
+                }
             })
             .collect::<Result<Vec<_>, _>>(),
         Err(message) => Err(message),

@@ -24,17 +24,69 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
-/// Logs to stderr, filtered by RUST_LOG (default `info`); plain text off a terminal, so that
-/// container logs carry no colour escapes.
-pub fn init_logging() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+/// Flags `sync` and `agent` share: where the API server is, how to log.
+#[derive(Debug, clap::Args)]
+pub struct ShellArgs {
+    /// Kubeconfig to use instead of the in-cluster or default configuration.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Log format on stderr: text or json.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        default_value_t,
+        env = "EGRESSC_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// How `sync` and `agent` write their logs (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default `info`); text without colour escapes off a
+/// terminal, or JSON lines.
+pub fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().with_current_span(false).try_init(),
+    };
+}
+
+/// A Kubernetes client from `kubeconfig`, or from the in-cluster or default configuration.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<kube::Client, String> {
+    let config = kube_config(kubeconfig).await?;
+    kube::Client::try_from(config).map_err(|e| format!("cannot build the API client: {e}"))
+}
+
+/// The client configuration from `kubeconfig`, or the in-cluster or default one.
+pub async fn kube_config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config, String> {
+    Ok(match kubeconfig {
+        Some(path) => {
+            let file = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(file, &Default::default())
+                .await
+                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no Kubernetes configuration: {e}"))?,
+    })
 }
 
 /// A multi-threaded runtime with 8 MiB worker stacks, or the exit status explaining why not.

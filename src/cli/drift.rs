@@ -5,6 +5,11 @@
 //! Objects are compared by identity (apiVersion, kind, namespace, name) and by value, so
 //! formatting, key order and file layout of the committed copy do not matter; a changed
 //! object is shown as a unified diff of both sides in egressc's own formatting.
+//!
+//! The committed copy may also be what `kubectl get -o yaml` writes: a `v1 List` (or any
+//! `…List` kind) is read as its items, and the fields only the API server writes (`status`,
+//! `metadata.uid`, `resourceVersion`, `generation`, `creationTimestamp`, `managedFields`,
+//! `selfLink`) are left out of the comparison: no commit could make them match.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -85,7 +90,8 @@ fn objects(name: &str, text: &str) -> Result<BTreeMap<ObjectKey, Value>, String>
     )
     .map_err(|e| format!("{name}: not a YAML manifest stream: {e}"))?;
     let mut found = BTreeMap::new();
-    for document in documents.into_iter().filter(|d| !d.is_null()) {
+    for mut document in list_items(documents) {
+        forget_server_fields(&mut document);
         let field = |path: &[&str]| {
             path.iter()
                 .try_fold(&document, |v, k| v.get(k))
@@ -105,6 +111,56 @@ fn objects(name: &str, text: &str) -> Result<BTreeMap<ObjectKey, Value>, String>
         found.insert(key, document);
     }
     Ok(found)
+}
+
+/// The documents with every List (`kind` ending in `List`, with `items`) replaced by its
+/// items; empty documents dropped. Lists inside items are not a Kubernetes form and stay as
+/// they are (they then fail the identity check).
+fn list_items(documents: Vec<Value>) -> Vec<Value> {
+    let mut objects = Vec::new();
+    for document in documents.into_iter().filter(|d| !d.is_null()) {
+        let is_list = document
+            .get("kind")
+            .and_then(Value::as_str)
+            .is_some_and(|kind| kind.ends_with("List"));
+        match document {
+            Value::Object(mut map) if is_list && map.contains_key("items") => {
+                match map.remove("items") {
+                    Some(Value::Array(items)) => {
+                        objects.extend(items.into_iter().filter(|i| !i.is_null()));
+                    }
+                    // `items: null`: an empty list.
+                    Some(Value::Null) | None => {}
+                    Some(other) => {
+                        map.insert("items".to_owned(), other);
+                        objects.push(Value::Object(map));
+                    }
+                }
+            }
+            other => objects.push(other),
+        }
+    }
+    objects
+}
+
+/// Removes what only the API server writes, so a live dump compares by what was applied.
+fn forget_server_fields(object: &mut Value) {
+    let Some(map) = object.as_object_mut() else {
+        return;
+    };
+    map.remove("status");
+    if let Some(metadata) = map.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "generation",
+            "creationTimestamp",
+            "managedFields",
+            "selfLink",
+        ] {
+            metadata.remove(field);
+        }
+    }
 }
 
 fn yaml(value: &Value) -> Result<String, String> {
@@ -165,6 +221,15 @@ metadata: {name: b}
                 .report
                 .contains("Node c (v1) is committed but egressc no longer renders it")
         );
+    }
+
+    #[test]
+    fn a_kubectl_list_is_read_as_its_items() {
+        let committed = "apiVersion: v1\nkind: List\nmetadata:\n  resourceVersion: \"\"\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: a\n    uid: 1f0c\n    resourceVersion: \"42\"\n    creationTimestamp: \"2026-01-01T00:00:00Z\"\n    labels:\n      x: \"1\"\n  status:\n    phase: Running\n---\napiVersion: v1\nkind: NodeList\nitems:\n- apiVersion: v1\n  kind: Node\n  metadata:\n    name: b\n";
+        let drift = compare(RENDERED, &[input(committed)]).unwrap();
+        assert_eq!(drift, Drift::default(), "{}", drift.report);
+        let empty = compare("", &[input("apiVersion: v1\nkind: List\nitems: []\n")]).unwrap();
+        assert_eq!(empty, Drift::default());
     }
 
     #[test]

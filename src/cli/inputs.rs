@@ -1,14 +1,18 @@
 //! Input discovery and reading for the CLI: files, directories (recursive, `*.yaml`, `*.yml`,
 //! `*.json`, sorted; hidden entries such as `.git` or `.github` skipped), and `-` for stdin.
 //! A file that is not UTF-8 is not an I/O failure: it comes back as [`Text::Undecodable`] with
-//! its diagnostic, so the other files are still checked.
+//! its diagnostic, so the other files are still checked; neither is a file over the byte
+//! budget ([`Text::TooLarge`]), which is not kept in memory at all.
+//!
+//! Only regular files are read: directory walks skip anything else (FIFOs, sockets, devices),
+//! and such a file named on the command line is refused without blocking (see [`files`]).
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use super::files::{self, Bounded};
 use crate::diag::Diagnostic;
-use crate::load::text;
+use crate::load::{self, text};
 use crate::pipeline::Input;
 
 /// One input as read: decoded text, or a file that is not UTF-8.
@@ -23,6 +27,13 @@ pub enum Text {
         /// E008 at the first invalid byte.
         diagnostic: Box<Diagnostic>,
     },
+    /// More bytes than the budget: E002 only; the text was dropped as soon as it overflowed.
+    TooLarge {
+        /// The name as shown in diagnostics.
+        name: String,
+        /// E002.
+        diagnostic: Box<Diagnostic>,
+    },
 }
 
 /// Display name of standard input in diagnostics.
@@ -31,8 +42,8 @@ const EXTENSIONS: &[&str] = &["yaml", "yml", "json"];
 
 /// Reads every input named by `paths`, in order; directories expand to their sorted files,
 /// leaving out `exclude` (the node inventory, which may live in the source directory).
-/// At most `max_bytes + 1` bytes are read from each, so an oversized input costs bounded
-/// memory and the loader reports its budget diagnostic.
+/// A file over `max_bytes` is not read (its size says so) and a stream stops being read one
+/// byte past it: either way it comes back as [`Text::TooLarge`].
 pub fn read_inputs(
     paths: &[PathBuf],
     max_bytes: usize,
@@ -101,13 +112,15 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
         let kind = entry
             .file_type()
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if kind.is_dir() {
-            walk(&path, files)?;
-        } else if path
+        let is_source = path
             .extension()
             .and_then(|e| e.to_str())
-            .is_some_and(|e| EXTENSIONS.contains(&e))
-        {
+            .is_some_and(|e| EXTENSIONS.contains(&e));
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if is_source && (kind.is_file() || kind.is_symlink() && files::is_regular(&path)) {
+            // Links are followed to regular files only (not to directories: no loops); FIFOs,
+            // sockets and devices are skipped, a FIFO would block the run for ever.
             files.push(path);
         }
     }
@@ -115,43 +128,40 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
 }
 
 fn read_file(path: &Path, max_bytes: usize) -> Result<Text, String> {
-    let file = fs::File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let regular = files::open_regular(path)?;
     let name = path.display().to_string();
-    // The file's size sizes the buffer once: grown by doubling instead, a 10 MB inventory
-    // would hold a 16 MB buffer (and briefly both halves while it is copied).
-    let expected = file
-        .metadata()
-        .ok()
-        .and_then(|meta| usize::try_from(meta.len()).ok())
-        .unwrap_or(0);
-    read_bounded(file, name, max_bytes, expected)
+    if regular.len > u64::try_from(max_bytes).unwrap_or(u64::MAX) {
+        // Its size says enough: not one byte is read.
+        let diagnostic = load::too_large(&name, Some(regular.len), max_bytes);
+        return Ok(Text::TooLarge { name, diagnostic });
+    }
+    read_text(regular.file, name, max_bytes, Some(regular.len))
 }
 
 fn read_stdin(max_bytes: usize) -> Result<Text, String> {
-    read_bounded(std::io::stdin().lock(), STDIN_NAME.to_owned(), max_bytes, 0)
+    read_text(
+        std::io::stdin().lock(),
+        STDIN_NAME.to_owned(),
+        max_bytes,
+        None,
+    )
 }
 
-/// Reads at most `max_bytes + 1` bytes; `expected` (the size, when known) pre-sizes the buffer.
-fn read_bounded(
-    reader: impl Read,
+/// Reads and decodes at most `max_bytes`; `expected` is the size when known.
+fn read_text(
+    reader: impl std::io::Read,
     name: String,
     max_bytes: usize,
-    expected: usize,
+    expected: Option<u64>,
 ) -> Result<Text, String> {
-    let limit = u64::try_from(max_bytes)
-        .unwrap_or(u64::MAX)
-        .saturating_add(1);
-    // One byte more than expected lets `read_to_end` see the end without growing the buffer.
-    let mut bytes = Vec::with_capacity(expected.min(max_bytes).saturating_add(1));
-    reader
-        .take(limit)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read {name}: {e}"))?;
-    if bytes.len() > max_bytes {
-        // Over budget: the loader rejects it by length; the cut may split a character.
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        return Ok(Text::Decoded(Input { name, text }));
-    }
+    let bytes = match files::read_bounded(reader, max_bytes, expected) {
+        Ok(Bounded::Whole(bytes)) => bytes,
+        Ok(Bounded::TooLarge) => {
+            let diagnostic = load::too_large(&name, None, max_bytes);
+            return Ok(Text::TooLarge { name, diagnostic });
+        }
+        Err(e) => return Err(format!("cannot read {name}: {e}")),
+    };
     Ok(match text::decode(&name, bytes) {
         Ok(text) => Text::Decoded(Input { name, text }),
         Err(undecodable) => Text::Undecodable {

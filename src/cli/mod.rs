@@ -9,9 +9,15 @@ mod argocd;
 mod build;
 mod daemon;
 mod discover;
+mod docs;
 mod drift;
+mod files;
+mod flags;
 mod inputs;
 mod install;
+mod install_values;
+mod krm;
+mod output;
 mod sync;
 mod test_hooks;
 
@@ -75,6 +81,23 @@ enum Command {
     },
     /// Run the VIP agent (DaemonSet): hold gateway VIPs on this node per their Leases.
     Agent(agent::AgentArgs),
+    /// Run as a Kustomize/kpt function: a KRM ResourceList on stdin (or, with CONFIG, an exec
+    /// plugin's YAML stream), sources compiled, other items passed through, to stdout.
+    Krm(krm::KrmArgs),
+    /// Print a shell completion script (e.g. `egressc completion bash > /etc/bash_completion.d/egressc`).
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `egressc man > egressc.1 && man ./egressc.1`.
+    Man,
+    /// Explain a diagnostic code: what it flags, why it matters, how to fix it.
+    Explain {
+        /// The code, e.g. E022.
+        #[arg(value_name = "CODE")]
+        code: String,
+    },
 }
 
 /// Flags shared by `build` and `check`.
@@ -89,7 +112,8 @@ pub(super) struct CommonArgs {
     /// Cilium release to compile for (1.17, 1.18, 1.19, 1.20; default 1.17, the strictest).
     #[arg(long, value_name = "X.Y")]
     pub(super) cilium_version: Option<CiliumVersion>,
-    /// Diagnostics format: human, json or github (workflow annotations).
+    /// Diagnostics format on stderr: human, json, github (workflow annotations) or codequality
+    /// (GitLab Code Quality report; e.g. `2> gl-code-quality.json`).
     #[arg(long, value_name = "FORMAT", default_value = "human")]
     format: Format,
     /// Fail (exit 1) on warnings too.
@@ -134,6 +158,10 @@ pub fn run() -> ExitCode {
             }
         }
         Command::Agent(args) => agent::agent(args),
+        Command::Krm(args) => krm::run(args),
+        Command::Completion { shell } => docs::completion(shell),
+        Command::Man => docs::man(),
+        Command::Explain { code } => docs::explain(&code),
     }
 }
 
@@ -164,14 +192,41 @@ fn panic_message(payload: &dyn std::any::Any) -> &str {
 }
 
 fn print_stdout(text: &str) -> ExitCode {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
+    match output::write_stdout(text) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => trouble(&format!("cannot write to stdout: {e}")),
+        Err(message) => trouble(&message),
     }
+}
+
+/// The W030 diagnostic: the default image reference would be rendered unchanged; `flag` is
+/// the flag that sets it.
+pub(super) fn default_image_warning(flag: &str) -> Diagnostic {
+    let image = crate::render::default_image();
+    Diagnostic::new(
+        crate::diag::Code::DefaultImage,
+        crate::diag::Span {
+            path: Some(flag.to_string()),
+            ..crate::diag::Span::file("<command line>")
+        },
+        format!(
+            "the manifests run the default image `{image}`, the local build tag of Dockerfile, \
+             which no registry serves"
+        ),
+    )
+    .with_hint(format!(
+        "push the image built from Dockerfile and pass {flag} REGISTRY/egressc:{}",
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Prints the W030 warning to stderr (commands without `--format`).
+pub(super) fn warn_default_image(flag: &str) {
+    let text = render::render(
+        Format::Human,
+        &[default_image_warning(flag)],
+        &Sources::default(),
+    );
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 pub(super) fn trouble(message: &str) -> ExitCode {
@@ -179,8 +234,9 @@ pub(super) fn trouble(message: &str) -> ExitCode {
     ExitCode::from(EXIT_TROUBLE)
 }
 
-/// What `read` gathered: decoded inputs, plus files that are not UTF-8 (reported as
-/// diagnostics beside the pipeline's own; their lossy text feeds source snippets only).
+/// What `read` gathered: decoded inputs, plus files that are not UTF-8 or over the byte budget
+/// (reported as diagnostics beside the pipeline's own; the lossy text of an undecodable file
+/// feeds source snippets only, an oversized one has none).
 pub(super) struct Gathered {
     pub(super) sources: Vec<Input>,
     pub(super) nodes: Option<Input>,
@@ -193,6 +249,15 @@ impl Gathered {
             Text::Decoded(input) => Some(input),
             Text::Undecodable { lossy, diagnostic } => {
                 self.undecodable.push((lossy, *diagnostic));
+                None
+            }
+            Text::TooLarge { name, diagnostic } => {
+                // Nothing to quote: the text was never kept.
+                let empty = Input {
+                    name,
+                    text: String::new(),
+                };
+                self.undecodable.push((empty, *diagnostic));
                 None
             }
         }
@@ -275,16 +340,27 @@ pub(super) fn report(args: &CommonArgs, compiled: &Compiled, gathered: &Gathered
     let failed = tally.errors > 0 || (args.deny_warnings && tally.warnings > 0);
     let format = args.format;
     let mut texts = Sources::default();
-    // Source lines are quoted only from the files diagnostics name: copying (and indexing the
-    // lines of) every input would cost a large build memory and time for nothing.
-    let named: std::collections::BTreeSet<&str> = compiled
+    // Source lines are quoted only from the files diagnostics name, and only the lines they
+    // name are indexed: the texts are borrowed, so quoting costs memory in proportion to the
+    // diagnostics, not to the inputs (a 256 MiB file of empty lines with one error).
+    let mut named: std::collections::BTreeMap<&str, std::collections::BTreeSet<u32>> =
+        std::collections::BTreeMap::new();
+    for span in compiled
         .diagnostics
         .iter()
         .flat_map(|d| std::iter::once(&d.span).chain(d.related.iter().map(|r| &r.span)))
-        .map(|span| span.file.as_str())
-        .collect();
-    for input in gathered.texts().filter(|i| named.contains(i.name.as_str())) {
-        texts.insert(input.name.clone(), input.text.clone());
+    {
+        named
+            .entry(span.file.as_str())
+            .or_default()
+            .insert(span.line);
+    }
+    if format == Format::Human {
+        for input in gathered.texts() {
+            if let Some(lines) = named.get(input.name.as_str()) {
+                texts.insert_lines(input.name.clone(), input.text.as_str(), lines);
+            }
+        }
     }
     let mut out = render::render(format, &compiled.diagnostics, &texts);
     if format == Format::Human && (tally.errors > 0 || tally.warnings > 0) {

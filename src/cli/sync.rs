@@ -79,22 +79,24 @@ pub struct SyncArgs {
     /// with its phases; every reaction goes into egressc_reaction_seconds.
     #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     slow_reaction: Duration,
+    #[command(flatten)]
+    shell: super::daemon::ShellArgs,
 }
 
 impl SyncArgs {
-    fn config(self) -> SyncConfig {
-        let identity = self.identity.unwrap_or_else(|| {
+    fn config(&self) -> SyncConfig {
+        let identity = self.identity.clone().unwrap_or_else(|| {
             let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_owned())
                 .unwrap_or_else(|_| "egressc".to_owned());
             format!("{host}-{}", std::process::id())
         });
         SyncConfig {
-            namespace: self.namespace,
+            namespace: self.namespace.clone(),
             metrics_addr: self.metrics_addr,
-            cilium_namespace: self.cilium_namespace,
-            cilium_selector: self.cilium_selector,
-            vip_agent_selector: self.vip_agent_selector,
+            cilium_namespace: self.cilium_namespace.clone(),
+            cilium_selector: self.cilium_selector.clone(),
+            vip_agent_selector: self.vip_agent_selector.clone(),
             timing: Timing {
                 node_lease_grace: self.node_lease_grace,
                 settle: self.settle,
@@ -107,7 +109,7 @@ impl SyncArgs {
             cilium_version: self.cilium_version,
             probe: ProbeConfig {
                 node_port: self.node_probe_port,
-                node_path: self.node_probe_path,
+                node_path: self.node_probe_path.clone(),
                 agent_port: self.agent_probe_port,
                 interval: self.node_probe_interval,
                 timeout: self.node_probe_timeout,
@@ -136,18 +138,21 @@ fn parse_listen_addr(text: &str) -> Result<SocketAddr, String> {
 
 /// Runs `egressc sync`; returns on a fatal error, or with success after SIGTERM/SIGINT.
 pub fn run(args: SyncArgs) -> ExitCode {
-    super::daemon::init_logging();
+    super::daemon::init_logging(args.shell.log_format);
     let runtime = match super::daemon::runtime(None) {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
     let run = async {
-        let shutdown = super::daemon::shutdown_signal().map_err(crate::sync::SyncError::Signal)?;
-        crate::sync::run(args.config(), shutdown).await
+        let kube_config = super::daemon::kube_config(args.shell.kubeconfig.as_deref()).await?;
+        let shutdown = super::daemon::shutdown_signal()?;
+        crate::sync::run(args.config(), kube_config, shutdown)
+            .await
+            .map_err(|error| error.to_string())
     };
     match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => super::trouble(&error.to_string()),
+        Err(message) => super::trouble(&message),
     }
 }
 

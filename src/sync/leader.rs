@@ -9,15 +9,33 @@
 //! to be woken, so a released Lease would sit free for up to its whole duration. A watch on
 //! the Lease ([`super::leader_release`]) reports a cleared holder; the supervisor here then
 //! replaces the sleeping manager with a fresh one, which reads the free Lease and takes it.
+//!
+//! kube-lease-manager alone keeps reporting "leader" while its renewals fail, so a leader cut
+//! off for longer than the Lease would go on writing after a standby took over. A fence task
+//! reads the Lease every [`FENCE_READ_INTERVAL`] and [`Leadership::is_leader`] is true only
+//! while the latest read showing this replica as the holder still covers the present
+//! (`egressc_core::sync::leader_fence`): a leader that cannot see its own Lease stops writing
+//! before anyone else may start.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::jiff::Timestamp;
+
 use kube::Client;
+use kube::api::Api;
 use kube_lease_manager::{LeaseManager, LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::leader_release;
+use crate::sync::leader_fence;
+
+/// How often the fence task reads the leader Lease.
+pub const FENCE_READ_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Name of the leader-election Lease.
 pub const LEADER_LEASE: &str = "egressc-sync";
@@ -29,6 +47,9 @@ const REBUILD_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Leadership {
     state: watch::Receiver<bool>,
+    /// Until when the latest look at the Lease lets this replica write; `None` for
+    /// [`Leadership::always`].
+    fence: Option<Fence>,
     /// Keeps the channel open for [`Leadership::always`].
     _fixed: Option<watch::Sender<bool>>,
     _task: Option<JoinHandle<Result<(), LeaseManagerError>>>,
@@ -65,6 +86,7 @@ impl Leadership {
         let (sender, state) = watch::channel(true);
         Leadership {
             state,
+            fence: None,
             _fixed: Some(sender),
             _task: None,
         }
@@ -72,7 +94,8 @@ impl Leadership {
 
     /// Competes for the Lease `name` in `namespace` as `identity`. The holder renews it well
     /// before `duration` runs out (a third of it is the renewal margin); a standby takes a
-    /// released Lease at once.
+    /// released Lease at once. `client` should not retry failed requests by itself (see
+    /// `sync::run`): a renewal that fails must fail.
     pub async fn elect(
         client: Client,
         namespace: &str,
@@ -87,12 +110,34 @@ impl Leadership {
             identity: identity.to_owned(),
             seconds: duration.as_secs().max(2),
         };
-        let manager = election.manager().await?;
-        let released = leader_release::spawn(client, namespace, name);
-        let (sender, state) = watch::channel(false);
+        // The first look at the Lease may meet an API outage (a replica restarted during one):
+        // wait it out like any other request would be waited out, rather than exit.
+        let mut pause = Duration::from_millis(100);
+        let manager = loop {
+            match election.manager().await {
+                Ok(manager) => break manager,
+                Err(LeaseManagerError::KubeError(error)) if transient(&error) => {
+                    tracing::warn!(%error, ?pause, "leader Lease not reachable; retrying");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                Err(error) => return Err(error),
+            }
+        };
+        let released = leader_release::spawn(client.clone(), namespace, name);
+        let (sender, manager_state) = watch::channel(false);
+        let lease_duration = Duration::from_secs(election.seconds);
         let task = tokio::spawn(supervise(election, manager, sender, released));
+        let (fence, state) = Fence::spawn(
+            Api::namespaced(client, namespace),
+            name.to_owned(),
+            identity.to_owned(),
+            lease_duration,
+            manager_state,
+        );
         Ok(Leadership {
             state,
+            fence: Some(fence),
             _fixed: None,
             _task: Some(task),
         })
@@ -104,9 +149,10 @@ impl Leadership {
         self._task.take().map(|task| Release { task })
     }
 
-    /// Does this replica hold the Lease now?
+    /// Does this replica hold the Lease now, as kube-lease-manager says and as a recent read
+    /// of the Lease confirms?
     pub fn is_leader(&self) -> bool {
-        *self.state.borrow()
+        *self.state.borrow() && self.fence.as_ref().is_none_or(Fence::holds)
     }
 
     /// Waits until leadership changes (never returns for [`Leadership::always`]).
@@ -199,5 +245,114 @@ impl Release {
                 false
             }
         }
+    }
+}
+
+/// An error that says nothing about the request itself: the API was unreachable or overloaded.
+fn transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => true,
+        _ => false,
+    }
+}
+
+/// The shell of `leader_fence`: reads the leader Lease, publishes until when this replica may
+/// write, and turns kube-lease-manager's state into the effective one (manager says leader and
+/// the fence holds), so that the loop also hears of a lapse.
+#[derive(Debug)]
+struct Fence {
+    epoch: Instant,
+    /// Milliseconds after `epoch` until which writes are allowed (0: not allowed).
+    until_ms: Arc<AtomicU64>,
+    task: JoinHandle<()>,
+}
+
+impl Fence {
+    fn spawn(
+        leases: Api<Lease>,
+        name: String,
+        identity: String,
+        duration: Duration,
+        mut manager: watch::Receiver<bool>,
+    ) -> (Self, watch::Receiver<bool>) {
+        let epoch = Instant::now();
+        let until_ms = Arc::new(AtomicU64::new(0));
+        let published = until_ms.clone();
+        let (effective, state) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(FENCE_READ_INTERVAL);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = ticks.tick() => {}
+                    changed = manager.changed() => {
+                        if changed.is_err() {
+                            // The election task ended: nobody leads here any more.
+                            effective.send_replace(false);
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                }
+                // A standby has nothing to fence and spares the API the reads. A new leader
+                // reads at once, so that it starts writing without waiting for a tick.
+                if *manager.borrow() {
+                    look(&leases, &name, &identity, duration, epoch, &published).await;
+                } else {
+                    published.store(0, Ordering::Release);
+                }
+                let holds = *manager.borrow() && holds(epoch, &published);
+                effective.send_if_modified(|current| std::mem::replace(current, holds) != holds);
+            }
+        });
+        let fence = Fence {
+            epoch,
+            until_ms,
+            task,
+        };
+        (fence, state)
+    }
+
+    fn holds(&self) -> bool {
+        holds(self.epoch, &self.until_ms)
+    }
+}
+
+/// One read of the Lease, published as the new end of the fence.
+async fn look(
+    leases: &Api<Lease>,
+    name: &str,
+    identity: &str,
+    duration: Duration,
+    epoch: Instant,
+    until_ms: &AtomicU64,
+) {
+    let sent = Instant::now();
+    let sent_wall = Timestamp::now();
+    // A read slower than two intervals is as good as a failed one.
+    let Ok(Ok(lease)) = tokio::time::timeout(FENCE_READ_INTERVAL * 2, leases.get(name)).await
+    else {
+        return;
+    };
+    match leader_fence::valid_for(&lease, identity, duration, sent_wall) {
+        Some(left) => {
+            let until = (sent + left).duration_since(epoch).as_millis();
+            until_ms.fetch_max(u64::try_from(until).unwrap_or(u64::MAX), Ordering::AcqRel);
+        }
+        // Someone else holds it, or it lapsed: stop at once.
+        None => until_ms.store(0, Ordering::Release),
+    }
+}
+
+fn holds(epoch: Instant, until_ms: &AtomicU64) -> bool {
+    let now = Instant::now().duration_since(epoch).as_millis();
+    u128::from(until_ms.load(Ordering::Acquire)) > now
+}
+
+impl Drop for Fence {
+    fn drop(&mut self) {
+        // Also drops the task's receiver of the manager's state, the last one: the manager
+        // then releases the Lease (see `Release`).
+        self.task.abort();
     }
 }

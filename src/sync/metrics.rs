@@ -50,6 +50,8 @@ pub struct Metrics {
     pub probes: ProbeMetrics,
     /// Reactions and relists (see [`super::reaction`]).
     pub reactions: super::reaction::ReactionMetrics,
+    /// What operators expect of any controller (build info, leader, watches, reconciles).
+    pub operator: OperatorMetrics,
     ready: AtomicBool,
 }
 
@@ -97,10 +99,12 @@ impl Metrics {
         );
         let probes = ProbeMetrics::register(&mut registry);
         let reactions = super::reaction::ReactionMetrics::register(&mut registry);
+        let operator = OperatorMetrics::register(&mut registry);
         Metrics {
             probes,
             reactions,
             registry,
+            operator,
             failovers,
             active_node,
             eligible_nodes,
@@ -286,8 +290,18 @@ pub async fn serve(
     axum::serve(listener, app).await
 }
 
-async fn render(State(metrics): State<Arc<Metrics>>) -> String {
-    metrics.encode()
+/// The content type of the OpenMetrics text that prometheus-client writes (with `# EOF`);
+/// served as `text/plain`, Prometheus would parse it with the classic text parser.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn render(
+    State(metrics): State<Arc<Metrics>>,
+) -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    (
+        [(axum::http::header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)],
+        metrics.encode(),
+    )
 }
 
 async fn ready(State(metrics): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
@@ -298,9 +312,141 @@ async fn ready(State(metrics): State<Arc<Metrics>>) -> (StatusCode, &'static str
     }
 }
 
+// ---- Operator metrics: build info, leadership, watch restarts, reconcile duration, orphan
+// policies. Kept apart from the election metrics above; the alert rules in
+// monitoring/egressc.rules.yaml and the dashboard use these names.
+
+/// Label set `{version}`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VersionLabel {
+    /// egressc's version.
+    pub version: String,
+}
+
+/// Label set `{source}`: which watch.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// The watched kind, e.g. `node`, `ciliumnode`, `gateway`.
+    pub source: String,
+}
+
+/// The metrics operators expect of a controller.
+#[derive(Debug)]
+pub struct OperatorMetrics {
+    /// `egressc_build_info{version}`: always 1.
+    pub build_info: Family<VersionLabel, Gauge>,
+    /// `egressc_leader`: 1 while this replica holds the leader Lease (or runs without election).
+    pub leader: Gauge,
+    /// `egressc_watch_restarts_total{source}`: watches that failed and were restarted.
+    pub watch_restarts: Family<SourceLabel, Counter>,
+    /// `egressc_reconcile_duration_seconds`: one reconcile, plan and writes.
+    pub reconcile_duration: Histogram,
+    /// `egressc_orphan_policies`: policies naming an EgressGateway that does not exist.
+    pub orphan_policies: Gauge,
+}
+
+impl OperatorMetrics {
+    fn register(registry: &mut Registry) -> Self {
+        let metrics = OperatorMetrics {
+            build_info: Family::default(),
+            leader: Gauge::default(),
+            watch_restarts: Family::default(),
+            reconcile_duration: Histogram::new([
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            orphan_policies: Gauge::default(),
+        };
+        metrics
+            .build_info
+            .get_or_create(&VersionLabel {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        registry.register(
+            "build_info",
+            "egressc's version (value 1)",
+            metrics.build_info.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica holds the leader Lease",
+            metrics.leader.clone(),
+        );
+        registry.register(
+            "watch_restarts",
+            "Watches of the API server that failed and were restarted",
+            metrics.watch_restarts.clone(),
+        );
+        registry.register_with_unit(
+            "reconcile_duration",
+            "Duration of one reconcile: planning and the writes it needs",
+            prometheus_client::registry::Unit::Seconds,
+            metrics.reconcile_duration.clone(),
+        );
+        registry.register(
+            "orphan_policies",
+            "EgressGatewayPolicies naming an EgressGateway that does not exist",
+            metrics.orphan_policies.clone(),
+        );
+        metrics
+    }
+
+    /// Counts a restart of the watch of `source` (its `Debug` name, lowercased).
+    pub fn watch_restarted(&self, source: impl std::fmt::Debug) {
+        self.watch_restarts
+            .get_or_create(&SourceLabel {
+                source: format!("{source:?}").to_lowercase(),
+            })
+            .inc();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_metrics_are_exported_under_their_documented_names() {
+        let metrics = Metrics::new();
+        metrics.operator.leader.set(1);
+        metrics
+            .operator
+            .watch_restarted(crate::sync::index::Source::CiliumNode);
+        metrics.operator.reconcile_duration.observe(0.02);
+        metrics.operator.orphan_policies.set(2);
+        let text = metrics.encode();
+        let version = env!("CARGO_PKG_VERSION");
+        for line in [
+            format!("egressc_build_info{{version=\"{version}\"}} 1"),
+            "egressc_leader 1".to_string(),
+            "egressc_watch_restarts_total{source=\"ciliumnode\"} 1".to_string(),
+            "egressc_reconcile_duration_seconds_count 1".to_string(),
+            "egressc_orphan_policies 2".to_string(),
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn metrics_are_served_as_openmetrics() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(serve(listener, Arc::new(Metrics::new())));
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        let header = format!("content-type: {OPENMETRICS_CONTENT_TYPE}");
+        assert!(
+            response.to_lowercase().contains(&header.to_lowercase()),
+            "{response}"
+        );
+        assert!(response.trim_end().ends_with("# EOF"), "{response}");
+    }
 
     #[test]
     fn moving_the_active_node_replaces_its_series() {

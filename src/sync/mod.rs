@@ -10,7 +10,9 @@
 //! Shell: `watch`, `writer`, `leader` (with `leader_release`), `metrics`, `probe` (direct node probing), `run` (the
 //! I/O) and `config`.
 
-pub use egressc_core::sync::{cegp, convert, index, objects, patches, statuses, validation};
+pub use egressc_core::sync::{
+    cegp, convert, index, leader_fence, objects, patches, statuses, validation,
+};
 
 pub mod config;
 pub mod leader;
@@ -62,13 +64,25 @@ pub const WRITE_GRACE: Duration = Duration::from_secs(1);
 /// Then how long handing the leader Lease back may take.
 pub const RELEASE_GRACE: Duration = Duration::from_secs(1);
 
+/// The API client of the controller. kube retries 429/503/504 answers by itself for many
+/// minutes by default; here a failed request must fail: a leader cut off from the API must see
+/// its renewals fail (and stop writing, `leader`), a write must not land long after it was
+/// decided (possibly after another replica took over), and a watch that cannot list must show
+/// as an observation gap. The loop and kube-runtime's watchers retry with their own backoff.
+fn client(mut config: kube::Config) -> Result<kube::Client, SyncError> {
+    config.default_retry = false;
+    kube::Client::try_from(config).map_err(SyncError::Client)
+}
+
 /// Runs the controller until `shutdown` completes; then it stops reconciling, lets the writes
 /// in flight finish (at most [`WRITE_GRACE`]) and hands the leader Lease back (at most
 /// [`RELEASE_GRACE`]), so a standby takes over without waiting the Lease out.
-pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Result<(), SyncError> {
-    let client = kube::Client::try_default()
-        .await
-        .map_err(SyncError::Client)?;
+pub async fn run(
+    config: SyncConfig,
+    kube_config: kube::Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SyncError> {
+    let client = client(kube_config)?;
     let metrics = Arc::new(metrics::Metrics::new());
     let listener = tokio::net::TcpListener::bind(config.metrics_addr)
         .await
@@ -78,15 +92,23 @@ pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Resu
         })?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));
     let compiler = cegp::CegpCompiler::new(config.cilium_version)?;
+    let mut shutdown = std::pin::pin!(shutdown);
     let mut leadership = if config.leader_elect {
-        leader::Leadership::elect(
+        let elect = leader::Leadership::elect(
             client.clone(),
             &config.namespace,
             leader::LEADER_LEASE,
             &config.identity,
             config.leader_lease_duration,
-        )
-        .await?
+        );
+        // Joining the election waits out an API outage; a signal meanwhile ends the process.
+        tokio::select! {
+            leadership = elect => leadership?,
+            () = &mut shutdown => {
+                tracing::info!("egressc sync stopped before joining the election");
+                return Ok(());
+            }
+        }
     } else {
         leader::Leadership::always()
     };
@@ -111,7 +133,7 @@ pub async fn run(config: SyncConfig, shutdown: impl Future<Output = ()>) -> Resu
         .with_slow_reaction(config.slow_reaction);
     let mut reconciling = Box::pin(main.run(events, probe_results, stopping));
     let ended = tokio::select! {
-        () = shutdown => false,
+        () = &mut shutdown => false,
         () = &mut reconciling => true,
     };
     let _ = stop.send(true);

@@ -4,7 +4,7 @@
 //! then VIP Leases, statuses, Events, CEGPs. A failed label write ends the batch, so a new
 //! active label is never added while the old one may still be in place.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,6 +180,7 @@ impl Loop {
 
     /// Indexes one event at the instant it was seen.
     fn intake_one(&mut self, seen: Seen) {
+        self.count_watch_restart(&seen.event);
         if let WatchEvent::Init(source) = &seen.event {
             self.metrics.reactions.listed(*source);
         }
@@ -243,6 +244,12 @@ impl Loop {
         }
     }
 
+    fn count_watch_restart(&self, event: &WatchEvent) {
+        if let WatchEvent::Failed(source) = event {
+            self.metrics.operator.watch_restarted(source);
+        }
+    }
+
     /// One reconcile; returns when to run again without new events.
     async fn step(&mut self) -> TokioInstant {
         let started = TokioInstant::now();
@@ -259,6 +266,10 @@ impl Loop {
 
     async fn reconcile_and_write(&mut self) -> TokioInstant {
         let now = self.now();
+        self.metrics
+            .operator
+            .leader
+            .set(i64::from(self.leadership.is_leader()));
         let synced = self.index.synced();
         if synced != self.synced {
             self.synced = synced;
@@ -293,7 +304,12 @@ impl Loop {
             .next_wakeup
             .map_or(decided_at + IDLE, |at| self.epoch + at.0);
         self.export_decisions(&plan);
-        if self.apply(plan, now, decided_at).await {
+        let applied = self.apply(plan, now, decided_at).await;
+        self.metrics
+            .operator
+            .reconcile_duration
+            .observe(decided_at.elapsed().as_secs_f64());
+        if applied {
             self.retry = MIN_RETRY;
         } else {
             self.metrics.reconcile_errors.inc();
@@ -492,8 +508,37 @@ impl Loop {
         ok
     }
 
+    /// `egressc_orphan_policies`: counted again whenever some verdict changed (a gateway or
+    /// policy added, removed or edited changes one).
+    fn export_orphans(&self) {
+        let orphans = self
+            .index
+            .policies
+            .verdicts()
+            .filter(|(name, _)| {
+                self.index
+                    .policies
+                    .object(name)
+                    .and_then(|p| {
+                        p.pointer("/spec/egressGatewayName")
+                            .and_then(serde_json::Value::as_str)
+                            .map(|g| self.index.gateways.object(g).is_none())
+                    })
+                    .unwrap_or(false)
+            })
+            .count();
+        self.metrics
+            .operator
+            .orphan_policies
+            .set(i64::try_from(orphans).unwrap_or(i64::MAX));
+    }
+
     async fn write_verdict_events(&mut self) -> bool {
-        for change in self.index.take_verdict_changes() {
+        let changes = self.index.take_verdict_changes();
+        if !changes.is_empty() {
+            self.export_orphans();
+        }
+        for change in changes {
             let object = if change.kind == GATEWAY_KIND {
                 self.index.gateways.object(&change.name).cloned()
             } else {
@@ -511,11 +556,65 @@ impl Loop {
         true
     }
 
-    /// Applies changed CEGPs and deletes managed ones whose policy is gone: all of them after
-    /// a catalog change, otherwise only the CEGPs someone else changed or deleted.
+    /// Finds the policies among `names` (all policies when `full`) whose CEGP name is taken by a
+    /// CEGP egressc does not own, and reports each change: the policy's `Ready` condition says
+    /// so (written here, since statuses went out before the CEGPs) and a Warning Event names the
+    /// conflict; a resolved conflict restores the condition.
+    async fn report_cegp_conflicts(&mut self, names: &[String], full: bool) {
+        let index = &self.index;
+        let conflicted = |name: &String| {
+            index.policies.contains(name)
+                && index.cegps.get(name).is_some_and(|cegp| !cegp.is_owned())
+        };
+        let now: BTreeSet<String> = names.iter().filter(|n| conflicted(n)).cloned().collect();
+        let looked_at: BTreeSet<&String> = names.iter().collect();
+        let before: BTreeSet<String> = self
+            .index
+            .cegp_conflicts
+            .iter()
+            .filter(|name| full || looked_at.contains(name) || !self.index.policies.contains(name))
+            .cloned()
+            .collect();
+        let started: Vec<String> = now.difference(&before).cloned().collect();
+        let ended: Vec<String> = before.difference(&now).cloned().collect();
+        if started.is_empty() && ended.is_empty() {
+            return;
+        }
+        for name in &ended {
+            self.index.cegp_conflicts.remove(name);
+            self.index.policies.unsettle(name);
+        }
+        for name in &started {
+            tracing::warn!(policy = %name, "a CiliumEgressGatewayPolicy of that name exists and is not managed by egressc; leaving it alone");
+            self.index.cegp_conflicts.insert(name.clone());
+            self.index.policies.unsettle(name);
+        }
+        self.write_statuses(&Plan::default()).await;
+        for name in &started {
+            let Some(object) = self.index.policies.object(name) else {
+                continue;
+            };
+            let note = patches::cegp_conflict_message(name);
+            if let Err(error) = self
+                .writer
+                .event(&object, true, patches::CEGP_CONFLICT_REASON, note)
+                .await
+            {
+                tracing::warn!(policy = %name, %error, "event failed");
+            }
+        }
+    }
+
+    /// Applies changed CEGPs and deletes egressc's own ones whose policy is gone: all of them
+    /// after a catalog change, otherwise only the CEGPs someone else changed or deleted. A CEGP
+    /// egressc does not own is never written or deleted (see [`Loop::report_cegp_conflicts`]).
     async fn write_cegps(&mut self) -> bool {
         let touched = self.index.take_cegp_changes();
         let full = self.index.take_catalog_change() || self.cegps_dirty;
+        if full {
+            // A policy or gateway appeared or went: orphans may have too.
+            self.export_orphans();
+        }
         if !full && touched.is_empty() {
             return true;
         }
@@ -529,6 +628,7 @@ impl Loop {
         } else {
             touched.iter().cloned().collect()
         };
+        self.report_cegp_conflicts(&names, full).await;
         let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
         // Bodies are built as the writes go, so that only the writes in flight hold a copy.
         let applies = names.iter().filter_map(|name| {
@@ -539,9 +639,15 @@ impl Loop {
                     return None;
                 }
             };
+            let observed = index.cegps.get(name);
+            if observed.is_some_and(|cegp| !cegp.is_owned()) {
+                // Someone else's CEGP of that name: reported, never written.
+                return None;
+            }
             let uid = index.policies.uid(name).unwrap_or_default();
-            rendered.differs(index.cegps.get(name), name, uid).then_some(async move {
-                let result = writer.apply_cegp(name, rendered.body(name, uid)).await;
+            let force = observed.is_some();
+            rendered.differs(observed, name, uid).then_some(async move {
+                let result = writer.apply_cegp(name, rendered.body(name, uid), force).await;
                 if let Err(error) = &result {
                     tracing::warn!(policy = %name, %error, "CEGP write failed");
                 }
@@ -549,15 +655,16 @@ impl Loop {
             })
         });
         let mut results = concurrently(applies).await;
-        let orphans: Vec<&String> = self
+        let orphans: Vec<(&String, Option<&str>)> = self
             .index
             .cegps
-            .keys()
-            .filter(|name| full || touched.contains(*name))
-            .filter(|name| !self.index.policies.contains(name))
+            .iter()
+            .filter(|(name, cegp)| (full || touched.contains(*name)) && cegp.is_owned())
+            .filter(|(name, _)| !self.index.policies.contains(name))
+            .map(|(name, cegp)| (name, cegp.uid()))
             .collect();
-        let deletes = orphans.into_iter().map(|name| async move {
-            let result = writer.delete_cegp(name).await;
+        let deletes = orphans.into_iter().map(|(name, uid)| async move {
+            let result = writer.delete_cegp(name, uid).await;
             if let Err(error) = &result {
                 tracing::warn!(cegp = %name, %error, "CEGP delete failed");
             }

@@ -112,7 +112,7 @@ pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<Seen> {
     );
     spawn(
         Api::<Lease>::namespaced(client.clone(), &config.namespace),
-        managed.clone(),
+        managed,
         Source::VipLease,
         |l| Object::VipLease(Box::new(l)),
         tx.clone(),
@@ -126,14 +126,16 @@ pub fn spawn_all(client: &Client, config: &SyncConfig) -> mpsc::Receiver<Seen> {
     );
     spawn(
         Api::<DynamicObject>::all_with(client.clone(), &policy),
-        all,
+        all.clone(),
         Source::Policy,
         |o| Object::Policy(json(o)),
         tx.clone(),
     );
+    // Every CEGP, not only egressc's: a policy whose CEGP name is taken by someone else's
+    // object must be seen as a conflict, never written over (see `CegpSummary::is_owned`).
     spawn(
         Api::<DynamicObject>::all_with(client.clone(), &cegp_resource()),
-        managed,
+        all,
         Source::Cegp,
         |o| Object::Cegp(json(o)),
         tx,

@@ -174,19 +174,35 @@ impl Writer {
             .map(drop)
     }
 
-    /// Applies a CEGP.
-    pub async fn apply_cegp(&self, name: &str, body: Value) -> Result<(), kube::Error> {
-        let params = PatchParams::apply(FIELD_MANAGER).force();
+    /// Applies a CEGP. `force` only for a CEGP observed to be egressc's own: a CEGP not seen
+    /// yet is applied without force, so that one someone else created in the meantime with
+    /// fields of its own is refused by the API server (409) instead of being taken over.
+    pub async fn apply_cegp(
+        &self,
+        name: &str,
+        body: Value,
+        force: bool,
+    ) -> Result<(), kube::Error> {
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.force = force;
         self.cegps
             .patch(name, &params, &Patch::Apply(body))
             .await
             .map(drop)
     }
 
-    /// Deletes a CEGP (already gone is fine).
-    pub async fn delete_cegp(&self, name: &str) -> Result<(), kube::Error> {
-        match self.cegps.delete(name, &DeleteParams::default()).await {
-            Err(e) if is_status(&e, 404) => Ok(()),
+    /// Deletes a CEGP (already gone is fine), only if it is still the object observed as
+    /// egressc's (`uid`): a CEGP recreated by someone else under that name is left alone.
+    pub async fn delete_cegp(&self, name: &str, uid: Option<&str>) -> Result<(), kube::Error> {
+        let params = DeleteParams {
+            preconditions: uid.map(|uid| Preconditions {
+                resource_version: None,
+                uid: Some(uid.to_owned()),
+            }),
+            ..DeleteParams::default()
+        };
+        match self.cegps.delete(name, &params).await {
+            Err(e) if is_status(&e, 404) || is_status(&e, 409) => Ok(()),
             other => other.map(drop),
         }
     }

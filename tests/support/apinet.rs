@@ -124,6 +124,22 @@ impl ApiNet {
         std::fs::write(path, yaml)
     }
 
+    /// The api runtime (for tasks that outlive one [`ApiNet::run`]).
+    pub fn handle(&self) -> tokio::runtime::Handle {
+        self.runtime.handle().clone()
+    }
+
+    /// Makes the API server answer 503 to everything for `duration` and drop its watches (an
+    /// outage every node sees).
+    pub fn outage(&self, duration: std::time::Duration) {
+        self.server.faults().outage(duration);
+    }
+
+    /// Reconnects `host` to the API after [`ApiNet::cut`].
+    pub fn reconnect(&self, host: &Host) -> io::Result<()> {
+        host.ns.ip(&["link", "set", API_IF, "up"]).map(drop)
+    }
+
     /// Cuts `host` from the API (its API link goes down; its LAN link stays up).
     pub fn cut(&self, host: &Host) -> io::Result<()> {
         host.ns.ip(&["link", "set", API_IF, "down"]).map(drop)

@@ -14,11 +14,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{
-    Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams, PostParams,
-};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
+use super::api::{crd_texts, dynamic, set_ready};
 use super::vipctl::NAMESPACE;
 
 /// The gateway's name in these tests.
@@ -51,19 +50,6 @@ impl LabelSample {
             _ => None,
         }
     }
-}
-
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-fn dynamic(client: &Client, group: &str, kind: &str, plural: &str) -> Api<DynamicObject> {
-    let version = if group == "cilium.io" {
-        "v2"
-    } else {
-        "v1alpha1"
-    };
-    Api::all_with(client.clone(), &resource(group, version, kind, plural))
 }
 
 fn from<T: serde::de::DeserializeOwned>(value: Value) -> kube::Result<T> {
@@ -105,17 +91,7 @@ impl Fleet {
     pub async fn install(client: Client, nodes: &[&str], vip: IpAddr) -> kube::Result<Fleet> {
         let pp = PostParams::default();
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        let root = env!("CARGO_MANIFEST_DIR");
-        let mut texts = vec![egressc::crds::render_crds()];
-        for fixture in [
-            "ciliumnodes.crd.yaml",
-            "ciliumegressgatewaypolicies.v1.19.0.yaml",
-        ] {
-            texts.push(
-                std::fs::read_to_string(format!("{root}/tests/fixtures/{fixture}"))
-                    .map_err(|e| kube::Error::Service(e.into()))?,
-            );
-        }
+        let texts = crd_texts().map_err(|e| kube::Error::Service(e.into()))?;
         for text in texts {
             for crd in yaml_docs(&text)? {
                 crds.create(&pp, &from(crd)?).await?;
@@ -224,17 +200,7 @@ impl Fleet {
 
     /// The node lifecycle controller's verdict on `node` (the Node's Ready condition).
     pub async fn set_node_ready(&self, node: &str, ready: bool) -> kube::Result<()> {
-        let status = if ready { "True" } else { "False" };
-        Api::<Node>::all(self.client.clone())
-            .patch_status(
-                node,
-                &PatchParams::default(),
-                &Patch::Merge(
-                    json!({"status": {"conditions": [{"type": "Ready", "status": status}]}}),
-                ),
-            )
-            .await
-            .map(drop)
+        set_ready(&Api::<Node>::all(self.client.clone()), node, ready).await
     }
 
     /// Kubelet's readiness verdict on `node`'s VIP agent Pod.
@@ -289,6 +255,26 @@ impl Fleet {
         })
     }
 
+    /// Polls [`Fleet::labels`] every 20 ms until exactly one node, not in `not`, carries the
+    /// label on Node and CiliumNode; that node and when it was seen, or `None` after `timeout`.
+    pub async fn wait_single(
+        self,
+        not: Vec<String>,
+        timeout: Duration,
+    ) -> Option<(String, Instant)> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(sample) = self.labels().await
+                && let Some(node) = sample.single()
+                && !not.iter().any(|n| n == node)
+            {
+                return Some((node.to_owned(), sample.at));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
     /// Samples [`Fleet::labels`] every 20 ms until `stop` is set; every sample, in order.
     pub async fn record_labels(self, stop: Arc<std::sync::atomic::AtomicBool>) -> Vec<LabelSample> {
         let mut samples = Vec::new();
@@ -320,12 +306,5 @@ fn agent_pod(node: &str) -> String {
 }
 
 async fn set_pod_ready(pods: &Api<Pod>, pod: &str, ready: bool) -> kube::Result<()> {
-    let status = if ready { "True" } else { "False" };
-    pods.patch_status(
-        pod,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"status": {"conditions": [{"type": "Ready", "status": status}]}})),
-    )
-    .await
-    .map(drop)
+    set_ready(pods, pod, ready).await
 }

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use egressc::agent::lease_object::{self, VipLease};
 use egressc::controller::{
-    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION, lease_name,
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, TAKEOVER_ANNOTATION, VIP_ANNOTATION,
+    lease_name,
 };
 use egressc::model::api::{
     EgressGateway, EgressGatewaySpec, SourceIpMode, SourceIpSpec, VirtualIpAddressSpec,
@@ -147,9 +148,15 @@ impl VipControl {
         }
     }
 
-    /// Controller rule 2: `vip-grant = node`; with `takeover` also clears holder and ready.
+    /// Controller rule 2: `vip-grant = node`; with `takeover` also clears holder and ready
+    /// and marks the takeover (the next holder probes before its bring-up).
     pub async fn grant(&self, node: &str, takeover: bool) -> kube::Result<()> {
         self.update(|lease| {
+            let old_holder = lease
+                .spec
+                .as_ref()
+                .and_then(|s| s.holder_identity.clone())
+                .unwrap_or_default();
             let annotations = lease
                 .metadata
                 .annotations
@@ -157,6 +164,7 @@ impl VipControl {
             annotations.insert(GRANT_ANNOTATION.into(), node.into());
             if takeover {
                 annotations.insert(READY_ANNOTATION.into(), String::new());
+                annotations.insert(TAKEOVER_ANNOTATION.into(), old_holder);
                 lease
                     .spec
                     .get_or_insert_with(Default::default)

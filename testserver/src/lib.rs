@@ -7,6 +7,7 @@ mod deletion;
 mod discovery;
 mod faults;
 mod fieldpath;
+mod inspect;
 mod managed;
 mod metadata;
 mod objects;
@@ -32,9 +33,12 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 pub use faults::Faults;
+pub use inspect::{ChangeFeed, FeedError};
+pub use registry::ResourceKey;
 use requests::RequestLog;
 pub use requests::RequestRecord;
 use store::Store;
+pub use watch::{Change, ChangeKind};
 
 /// Watch history kept by default: enough for 5,000 nodes plus churn.
 pub const DEFAULT_HISTORY_LIMIT: usize = 100_000;

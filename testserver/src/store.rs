@@ -290,6 +290,14 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// Every stored object of a kind, in namespace/name order.
+    pub fn objects_of(&self, resource: &ResourceKey) -> Vec<Arc<Value>> {
+        self.objects
+            .get(resource)
+            .map(|o| o.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Every object of a kind (for cascading a CRD deletion).
     pub fn keys_of(&self, resource: &ResourceKey) -> Vec<ObjectKey> {
         self.objects

@@ -114,6 +114,44 @@ pub fn gratuitous_arp_reply(mac: MacAddr, vip: Ipv4Addr) -> Vec<u8> {
     .to_frame()
 }
 
+/// ARP probe (RFC 5227 §2.1.1): broadcast request for `vip` with sender IP 0.0.0.0, so that a
+/// host that has `vip` answers without anyone's ARP cache learning the prober.
+pub fn arp_probe(mac: MacAddr, vip: Ipv4Addr) -> Vec<u8> {
+    Arp {
+        eth_dst: MacAddr::BROADCAST,
+        operation: ARP_REQUEST,
+        sender_mac: mac,
+        sender_ip: Ipv4Addr::UNSPECIFIED,
+        target_mac: MacAddr::ZERO,
+        target_ip: vip,
+    }
+    .to_frame()
+}
+
+/// The solicited-node multicast group of `ip` (`ff02::1:ffXX:XXXX`, RFC 4291 §2.7.1).
+pub fn solicited_node_group(ip: Ipv6Addr) -> Ipv6Addr {
+    let o = ip.octets();
+    Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, o[13], o[14], o[15],
+    ])
+}
+
+/// Duplicate Address Detection probe (RFC 4862 §5.4.2): a Neighbor Solicitation for `vip` from
+/// the unspecified address `::` to its solicited-node group, without a source link-layer
+/// option (none is allowed with `::`). A host that has `vip` answers with an NA to `ff02::1`.
+pub fn dad_neighbor_solicitation(mac: MacAddr, vip: Ipv6Addr) -> Vec<u8> {
+    let group = solicited_node_group(vip);
+    let mut body = vec![ICMPV6_NEIGHBOR_SOLICITATION, 0, 0, 0, 0, 0, 0, 0];
+    body.extend_from_slice(&vip.octets());
+    icmpv6_frame(
+        MacAddr::ipv6_multicast(group),
+        mac,
+        Ipv6Addr::UNSPECIFIED,
+        group,
+        &body,
+    )
+}
+
 /// Unsolicited Neighbor Advertisement for `vip` from `mac` to all nodes (`ff02::1`): override
 /// flag set, solicited and router flags clear, target link-layer address option, hop limit 255.
 pub fn unsolicited_neighbor_advertisement(mac: MacAddr, vip: Ipv6Addr) -> Vec<u8> {

@@ -11,12 +11,17 @@
 //!    only from the send time of a successful write ([`address_lifetime`]);
 //! 4. grant is not me but holder is → [`Action::Release`] (VIP first, then the write);
 //! 5. holder is someone else (or the Lease is gone) while I hold → [`Action::StepDown`];
-//! 6. holder is someone else → never [`Action::Acquire`], whatever the Lease's times say.
+//! 6. holder is someone else → never [`Action::Acquire`], whatever the Lease's times say;
+//! 7. renewals fail without a conflict while the VIP is up → [`outage_hold`]: the keeper holds
+//!    the VIP on the LAN's word; it yielded to another MAC → [`Action::Release`];
+//! 8. a bring-up probes first ([`bring_up_needs_probe`]) unless it follows an acquire of a
+//!    Lease that was released, not taken over.
 
 use std::time::Duration;
 
 use crate::agent::plan::Lifetimes;
-use crate::controller::Instant;
+use crate::lease_protocol::{ADDRESS_LIFETIME, RENEW_INTERVAL};
+use crate::time::Instant;
 
 /// What the agent read of one VIP Lease. Empty strings in the object are `None` here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +34,9 @@ pub struct LeaseView {
     pub holder: Option<String>,
     /// The `vip-ready` annotation.
     pub ready: Option<String>,
+    /// The `vip-takeover` annotation is set: the controller cleared the last holder without
+    /// its release, so the VIP may still be on that node.
+    pub takeover: bool,
 }
 
 /// What this agent holds for one gateway, as far as it knows.
@@ -41,6 +49,14 @@ pub struct Local {
     pub last_attempt: Option<Instant>,
     /// The VIP has been added and its first announcement round sent since the acquisition.
     pub vip_up: bool,
+    /// The latest renewal failed without a conflict (error, timeout, 5xx): the API cannot be
+    /// reached, which says nothing about who holds the Lease.
+    pub renew_failing: bool,
+    /// The keeper gave the VIP up during an outage hold (another MAC probed or claimed it).
+    pub yielded: bool,
+    /// The next bring-up follows an acquire of a released (not taken over) Lease and needs no
+    /// probe.
+    pub graceful_bring_up: bool,
 }
 
 impl Local {
@@ -63,8 +79,8 @@ impl Default for AgentTiming {
     /// 500 ms and 2 s (docs/lease-protocol.md, "Timing").
     fn default() -> Self {
         AgentTiming {
-            renew_interval: Duration::from_millis(500),
-            address_lifetime: Duration::from_secs(2),
+            renew_interval: RENEW_INTERVAL,
+            address_lifetime: ADDRESS_LIFETIME,
         }
     }
 }
@@ -107,6 +123,9 @@ pub fn decide(
         // Holding: release at once (the VIP goes first); already dropped: a paced retry.
         Some(_) if !granted && local.holding() => Action::Release,
         Some(_) if !granted => paced(Action::Release, now, local, timing),
+        // Yielded on the LAN's word: the Lease goes back (the VIP is already gone).
+        Some(_) if local.yielded && local.holding() => Action::Release,
+        Some(_) if local.yielded => paced(Action::Release, now, local, timing),
         None if !granted => step_down_or_wait(local),
         None => paced(Action::Acquire, now, local, timing),
         // Right after the bring-up that followed a successful write; after a failed write the
@@ -150,6 +169,33 @@ fn step_down_or_wait(local: &Local) -> Action {
     } else {
         Action::Wait { wake: None }
     }
+}
+
+/// Rule 7: the keeper holds the VIP through an outage when the holder has it up, its latest
+/// renewal failed without a conflict, and it has not yielded.
+pub fn outage_hold(local: &Local) -> bool {
+    local.holding() && local.vip_up && local.renew_failing && !local.yielded
+}
+
+/// Rule 8: a bring-up probes first unless it follows an acquire of a released Lease.
+pub fn bring_up_needs_probe(local: &Local) -> bool {
+    !local.graceful_bring_up
+}
+
+/// What the address phase may give a held VIP now (rules 2, 3): after a successful write
+/// (`fresh`), the lifetime left since its send; while the VIP is not up yet (a bring-up held
+/// back by a probe round), the same allowance without a new write; otherwise nothing (the
+/// address is left to the kernel and the keeper).
+pub fn allowance(
+    now: Instant,
+    local: &Local,
+    fresh: bool,
+    timing: &AgentTiming,
+) -> Option<Lifetimes> {
+    let sent = local.last_successful_send?;
+    (fresh || !local.vip_up)
+        .then(|| address_lifetime(now, sent, timing.address_lifetime))
+        .flatten()
 }
 
 /// The lifetimes to give the VIP now (agent rules 2 and 3): what is left of `L` since the send

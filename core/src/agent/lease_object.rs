@@ -11,7 +11,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::agent::lease::LeaseView;
-use crate::controller::{GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION};
+use crate::lease_protocol::{
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, TAKEOVER_ANNOTATION, VIP_ANNOTATION,
+};
 
 /// Label the controller puts on every VIP Lease; the agent watches Leases by it.
 pub const MANAGED_BY_SELECTOR: &str = "app.kubernetes.io/managed-by=egressc";
@@ -39,6 +41,7 @@ pub fn read(lease: &Lease) -> Option<VipLease> {
             grant: annotation(GRANT_ANNOTATION),
             holder: non_empty(lease.spec.as_ref().and_then(|s| s.holder_identity.as_ref())),
             ready: annotation(READY_ANNOTATION),
+            takeover: annotation(TAKEOVER_ANNOTATION).is_some(),
         },
     })
 }
@@ -48,7 +51,8 @@ fn non_empty(value: Option<&String>) -> Option<String> {
 }
 
 /// Agent rule 1: `holderIdentity = me`, `acquireTime = renewTime = now`, one more transition.
-/// A stale `vip-ready` (another node's) is cleared.
+/// A stale `vip-ready` (another node's) and the takeover mark are cleared (the mark is consumed:
+/// this acquirer probes before its bring-up).
 pub fn acquired(lease: &Lease, me: &str, now: Timestamp) -> Lease {
     let mut out = lease.clone();
     let spec = out.spec.get_or_insert_with(Default::default);
@@ -57,6 +61,7 @@ pub fn acquired(lease: &Lease, me: &str, now: Timestamp) -> Lease {
     spec.renew_time = Some(MicroTime(now));
     spec.lease_transitions = Some(spec.lease_transitions.unwrap_or(0).saturating_add(1));
     set_annotation(&mut out, READY_ANNOTATION, "");
+    set_annotation(&mut out, TAKEOVER_ANNOTATION, "");
     out
 }
 
@@ -137,6 +142,7 @@ mod tests {
             grant: Some("a".into()),
             holder: None,
             ready: None,
+            takeover: false,
         };
         assert_eq!(
             read,
@@ -154,7 +160,13 @@ mod tests {
     #[test]
     fn acquire_sets_holder_times_and_transitions_and_keeps_the_resource_version() {
         let now = Timestamp::from_second(1_700_000_000).unwrap_or(Timestamp::UNIX_EPOCH);
-        let out = acquired(&lease("a", "", "b"), "a", now);
+        let mut taken_over = lease("a", "", "b");
+        if let Some(annotations) = taken_over.metadata.annotations.as_mut() {
+            annotations.insert(TAKEOVER_ANNOTATION.to_owned(), "b".to_owned());
+        }
+        assert_eq!(read(&taken_over).map(|l| l.view.takeover), Some(true));
+        let out = acquired(&taken_over, "a", now);
+        assert_eq!(read(&out).map(|l| l.view.takeover), Some(false));
         let spec = out.spec.clone().unwrap_or_default();
         assert_eq!(spec.holder_identity.as_deref(), Some("a"));
         assert_eq!(spec.acquire_time, Some(MicroTime(now)));

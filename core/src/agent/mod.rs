@@ -4,8 +4,10 @@
 //!
 //! `lease` (the agent rules: what to do next), `lease_object` (reading and writing the Lease
 //! object as data), `gateways` (which gateways have a VIP), `plan` (address operations),
-//! `frames` (announcement frames).
+//! `frames` (announcement and probe frames), `conflict` (what a frame about the VIP means,
+//! probe verdicts, a holder's reaction).
 
+pub mod conflict;
 pub mod frames;
 pub mod gateways;
 pub mod lease;

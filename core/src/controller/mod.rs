@@ -54,6 +54,6 @@ pub use status::{
 };
 pub use time::{Instant, Timing};
 pub use vip::{
-    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, VIP_ANNOTATION, VipLeaseObservation,
-    lease_name,
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, TAKEOVER_ANNOTATION, VIP_ANNOTATION,
+    VipLeaseObservation, lease_name,
 };

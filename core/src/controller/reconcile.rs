@@ -88,11 +88,17 @@ impl Controller {
             let (target, vip_pending) = match &record.gateway.source {
                 SourceIp::PrimaryInterface { .. } => (desired.map(str::to_owned), false),
                 SourceIp::VirtualIp { ip, .. } => {
+                    let lease = self.vip_leases.get(name);
+                    let holder = lease.and_then(|l| l.observed.holder.as_deref());
+                    let view = self.view(now);
+                    let cannot_renew =
+                        holder.is_some_and(|h| vip::cannot_renew(self.nodes.get(h), &view));
                     let step = vip::step(
                         name,
                         &ip.to_string(),
                         desired,
-                        self.vip_leases.get(name),
+                        lease,
+                        cannot_renew,
                         now,
                         &self.timing,
                     );

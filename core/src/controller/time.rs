@@ -2,39 +2,9 @@
 //! call as an [`Instant`] on its own monotonic clock; [`Timing`] holds the protocol durations
 //! and thresholds.
 
-use std::ops::{Add, Sub};
 use std::time::Duration;
 
-/// A point on the shell's monotonic clock, as the time elapsed since an arbitrary epoch (e.g.
-/// process start). Only differences between instants are meaningful.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Instant(pub Duration);
-
-impl Instant {
-    /// The instant `secs` seconds after the epoch (for tests and simulations).
-    pub fn from_secs_f64(secs: f64) -> Self {
-        Instant(Duration::from_secs_f64(secs.max(0.0)))
-    }
-
-    /// Time elapsed from `earlier` to `self`; zero if `earlier` is later.
-    pub fn since(self, earlier: Instant) -> Duration {
-        self.0.saturating_sub(earlier.0)
-    }
-}
-
-impl Add<Duration> for Instant {
-    type Output = Instant;
-    fn add(self, rhs: Duration) -> Instant {
-        Instant(self.0.saturating_add(rhs))
-    }
-}
-
-impl Sub<Duration> for Instant {
-    type Output = Instant;
-    fn sub(self, rhs: Duration) -> Instant {
-        Instant(self.0.saturating_sub(rhs))
-    }
-}
+pub use crate::time::Instant;
 
 /// The durations the controller works with. Defaults are the documented ones.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +29,7 @@ impl Default for Timing {
         Timing {
             node_lease_grace: Duration::from_secs(20),
             settle: Duration::from_secs(10),
-            vip_lease_duration: Duration::from_secs(3),
+            vip_lease_duration: crate::lease_protocol::LEASE_DURATION,
             probe_failures: 2,
         }
     }

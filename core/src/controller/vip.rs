@@ -1,43 +1,20 @@
 //! The controller's side of the VIP Lease handshake (docs/lease-protocol.md, "Controller
 //! rules"): from the observed Lease and election's desired node, the one write to make next
 //! and whether the desired node has confirmed the VIP, so the label may move to it.
+//!
+//! A holder is taken over when it is dead by the Lease (no renewal observed for `D`) or, at
+//! once, when its node shows evidence that it cannot renew ([`cannot_renew`]). A takeover marks
+//! the Lease, and the next holder probes the LAN before it brings the VIP up, so a takeover is
+//! safe at any time: a holder that still has the VIP keeps it until its kernel stops answering.
 
-use sha2::{Digest, Sha256};
-
+use super::health::{NodeHealth, View};
 use super::plan::VipWrite;
 use super::time::{Instant, Timing};
 
-/// Annotation naming the node granted the VIP (written by the controller only).
-pub const GRANT_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip-grant";
-/// Annotation naming the node whose agent has the VIP up and announced.
-pub const READY_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip-ready";
-/// Annotation carrying the gateway name (the Lease name may be hashed).
-pub const GATEWAY_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/gateway";
-/// Annotation carrying the VIP.
-pub const VIP_ANNOTATION: &str = "egress-gateway.network.deckhouse.io/vip";
-
-const LEASE_PREFIX: &str = "egressc-vip-";
-const MAX_NAME: usize = 253;
-const HASH_HEX: usize = 10;
-
-/// The VIP Lease name of `gateway` (see docs/lease-protocol.md).
-pub fn lease_name(gateway: &str) -> String {
-    if LEASE_PREFIX.len() + gateway.len() <= MAX_NAME {
-        return format!("{LEASE_PREFIX}{gateway}");
-    }
-    let digest = Sha256::digest(gateway.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(HASH_HEX / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut keep = (MAX_NAME - LEASE_PREFIX.len() - 1 - HASH_HEX).min(gateway.len());
-    while !gateway.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    let stem = gateway[..keep].trim_end_matches(['-', '.']);
-    format!("{LEASE_PREFIX}{stem}-{hex}")
-}
+pub use crate::lease_protocol::{
+    GATEWAY_ANNOTATION, GRANT_ANNOTATION, READY_ANNOTATION, TAKEOVER_ANNOTATION, VIP_ANNOTATION,
+    lease_name,
+};
 
 /// What the controller reads from a VIP Lease. Empty strings in the object are `None` here.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,6 +65,22 @@ impl VipLease {
     }
 }
 
+/// Evidence that the VIP agent on the holder's node cannot renew its Lease, so waiting out `D`
+/// only delays the takeover: the node is gone or being deleted, health proves it unreachable
+/// ([`NodeHealth::proves_unreachable`]: its Cilium health endpoint or its VIP agent's `/readyz`
+/// failed the probe threshold, or its kubelet heartbeat is stale while others progress), or its
+/// VIP agent Pods are all not Ready (a dead agent on a live node). Node `Ready` alone is not
+/// evidence: a NotReady node's agent usually still runs and releases the VIP itself, which is
+/// faster than a takeover and needs no probe.
+pub(super) fn cannot_renew(node: Option<&NodeHealth>, view: &View) -> bool {
+    let Some(node) = node else {
+        return true;
+    };
+    let gone = node.node.as_ref().is_none_or(|n| n.deleting);
+    let agent_dead = !node.vip_pods.is_empty() && !node.vip_pods.values().any(|&ready| ready);
+    gone || node.proves_unreachable(view) || agent_dead
+}
+
 /// The handshake's verdict for one gateway at one instant.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) struct VipStep {
@@ -98,12 +91,14 @@ pub(super) struct VipStep {
     pub wakeup: Option<Instant>,
 }
 
-/// Decides the next VIP Lease write for `gateway` towards `desired`.
+/// Decides the next VIP Lease write for `gateway` towards `desired`; `holder_cannot_renew` is
+/// [`cannot_renew`] for the Lease's current holder.
 pub(super) fn step(
     gateway: &str,
     vip: &str,
     desired: Option<&str>,
     lease: Option<&VipLease>,
+    holder_cannot_renew: bool,
     now: Instant,
     timing: &Timing,
 ) -> VipStep {
@@ -122,6 +117,8 @@ pub(super) fn step(
     };
     let seen = &lease.observed;
     let alive = lease.holder_alive(now, timing);
+    // A holder that may be taken over now: dead by the Lease, or unable to renew by its node.
+    let replaceable = !alive || holder_cannot_renew;
     let death =
         (seen.holder.is_some() && alive).then(|| lease.last_change + timing.vip_lease_duration);
     let conditional = |write: fn(String, String, String) -> VipWrite| {
@@ -136,20 +133,31 @@ pub(super) fn step(
         lease: l,
         resource_version: rv,
     };
+    let grant = |target: &str, holder: Option<&str>| {
+        Some(VipWrite::Grant {
+            gateway: gateway.to_owned(),
+            lease: lease_name(gateway),
+            resource_version: seen.resource_version.clone(),
+            node: target.to_owned(),
+            takeover: holder.is_some_and(|h| h != target),
+        })
+    };
     let write = match (desired, seen.grant.as_deref()) {
         (None, None) => None,
         (None, Some(_)) => conditional(withdraw),
+        // The holder cannot release: grant and take over in one write, no withdrawal first.
+        (Some(target), Some(granted))
+            if granted != target
+                && seen.holder.as_deref().is_some_and(|h| h != target)
+                && replaceable =>
+        {
+            grant(target, seen.holder.as_deref())
+        }
         (Some(target), Some(granted)) if granted != target => conditional(withdraw),
         (Some(_), Some(_)) => None,
         (Some(target), None) => match seen.holder.as_deref() {
-            Some(holder) if holder != target && alive => None,
-            holder => Some(VipWrite::Grant {
-                gateway: gateway.to_owned(),
-                lease: lease_name(gateway),
-                resource_version: seen.resource_version.clone(),
-                node: target.to_owned(),
-                takeover: holder.is_some_and(|h| h != target),
-            }),
+            Some(holder) if holder != target && !replaceable => None,
+            holder => grant(target, holder),
         },
     };
     let confirmed = desired.is_some_and(|target| {

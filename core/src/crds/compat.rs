@@ -11,9 +11,10 @@ use super::node;
 const DNS_SUBDOMAIN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 /// A Linux interface name: 1 to 15 bytes, no `/`, `:` or whitespace (kernel `dev_valid_name`).
 const INTERFACE_NAME: &str = r"^[^/:\s]{1,15}$";
-/// An IPv4 or IPv6 CIDR (prefix length in range). `format: cidr` makes the API server parse it
-/// exactly; the pattern gives editors and other validators the same rough shape.
-const CIDR: &str = r"^(([0-9]{1,3}\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))$";
+/// An IPv4 or IPv6 CIDR (prefix length in range, no leading zeros in IPv4 octets or prefix
+/// lengths, no spaces: what `egressc check` accepts). `format: cidr` makes the API server parse
+/// it exactly; the pattern gives editors and other validators the same shape.
+const CIDR: &str = r"^(((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])/([0-9]|[12][0-9]|3[0-2])|[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*/([0-9]|[1-9][0-9]|1[01][0-9]|12[0-8]))$";
 
 /// EgressGateway: Deckhouse requires neither `spec` nor `spec.sourceIP`, and requires the block
 /// of each mode (and its field) only through a `oneOf` on `mode`.

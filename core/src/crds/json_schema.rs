@@ -48,6 +48,8 @@ pub fn from_crd(crd: &Value) -> Value {
     }
     schema["required"] = Value::Array(required);
     schema["$schema"] = json!("http://json-schema.org/draft-07/schema#");
+    // A URN: no host serves these files; editors find them by the modeline's relative path.
+    schema["$id"] = json!(format!("urn:egressc:schema:{group}:{version}:{kind}"));
     schema["title"] = json!(format!("{kind} ({group}/{version})"));
     schema
 }

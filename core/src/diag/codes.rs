@@ -5,11 +5,11 @@
 use super::Severity;
 
 macro_rules! codes {
-    ($( $(#[$doc:meta])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
+    ($( $(#[doc = $doc:literal])* $variant:ident = ($code:literal, $severity:ident, $title:literal), )*) => {
         /// A stable diagnostic code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
         pub enum Code {
-            $( $(#[$doc])* $variant, )*
+            $( $(#[doc = $doc])* $variant, )*
         }
 
         impl Code {
@@ -29,6 +29,17 @@ macro_rules! codes {
             /// A one-line title of the check.
             pub fn title(self) -> &'static str {
                 match self { $(Code::$variant => $title,)* }
+            }
+
+            /// The code's documentation (what it flags, why, how to fix it), as written above
+            /// its variant; `egressc explain CODE` prints it.
+            pub fn explanation(self) -> &'static str {
+                match self { $(Code::$variant => concat!($($doc, "\n"),*),)* }
+            }
+
+            /// The code written as `E022` (any case), if there is one.
+            pub fn parse(text: &str) -> Option<Code> {
+                Code::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(text.trim()))
             }
         }
     };
@@ -118,10 +129,14 @@ codes! {
     /// **Why**: Deckhouse's CRD (`oneOf`) and egressc both reject it: the source IP is unknown.
     /// **Fix**: add the block of the chosen mode.
     ModeBlockMissing = ("E023", Error, "source-IP mode without its settings block"),
-    /// **Flags** an IP address that does not parse.
+    /// **Flags** an IP address that does not parse, or one written in a form the API server's
+    /// `ipv4`/`ipv6` formats and Cilium refuse: spaces around it, leading zeros in an octet
+    /// (`192.0.2.010`, octal to some parsers).
     /// **Why**: it cannot be used as a source address. **Fix**: write e.g. `192.0.2.10`.
     InvalidIp = ("E024", Error, "invalid IP address"),
-    /// **Flags** a CIDR that does not parse (missing prefix length, prefix too long).
+    /// **Flags** a CIDR that does not parse (missing prefix length, prefix too long), or one
+    /// written in a form the CRDs refuse: spaces around it (`" 10.0.0.0/8"`), leading zeros
+    /// in an octet (`010.1.1.0/24`) or in the prefix length (`10.0.0.0/08`).
     /// **Why**: Cilium rejects it. **Fix**: write e.g. `198.51.100.0/24`.
     InvalidCidr = ("E025", Error, "invalid CIDR"),
     /// **Flags** a CIDR with host bits set, e.g. `198.51.100.7/24`.
@@ -170,6 +185,23 @@ codes! {
     /// **Why**: election needs node names, labels and conditions.
     /// **Fix**: pass the output of `kubectl get nodes -o yaml` unchanged.
     InvalidNode = ("E036", Error, "invalid node in the inventory"),
+    /// **Flags** a template override (`--templates`) that does not compile or fails while
+    /// rendering: a syntax error, an undefined value, more work than a render may do (fuel:
+    /// a loop that never ends), or one object larger than 16 MiB. Reported with the
+    /// template's name and line; exit status 2.
+    /// **Why**: the manifests cannot be produced. **Fix**: correct the template at that line.
+    TemplateError = ("E050", Error, "template error"),
+    /// **Flags** a template override that rendered something other than one valid object of
+    /// the kind it must render: broken YAML, a duplicate key, another `kind` or name, or a
+    /// field a CiliumEgressGatewayPolicy does not have. Reported with the template's name and
+    /// the line of its output; exit status 2.
+    /// **Why**: the API server would reject the object, or silently drop the field.
+    /// **Fix**: correct the template so that its output is the object the built-in renders.
+    TemplateOutputInvalid = ("E051", Error, "template rendered an invalid object"),
+    /// **Flags** rendered manifests larger than the output budget (128 MiB); exit status 2.
+    /// **Why**: bounds memory; no cluster applies a stream that size in one go.
+    /// **Fix**: split the sources into several builds.
+    OutputTooLarge = ("E052", Error, "rendered output exceeds the budget"),
     /// **Flags** a gateway carrying the settings block of the mode it does not use (as well as
     /// its own). **Why**: the block is ignored; it usually means the mode was changed and the
     /// old settings forgotten. Deckhouse accepts such documents, so this is only a warning.
@@ -191,9 +223,11 @@ codes! {
     /// **Why**: the gateway can never become active; its traffic would be dropped.
     /// **Fix**: correct the selector or label the egress nodes.
     NoMatchingNode = ("W005", Warning, "nodeSelector matches no node"),
-    /// **Flags** IPv6 destinations routed through a gateway whose VIP is IPv4 (or the reverse).
-    /// **Why**: traffic of the other family cannot be translated to the VIP and leaves with a
-    /// node address, or is dropped. **Fix**: split the policy per family.
+    /// **Flags** IPv6 destinations routed through a gateway whose VIP is IPv4 (the reverse,
+    /// an IPv6 VIP with IPv4 destinations, is error E040).
+    /// **Why**: Cilium cannot translate IPv6 traffic to an IPv4 VIP: it leaves with the node's
+    /// own IPv6 address of the VIP's interface, or (Cilium 1.20, cilium#48660) the whole
+    /// policy fails when that interface has none. **Fix**: split the policy per family.
     FamilyMismatch = ("W006", Warning, "destination family differs from the VIP family"),
     /// **Flags** an IPv4 VIP ending in `.0` or `.255`: the network or broadcast address of its
     /// /24. **Why**: in a node subnet of /24 or narrower such an address is the network or
@@ -201,6 +235,45 @@ codes! {
     /// a wider subnet (e.g. `192.0.2.255` in `192.0.2.0/23`). egressc does not know the
     /// subnet, so this is a warning. **Fix**: pick another address unless the subnet is wider.
     VipSubnetEdge = ("W007", Warning, "VIP is the network or broadcast address of its /24"),
+    /// **Flags** a policy with IPv4 `destinationCIDRs` whose gateway has an IPv6 VIP (possible
+    /// only with `--cilium-version 1.20`, the first release with IPv6 egress IPs).
+    /// **Why**: Cilium's policy parser (cilium#44524) refuses an egress IP whose family differs
+    /// from a destination's, so the whole CiliumEgressGatewayPolicy is ignored, IPv6 traffic
+    /// included. **Fix**: route IPv4 destinations through a gateway with an IPv4 VIP.
+    Ipv6VipWithIpv4Destinations = ("E040", Error, "IPv6 VIP with IPv4 destinations"),
+    /// **Flags** two gateways whose `active-for-…` label keys are equal: both names are longer
+    /// than 52 characters, share their first 41 characters and the 40 bits of hash that
+    /// follow. **Why**: both CiliumEgressGatewayPolicies would select both active nodes.
+    /// **Fix**: rename one of the gateways (a short name keeps its key verbatim).
+    ActiveLabelCollision = ("E041", Error, "two gateways share an active-for label key"),
+    /// **Flags** (with `--nodes`) a gateway whose nodeSelector matches nodes of the inventory
+    /// but none of them is eligible (all NotReady, cordoned or being deleted).
+    /// **Why**: the gateway has no active node, and Cilium drops its policies' traffic.
+    /// **Fix**: bring a node of the group back (uncordon it, fix it) or widen the selector.
+    NoEligibleNode = ("W010", Warning, "no matching node is eligible"),
+    /// **Flags** (with `--nodes`) a `VirtualIPAddress` gateway given a static active node.
+    /// **Why**: the VIP agent brings the address up only when the controller (`egressc sync`)
+    /// grants it through the VIP Lease; static labels alone select a node that never holds
+    /// the VIP, so the policy's traffic is not sent from it. **Fix**: run `egressc sync`
+    /// (`egressc install`) and leave `--nodes` out, or use mode
+    /// `PrimaryIPFromEgressGatewayNodeInterface`.
+    VipNeedsController = ("W011", Warning, "VIP mode needs the egressc sync controller"),
+    /// **Flags** a policy whose `excludedCIDRs` together cover every destination.
+    /// **Why**: no traffic is redirected through the gateway; usually a typo or an exclusion
+    /// that grew too wide. **Fix**: narrow the exclusions, or delete the policy.
+    ExclusionsCoverDestinations = ("W012", Warning, "exclusions cover every destination"),
+    /// **Flags** (with `--nodes`) a VIP equal to an `InternalIP` of a node in the inventory.
+    /// **Why**: the address already belongs to a node; announcing it from the active node
+    /// steals it (ARP/NDP conflict) and breaks that node's traffic.
+    /// **Fix**: pick an unused address of the egress nodes' subnet.
+    VipIsNodeAddress = ("W013", Warning, "VIP is a node's InternalIP"),
+    /// **Flags** manifests that would run the default image `egressc:<version>` (the VIP agent
+    /// of `build`, the controller of `install`): it is the tag `docker build -t
+    /// egressc:<version> .` gives locally, which no registry serves. **Why**: the Pods would
+    /// stay in `ImagePullBackOff`, and in VIP mode no VIP would ever come up.
+    /// **Fix**: push the image built from `Dockerfile` and pass `--agent-image` / `--image`
+    /// (Argo CD: the `agent-image` parameter; Helm: `image.repository`).
+    DefaultImage = ("W030", Warning, "default image reference rendered"),
 }
 
 #[cfg(test)]
@@ -219,6 +292,8 @@ mod tests {
             };
             assert!(code.as_str().starts_with(prefix), "{}", code.as_str());
             assert!(!code.title().is_empty());
+            assert!(code.explanation().contains("**Fix**"), "{}", code.as_str());
+            assert_eq!(Code::parse(&code.as_str().to_lowercase()), Some(*code));
         }
     }
 }

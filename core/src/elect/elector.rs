@@ -89,29 +89,25 @@ impl Elector {
             ));
         }
         drop(groups);
-        let mut pending: Vec<(String, Arc<Vec<Slot>>)> = Vec::new();
+        // Each gateway decides alone: its label holder if eligible, otherwise the rendezvous
+        // choice among its eligible nodes. No gateway's result depends on another's.
         for (name, (eligible, ready_nodes), holder, matching) in firsts {
-            if let Some(slot) = holder {
-                elector.set_active(&name, slot, ElectionReason::Kept, ready_nodes);
-            } else {
-                let vacant = GatewayElection {
-                    active: None,
-                    reason: vacant_reason(matching),
-                    ready_nodes,
-                };
-                elector.election.gateways.insert(name.clone(), vacant);
-                pending.push((name, eligible));
-            }
-        }
-        // Kept holders are counted first; then gateways needing a node pick, in name order,
-        // the least loaded one.
-        for (name, eligible) in pending {
-            let Some(gateway_hash) = elector.gateways.get(&name).map(|e| e.hash) else {
-                continue;
+            let gateway_hash = elector.gateways.get(&name).map_or(0, |e| e.hash);
+            let chosen = match holder {
+                Some(slot) => Some((slot, ElectionReason::Kept)),
+                None => choose(&elector.nodes, gateway_hash, &eligible)
+                    .map(|slot| (slot, ElectionReason::Elected)),
             };
-            if let Some(slot) = choose(&elector.nodes, gateway_hash, &eligible) {
-                let ready = std::mem::take(&mut elector.slot_election(&name).ready_nodes);
-                elector.set_active(&name, slot, ElectionReason::Elected, ready);
+            match chosen {
+                Some((slot, reason)) => elector.set_active(&name, slot, reason, ready_nodes),
+                None => {
+                    let vacant = GatewayElection {
+                        active: None,
+                        reason: vacant_reason(matching),
+                        ready_nodes,
+                    };
+                    elector.election.gateways.insert(name, vacant);
+                }
             }
         }
         elector
@@ -320,11 +316,7 @@ impl Elector {
                 self.select_all.remove(name);
             }
         }
-        let result = self.election.gateways.remove(name)?;
-        if let Some(active) = &result.active {
-            self.release(active);
-        }
-        Some(result)
+        self.election.gateways.remove(name)
     }
 
     /// Eligible slots of a gateway and their names, both in slot order.
@@ -366,10 +358,9 @@ impl Elector {
         reason: ElectionReason,
         ready: Arc<Vec<String>>,
     ) {
-        let Some(node) = self.nodes.get_mut(slot) else {
+        let Some(node) = self.nodes.get(slot) else {
             return;
         };
-        node.active_count += 1;
         let active = Some(node.facts.name.clone());
         self.election.gateways.insert(
             gateway.to_owned(),
@@ -379,27 +370,6 @@ impl Elector {
                 ready_nodes: ready,
             },
         );
-    }
-
-    fn release(&mut self, node: &str) {
-        if let Some(entry) = self
-            .nodes
-            .slot_of(node)
-            .and_then(|slot| self.nodes.get_mut(slot))
-        {
-            entry.active_count = entry.active_count.saturating_sub(1);
-        }
-    }
-
-    fn slot_election(&mut self, gateway: &str) -> &mut GatewayElection {
-        self.election
-            .gateways
-            .entry(gateway.to_owned())
-            .or_insert_with(|| GatewayElection {
-                active: None,
-                reason: ElectionReason::NoMatchingNode,
-                ready_nodes: Arc::default(),
-            })
     }
 
     /// Names of gateways whose selector matches `labels`.
@@ -489,9 +459,6 @@ impl Elector {
                     self.set_active(name, chosen, ElectionReason::Elected, ready);
                 }
             }
-            if lost_holder {
-                self.release(node);
-            }
             let unchanged = self.election.gateways.get(name).is_some_and(|after| {
                 after.active == active_before && after.reason == reason_before
             });
@@ -504,8 +471,9 @@ impl Elector {
 }
 
 /// The node a gateway without a holder gets: settled nodes first (an unsettled one only when no
-/// settled node is eligible, so that traffic is not dropped), then fewest active gateways, then
-/// smallest rendezvous weight, then name.
+/// settled node is eligible, so that traffic is not dropped), then the smallest rendezvous
+/// weight, then name. A function of the gateway and its eligible nodes only, never of other
+/// gateways (see the rules in [`super`]).
 fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slot> {
     // The key is computed once per candidate (a comparison-based minimum would hash both
     // sides of every comparison).
@@ -515,7 +483,6 @@ fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slo
         .min_by_key(|&(_, n)| {
             (
                 !n.facts.settled,
-                n.active_count,
                 hash::weight(gateway_hash, n.hash),
                 n.facts.name.as_str(),
             )

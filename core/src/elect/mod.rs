@@ -13,12 +13,25 @@
 //!   (see [`hash`]) is taken, then the smallest name.
 //! - **Sticky**: an eligible holder keeps the role ([`ElectionReason::Kept`]), even while it is
 //!   unsettled. Nothing ever fails back to a recovered node.
-//! - **Balanced**: the other gateways are assigned in name order, after all kept holders were
-//!   counted. Each picks, among its eligible nodes, the node with the fewest active gateways
-//!   (kept ones plus those assigned earlier in this pass), ties broken by the smallest
-//!   rendezvous weight, then name. Settled nodes are preferred; an unsettled eligible node is
-//!   chosen only when no settled one is eligible, because dropping traffic is worse than
-//!   landing on a node that has just recovered.
+//! - **Independent**: a gateway's active node depends only on that gateway (its name,
+//!   selector and mode), the nodes (labels and health) and the existing assignment (which node
+//!   carries its `active-for-<gateway>` label) — never on which other gateways exist or what
+//!   they decide. Adding, removing or renaming a gateway never moves another one, in `build`
+//!   and in `sync` alike.
+//! - **Spread by rendezvous hashing**: a gateway without an eligible holder takes, among its
+//!   eligible nodes, the one with the smallest rendezvous weight (see [`hash`]), then the
+//!   smallest name. Settled nodes are preferred; an unsettled eligible node is chosen only when
+//!   no settled one is eligible, because dropping traffic is worse than landing on a node that
+//!   has just recovered. Every gateway orders the nodes differently, so gateways sharing a
+//!   group spread over it like independent uniform choices, and when a node fails its
+//!   gateways scatter over the survivors instead of piling onto one.
+//!
+//!   There is deliberately no load counting. Balancing on the other gateways' *new* decisions
+//!   (fewest active gateways, assigned in some order) makes a gateway's node depend on which
+//!   other gateways exist and on the order they are decided in: adding `aa` moves `alpha`.
+//!   Balancing only on *existing* assignments (labels) does not have that flaw but herds:
+//!   every gateway vacant at the same moment (all of a failed node's) sees the same loads and
+//!   piles onto the same least-loaded node. Rendezvous hashing spreads without either.
 //! - **Vacant**: a gateway without an eligible node has no active node, with reason
 //!   [`ElectionReason::NoEligibleNode`] if some node matches its selector and
 //!   [`ElectionReason::NoMatchingNode`] otherwise.

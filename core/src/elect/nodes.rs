@@ -1,5 +1,5 @@
 //! The node store behind election: node facts in stable slots, their per-node precomputed data
-//! (hash, health verdicts, how many gateways they carry) and an index from label `key=value`
+//! (hash, health verdicts) and an index from label `key=value`
 //! to the nodes carrying it, so a gateway finds its node group without scanning every node.
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,20 +21,14 @@ pub(super) struct NodeEntry {
     pub healthy: bool,
     /// The VIP agent is not known to be unready.
     pub vip_ok: bool,
-    /// Gateways this node is currently active for.
-    pub active_count: u32,
 }
 
 impl NodeEntry {
     fn new(facts: NodeFacts) -> Self {
         NodeEntry {
             hash: hash::node_hash(&facts.name),
-            healthy: facts.ready
-                && !facts.unschedulable
-                && !facts.deleting
-                && facts.cilium_agent_ready != Some(false),
-            vip_ok: facts.vip_agent_ready != Some(false),
-            active_count: 0,
+            healthy: facts.is_healthy(),
+            vip_ok: facts.vip_agent_ok(),
             facts,
         }
     }
@@ -65,10 +59,6 @@ impl NodeStore {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
 
-    pub fn get_mut(&mut self, slot: Slot) -> Option<&mut NodeEntry> {
-        self.slots.get_mut(slot as usize).and_then(Option::as_mut)
-    }
-
     pub fn slot_of(&self, name: &str) -> Option<Slot> {
         self.by_name.get(name).copied()
     }
@@ -83,21 +73,20 @@ impl NodeStore {
     }
 
     /// Inserts or replaces the node called `facts.name`; returns its slot and the facts it
-    /// replaced. The active count survives a replacement.
+    /// replaced.
     pub fn upsert(&mut self, facts: NodeFacts) -> (Slot, Option<NodeFacts>) {
-        let mut entry = NodeEntry::new(facts);
+        let entry = NodeEntry::new(facts);
         if let Some(slot) = self.slot_of(&entry.facts.name) {
             let old = self.slots[slot as usize].take();
-            if let Some(old) = &old {
-                entry.active_count = old.active_count;
-                if old.facts.labels != entry.facts.labels {
-                    // Only the pairs that changed: most of a node's labels stay, and the
-                    // posting lists of common pairs hold thousands of slots.
-                    let gone = pairs_missing_from(&old.facts.labels, &entry.facts.labels);
-                    let added = pairs_missing_from(&entry.facts.labels, &old.facts.labels);
-                    self.unindex(slot, &gone);
-                    self.index(slot, &added);
-                }
+            if let Some(old) = &old
+                && old.facts.labels != entry.facts.labels
+            {
+                // Only the pairs that changed: most of a node's labels stay, and the
+                // posting lists of common pairs hold thousands of slots.
+                let gone = pairs_missing_from(&old.facts.labels, &entry.facts.labels);
+                let added = pairs_missing_from(&entry.facts.labels, &old.facts.labels);
+                self.unindex(slot, &gone);
+                self.index(slot, &added);
             }
             self.slots[slot as usize] = Some(entry);
             return (slot, old.map(|old| old.facts));

@@ -44,18 +44,41 @@ fn active(election: &super::Election, gateway: &str) -> Option<String> {
 }
 
 #[test]
-fn two_gateways_on_two_nodes_use_both() {
-    let election = elect(
-        &[gw("a", "g"), gw("b", "g")],
-        &[node("n1", "g"), node("n2", "g")],
+fn adding_an_unrelated_gateway_moves_no_other() {
+    // The review's case: nodes n1–n3 without labels (the first GitOps commit), gateways
+    // `alpha` and `beta`; adding `aa` used to move `alpha` (balancing counted `aa`'s pick).
+    let nodes: Vec<NodeFacts> = (1..=3).map(|i| node(&format!("n{i}"), "g")).collect();
+    let before = elect(&[gw("alpha", "g"), gw("beta", "g")], &nodes);
+    let after = elect(&[gw("aa", "g"), gw("alpha", "g"), gw("beta", "g")], &nodes);
+    for name in ["alpha", "beta"] {
+        assert_eq!(active(&before, name), active(&after, name), "{name} moved");
+        // Each is what it would be alone.
+        assert_eq!(
+            active(&elect(&[gw(name, "g")], &nodes), name),
+            active(&after, name)
+        );
+    }
+    assert_eq!(before.gateways["alpha"].reason, ElectionReason::Elected);
+    assert_eq!(*before.gateways["alpha"].ready_nodes, ["n1", "n2", "n3"]);
+}
+
+#[test]
+fn gateways_sharing_a_group_spread_over_it() {
+    // 1,000 gateways on 10 nodes: rendezvous hashing gives each node about 100. The bound is
+    // loose (a binomial(1000, 0.1) stays within ±40 of 100 except with negligible odds), but
+    // a hash that ignored the node or the gateway would put everything on one node.
+    let gateways: Vec<Gateway> = (0..1000).map(|i| gw(&format!("gw-{i}"), "g")).collect();
+    let nodes: Vec<NodeFacts> = (0..10).map(|i| node(&format!("n{i}"), "g")).collect();
+    let election = elect(&gateways, &nodes);
+    let mut counts = BTreeMap::<String, usize>::new();
+    for result in election.gateways.values() {
+        *counts.entry(result.active.clone().unwrap()).or_default() += 1;
+    }
+    assert_eq!(counts.len(), 10, "{counts:?}");
+    assert!(
+        counts.values().all(|&c| (60..=140).contains(&c)),
+        "{counts:?}"
     );
-    let (a, b) = (
-        active(&election, "a").unwrap(),
-        active(&election, "b").unwrap(),
-    );
-    assert_ne!(a, b);
-    assert_eq!(election.gateways["a"].reason, ElectionReason::Elected);
-    assert_eq!(*election.gateways["a"].ready_nodes, ["n1", "n2"]);
 }
 
 #[test]
@@ -133,18 +156,21 @@ fn gateway_updates_keep_the_active_node_and_deletes_free_it() {
     // Switching to VIP mode keeps the node (it is still eligible): no change at all.
     assert!(!elector.apply_gateway(vip_gw("a", "g")));
     assert_eq!(active(elector.election(), "a"), first);
-    // Deleting a frees its node: the two new gateways then spread over both nodes.
+    // Gateways added later each take their own rendezvous choice, whatever `a` held.
     assert!(elector.delete_gateway("a"));
     assert!(elector.apply_gateway(gw("b", "g")));
     assert!(elector.apply_gateway(gw("c", "g")));
-    assert_ne!(
-        active(elector.election(), "b"),
-        active(elector.election(), "c")
-    );
+    let nodes = [node("n1", "g"), node("n2", "g")];
+    for name in ["b", "c"] {
+        assert_eq!(
+            active(elector.election(), name),
+            active(&elect(&[gw(name, "g")], &nodes), name)
+        );
+    }
 }
 
 #[test]
-fn a_failover_spreads_the_failed_nodes_gateways() {
+fn a_failover_moves_each_gateway_to_its_own_next_choice() {
     let gateways: Vec<Gateway> = (0..4).map(|i| gw(&format!("gw{i}"), "g")).collect();
     let nodes: Vec<NodeFacts> = (1..=3).map(|i| node(&format!("n{i}"), "g")).collect();
     let mut elector = Elector::new(&gateways, &nodes);
@@ -166,9 +192,15 @@ fn a_failover_spreads_the_failed_nodes_gateways() {
             Some(victim.as_str())
         );
     }
-    let mut counts = BTreeMap::<String, usize>::new();
-    for r in elector.election().gateways.values() {
-        *counts.entry(r.active.clone().unwrap()).or_default() += 1;
+    // Each moved gateway lands where it would alone on the surviving nodes: the failed node's
+    // gateways scatter by their own rendezvous order rather than by what the others chose.
+    let survivors: Vec<NodeFacts> = (1..=3)
+        .map(|i| format!("n{i}"))
+        .filter(|n| *n != victim)
+        .map(|n| node(&n, "g"))
+        .collect();
+    for g in &held {
+        let alone = elect(&[gw(g, "g")], &survivors);
+        assert_eq!(active(elector.election(), g), active(&alone, g), "{g}");
     }
-    assert_eq!(counts.values().copied().collect::<Vec<_>>(), [2, 2]);
 }

@@ -91,6 +91,10 @@ impl Limits {
         options.budget = Some(budget);
         options.alias_limits.max_total_replayed_events = self.max_alias_replay;
         options.with_snippet = false;
+        // Comments are skipped by the scanner, never collected: a 100 MB comment would
+        // otherwise be copied into a string (and over its growth, twice) before any budget
+        // could see it. egressc reads no comment.
+        options.emit_comments = false;
         // `.nan`/`.inf` become floats like any other number: a field that wants a string then
         // reports a located type error, and fields egressc ignores (a Node's status) stay
         // harmless, instead of the whole file failing as a syntax error.
@@ -105,6 +109,14 @@ pub(super) fn diagnose(file: &str, error: &Error, limits: &Limits) -> Diagnostic
     let span = span_of(file, error);
     let (code, message, hint) = classify(original(error), limits);
     Diagnostic::new(code, span, message).with_hint_opt(hint)
+}
+
+/// For a duplicate-key error: `Some(key)` (the key when the parser names it).
+pub(super) fn duplicate_key(error: &Error) -> Option<Option<&str>> {
+    match original(error) {
+        Error::DuplicateMappingKey { key, .. } => Some(key.as_deref()),
+        _ => None,
+    }
 }
 
 /// The error under alias and snippet wrappers.

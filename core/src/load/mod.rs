@@ -13,6 +13,7 @@
 
 pub mod budget;
 pub mod de;
+mod duplicates;
 mod fast_route;
 pub mod path;
 pub mod text;
@@ -98,7 +99,7 @@ pub fn parse_stream_needed(
     limits: &Limits,
     needed: Option<&Needed>,
 ) -> Result<Vec<Document>, Box<Diagnostic>> {
-    if let Some(diagnostic) = too_large(file, text, limits) {
+    if let Some(diagnostic) = over_budget(file, text, limits) {
         return Err(diagnostic);
     }
     let roots = match fast_route::parse(text, limits, needed) {
@@ -115,33 +116,43 @@ pub fn parse_stream_reference(
     text: &str,
     limits: &Limits,
 ) -> Result<Vec<Document>, Box<Diagnostic>> {
-    if let Some(diagnostic) = too_large(file, text, limits) {
+    if let Some(diagnostic) = over_budget(file, text, limits) {
         return Err(diagnostic);
     }
     Ok(documents(file, reference_roots(file, text, limits)?))
 }
 
 fn reference_roots(file: &str, text: &str, limits: &Limits) -> Result<Vec<Node>, Box<Diagnostic>> {
-    serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, limits.options())
-        .map_err(|error| Box::new(budget::diagnose(file, &error, limits)))
+    serde_saphyr::from_str_multiple_with_options::<Node, Vec<Node>>(text, limits.options()).map_err(
+        |error| {
+            let mut diagnostic = budget::diagnose(file, &error, limits);
+            if let Some(key) = budget::duplicate_key(&error)
+                && let Some(pos) = duplicates::locate(text, limits, key)
+            {
+                (diagnostic.span.line, diagnostic.span.col) = (pos.line, pos.col);
+            }
+            Box::new(diagnostic)
+        },
+    )
 }
 
 /// E002 for a stream over the byte budget, checked before any parsing.
-fn too_large(file: &str, text: &str, limits: &Limits) -> Option<Box<Diagnostic>> {
-    (text.len() > limits.max_bytes).then(|| {
-        Box::new(
-            Diagnostic::new(
-                Code::InputTooLarge,
-                Span::file(file),
-                format!(
-                    "input is {} bytes, more than the budget of {} bytes",
-                    text.len(),
-                    limits.max_bytes
-                ),
-            )
+fn over_budget(file: &str, text: &str, limits: &Limits) -> Option<Box<Diagnostic>> {
+    (text.len() > limits.max_bytes)
+        .then(|| too_large(file, u64::try_from(text.len()).ok(), limits.max_bytes))
+}
+
+/// E002 for `file`, of `size` bytes when known (a stream is not read to its end once it is
+/// over the budget of `max_bytes`).
+pub fn too_large(file: &str, size: Option<u64>, max_bytes: usize) -> Box<Diagnostic> {
+    let message = match size {
+        Some(size) => format!("input is {size} bytes, more than the budget of {max_bytes} bytes"),
+        None => format!("input is more than the budget of {max_bytes} bytes"),
+    };
+    Box::new(
+        Diagnostic::new(Code::InputTooLarge, Span::file(file), message)
             .with_hint("split the input into several files"),
-        )
-    })
+    )
 }
 
 /// The non-empty documents of a stream.

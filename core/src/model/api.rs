@@ -26,11 +26,14 @@ pub const API_VERSION: &str = "network.deckhouse.io/v1alpha1";
     version = "v1alpha1",
     kind = "EgressGateway",
     plural = "egressgateways",
+    shortname = "egw",
+    category = "egressc",
     status = "EgressGatewayStatus",
     printcolumn = r#"{"name":"Mode","type":"string","jsonPath":".spec.sourceIP.mode"}"#,
     printcolumn = r#"{"name":"Active node","type":"string","jsonPath":".status.activeNodeName"}"#,
     printcolumn = r#"{"name":"Ready nodes","type":"integer","jsonPath":".status.readyNodes"}"#,
-    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressGatewaySpec {
@@ -119,8 +122,11 @@ pub struct EgressGatewayStatus {
     version = "v1alpha1",
     kind = "EgressGatewayPolicy",
     plural = "egressgatewaypolicies",
+    shortname = "egwp",
+    category = "egressc",
     status = "EgressGatewayPolicyStatus",
-    printcolumn = r#"{"name":"Gateway","type":"string","jsonPath":".spec.egressGatewayName"}"#
+    printcolumn = r#"{"name":"Gateway","type":"string","jsonPath":".spec.egressGatewayName"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EgressGatewayPolicySpec {

@@ -126,6 +126,27 @@ impl NodeFacts {
         )
     }
 
+    /// Healthy apart from the VIP agent: Ready, schedulable, not being deleted, cilium-agent
+    /// not known to be unready. The first half of eligibility (see `elect`).
+    pub fn is_healthy(&self) -> bool {
+        self.ready
+            && !self.unschedulable
+            && !self.deleting
+            && self.cilium_agent_ready != Some(false)
+    }
+
+    /// The VIP agent is not known to be unready (counts for `VirtualIPAddress` gateways).
+    pub fn vip_agent_ok(&self) -> bool {
+        self.vip_agent_ready != Some(false)
+    }
+
+    /// May this node carry `gateway`: it matches the selector and is healthy for its mode.
+    pub fn eligible_for(&self, gateway: &Gateway) -> bool {
+        gateway.selects(&self.labels)
+            && self.is_healthy()
+            && (self.vip_agent_ok() || !gateway.needs_vip_agent())
+    }
+
     /// A healthy, settled node with these labels (for inventories and tests).
     pub fn healthy(name: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
         NodeFacts {

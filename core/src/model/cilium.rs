@@ -55,20 +55,27 @@ pub struct UnsupportedCiliumVersion(pub String);
 impl FromStr for CiliumVersion {
     type Err = UnsupportedCiliumVersion;
 
-    /// Accepts `1.N` or `1.N.P` (optionally with a leading `v`) for a supported `N`.
+    /// Accepts `1.N` or `1.N.P` (optionally with a leading `v`) for a supported `N`. Numbers
+    /// are plain decimals as Cilium writes them: no leading zeros (`1.020` is not 1.20), no
+    /// signs, no spaces.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let refuse = || UnsupportedCiliumVersion(s.to_owned());
-        let text = s.trim().strip_prefix('v').unwrap_or(s.trim());
+        let number = |part: &str| {
+            !part.is_empty()
+                && part.bytes().all(|b| b.is_ascii_digit())
+                && (part == "0" || !part.starts_with('0'))
+        };
+        let text = s.strip_prefix('v').unwrap_or(s);
         let mut parts = text.split('.');
         let (Some("1"), Some(minor)) = (parts.next(), parts.next()) else {
             return Err(refuse());
         };
         let patch_ok = match (parts.next(), parts.next()) {
             (None, None) => true,
-            (Some(patch), None) => !patch.is_empty() && patch.bytes().all(|b| b.is_ascii_digit()),
+            (Some(patch), None) => number(patch),
             _ => false,
         };
-        if minor.is_empty() || !minor.bytes().all(|b| b.is_ascii_digit()) {
+        if !number(minor) {
             return Err(refuse());
         }
         let minor: u8 = minor.parse().map_err(|_| refuse())?;
@@ -100,7 +107,8 @@ mod tests {
             );
         }
         for text in [
-            "1.16", "1.21", "2.0", "1", "1.x", "", "1.17.", "1.17.6.1", "1.+17",
+            "1.16", "1.21", "2.0", "1", "1.x", "", "1.17.", "1.17.6.1", "1.+17", "1.020", "1.017",
+            "01.17", "1.17.06", " 1.17", "1.17 ", "v 1.17",
         ] {
             assert!(text.parse::<CiliumVersion>().is_err(), "{text}");
         }

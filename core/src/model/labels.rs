@@ -20,6 +20,9 @@ const ACTIVE_FOR: &str = "active-for-";
 const HASHED_KEEP: usize = MAX_NAME_PART - ACTIVE_FOR.len() - 1 - HASH_HEX;
 /// Hex digits of sha256(gateway name) appended in the hashed fallback.
 const HASH_HEX: usize = 10;
+/// Between stem and hash in the hashed fallback: a character label names allow and gateway
+/// names cannot contain.
+const HASHED_SEPARATOR: char = '_';
 
 /// The longest gateway name whose `active-for-<name>` label key is used verbatim.
 pub const MAX_VERBATIM_GATEWAY_NAME: usize = MAX_NAME_PART - ACTIVE_FOR.len();
@@ -29,9 +32,14 @@ pub const MAX_VERBATIM_GATEWAY_NAME: usize = MAX_NAME_PART - ACTIVE_FOR.len();
 /// Names up to [`MAX_VERBATIM_GATEWAY_NAME`] (52) characters are used as they are, which keeps
 /// keys identical to Deckhouse's. Longer names (legal: gateway names are DNS subdomains of up to
 /// 253 characters) get a deterministic fallback: the first 41 characters, trailing `-`/`.`
-/// trimmed, then `-` and the first 10 hex digits of sha256(name). The result is a valid label
-/// name part of at most 63 characters and is unique unless two names share both the prefix and
-/// 40 bits of hash.
+/// trimmed, then `_` and the first 10 hex digits of sha256(name). The result is a valid label
+/// name part of at most 63 characters.
+///
+/// The `_` is what keeps keys apart: label name parts may contain it, gateway names (DNS
+/// subdomains) never do, so no verbatim key equals a hashed one. (With `-`, the 52-character
+/// name `<41 characters>-<10 hex>` would get the key of a longer name.) Two hashed keys are equal
+/// only when both names share the 41 characters and 40 bits of hash; validation refuses that
+/// pair (E041) rather than letting both policies select both nodes.
 pub fn active_for_label(gateway: &str) -> String {
     format!("{LABEL_PREFIX}/{}", active_for_name_part(gateway))
 }
@@ -50,7 +58,7 @@ pub fn active_for_name_part(gateway: &str) -> String {
         keep -= 1;
     }
     let stem = gateway[..keep].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    format!("{ACTIVE_FOR}{stem}-{}", &hex[..HASH_HEX])
+    format!("{ACTIVE_FOR}{stem}{HASHED_SEPARATOR}{}", &hex[..HASH_HEX])
 }
 
 /// Is `key` an `active-for-…` label written by egressc (for any gateway)?
@@ -90,7 +98,42 @@ mod tests {
         assert_eq!(ka, active_for_name_part(&a));
         // A trailing separator at the cut is trimmed, so the key stays a valid label name.
         let dotted = format!("{}.{}", "y".repeat(40), "z".repeat(30));
-        assert!(!active_for_name_part(&dotted).contains(".-"));
+        assert!(!active_for_name_part(&dotted).contains("._"));
+    }
+
+    /// Is `part` a valid label name part: at most 63 of `[A-Za-z0-9_.-]`, alphanumeric at both
+    /// ends? (Written out here, independently of the implementation.)
+    fn valid_name_part(part: &str) -> bool {
+        part.len() <= 63
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+    }
+
+    #[test]
+    fn a_hashed_key_never_equals_a_verbatim_one() {
+        // The pair from the review: 63 `g`s hash to a key that the 52-character literal name
+        // `<41 g>-<hash>` produced verbatim before the separator became `_`.
+        let long = "g".repeat(63);
+        let hashed = active_for_name_part(&long);
+        let hash = &hashed[hashed.len() - HASH_HEX..];
+        let literal = format!("{}-{hash}", "g".repeat(41));
+        assert_eq!(literal.len(), MAX_VERBATIM_GATEWAY_NAME);
+        assert_ne!(active_for_name_part(&literal), hashed);
+        assert_eq!(hashed, format!("active-for-{}_{hash}", "g".repeat(41)));
+        assert!(valid_name_part(&hashed), "{hashed}");
+        // Every verbatim key comes from a DNS subdomain, which has no `_`; every hashed key has.
+        for name in [
+            long.as_str(),
+            &"a.b-c".repeat(20),
+            &format!("{}-.x", "q".repeat(60)),
+        ] {
+            let part = active_for_name_part(name);
+            assert!(part.contains('_') && valid_name_part(&part), "{part}");
+        }
+        assert!(!active_for_name_part(&literal).contains('_'));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! The template context of the VIP agent (DaemonSet, ServiceAccount, RBAC, Namespace), built
+//! The template context of the VIP agent (DaemonSet, ServiceAccount, RBAC), built
 //! from the VirtualIPAddress gateways of a catalog.
 
 use std::collections::BTreeMap;
@@ -96,8 +96,8 @@ fn selector_labels() -> BTreeMap<String, String> {
     ])
 }
 
-/// Labels of the agent namespace. `egressc install` renders the same Namespace for the
-/// controller (they share it), so that applying either stream never flips its labels.
+/// Labels of the namespace the controller and the VIP agent share. Only `egressc install`
+/// renders it (its one owner); `build` leaves it out. The agent needs `privileged`.
 pub(super) fn namespace_labels() -> BTreeMap<String, String> {
     let mut labels = provenance::managed_by();
     labels.extend(selector_labels());

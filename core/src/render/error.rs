@@ -3,6 +3,8 @@
 
 use thiserror::Error;
 
+use crate::diag::Code;
+
 /// A rendering failure.
 #[derive(Debug, Error)]
 pub enum RenderError {
@@ -48,14 +50,68 @@ pub enum RenderError {
     /// An option value is out of range.
     #[error("invalid render option: {0}")]
     InvalidOption(String),
+    /// A template rendered something that is not one valid object of the kind it must render
+    /// (broken YAML, a duplicate key, another kind or name, a field Cilium does not have).
+    #[error(
+        "template `{template}` rendered an invalid {object}: line {line} of its output: {message}"
+    )]
+    InvalidOutput {
+        /// The template.
+        template: String,
+        /// What it was rendering, e.g. `CiliumEgressGatewayPolicy/web`.
+        object: String,
+        /// 1-based line in the rendered text.
+        line: u32,
+        /// What is wrong there.
+        message: String,
+    },
+    /// One rendered object is larger than [`MAX_OBJECT_BYTES`](super::MAX_OBJECT_BYTES).
+    #[error(
+        "template `{template}` rendered more than {limit} bytes for {object} (the API server \
+         stores objects of at most about 1.5 MiB)"
+    )]
+    ObjectTooLarge {
+        /// The template.
+        template: String,
+        /// What it was rendering.
+        object: String,
+        /// The budget in bytes.
+        limit: usize,
+    },
+    /// The whole stream is larger than [`MAX_OUTPUT_BYTES`](super::MAX_OUTPUT_BYTES).
+    #[error("the rendered manifests exceed the output budget of {limit} bytes")]
+    OutputTooLarge {
+        /// The budget in bytes.
+        limit: usize,
+    },
 }
 
 impl RenderError {
+    /// The diagnostic code of a failure caused by templates or by the size of the output;
+    /// `None` for the others (input the target Cilium cannot express, internal errors).
+    pub fn code(&self) -> Option<Code> {
+        match self {
+            RenderError::Template { .. }
+            | RenderError::UnknownTemplate { .. }
+            | RenderError::ObjectTooLarge { .. } => Some(Code::TemplateError),
+            RenderError::InvalidOutput { .. } => Some(Code::TemplateOutputInvalid),
+            RenderError::OutputTooLarge { .. } => Some(Code::OutputTooLarge),
+            RenderError::UnknownGateway { .. }
+            | RenderError::UnsupportedByCilium { .. }
+            | RenderError::InvalidOption(_) => None,
+        }
+    }
+
     /// Wraps a minijinja error; `fallback_name` is used when the error carries no template name.
     pub(crate) fn template(fallback_name: &str, source: minijinja::Error) -> Self {
-        let message = match source.detail() {
-            Some(detail) => format!("{}: {detail}", source.kind()),
-            None => source.kind().to_string(),
+        let message = match (source.kind(), source.detail()) {
+            (minijinja::ErrorKind::OutOfFuel, _) => format!(
+                "the template does more work than a render may ({} units of fuel: instructions \
+                 and data); look for loops that never end or values that grow without bound",
+                super::engine::TEMPLATE_FUEL
+            ),
+            (kind, Some(detail)) => format!("{kind}: {detail}"),
+            (kind, None) => kind.to_string(),
         };
         RenderError::Template {
             name: source.name().unwrap_or(fallback_name).to_string(),

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::error::RenderError;
+use super::objects::Objects;
 use super::options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE};
 use super::provenance;
-use super::stream::Document;
 
 /// Name of the controller's Deployment, ServiceAccount, roles and bindings.
 pub const SYNC_NAME: &str = "egressc-sync";
@@ -29,6 +29,14 @@ pub const SYNC_ALLOCATOR_ENV: [(&str, &str); 2] = [
     ("MIMALLOC_PURGE_DELAY", "0"),
     ("MIMALLOC_ARENA_EAGER_COMMIT", "0"),
 ];
+/// `sync` flags install renders from its own options (never from [`InstallOptions::sync_flags`]).
+pub const RESERVED_SYNC_FLAGS: [&str; 5] = [
+    "metrics-addr",
+    "cilium-version",
+    "cilium-namespace",
+    "namespace",
+    "identity",
+];
 /// Namespace of the kubelets' heartbeat Leases, which the controller reads for node health.
 const NODE_LEASE_NAMESPACE: &str = "kube-node-lease";
 /// Where Events about cluster-scoped objects (EgressGateway, EgressGatewayPolicy) go: the
@@ -37,11 +45,17 @@ const EVENT_NAMESPACE: &str = "default";
 /// Seconds a replica stays on a NotReady/unreachable node before it is evicted and replaced.
 const NODE_FAILURE_TOLERATION_SECONDS: u32 = 30;
 
-/// Options of the install manifests.
+/// Options of the install manifests. The same settings are the values of the Helm chart
+/// (`charts/egressc`), whose output the tests compare with this one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstallOptions {
     /// Namespace of the controller; the VIP agent and its Leases must live in the same one.
     pub namespace: String,
+    /// Render the Namespace object. The controller's install is its one owner: `build` never
+    /// renders it, so pruning the application of either never deletes the other's objects.
+    pub create_namespace: bool,
+    /// Render egressc's CRDs.
+    pub crds: bool,
     /// Image running `egressc sync`.
     pub image: String,
     /// Number of replicas (one leader, the rest warm standbys).
@@ -50,19 +64,46 @@ pub struct InstallOptions {
     pub cilium: CiliumVersion,
     /// Namespace of the cilium-agent Pods.
     pub cilium_namespace: String,
+    /// Further `egressc sync` flags, by name without `--` (e.g. `cilium-selector`), rendered
+    /// after the fixed arguments in name order; only what is set is rendered, so `sync`'s own
+    /// default applies otherwise.
+    pub sync_flags: BTreeMap<String, String>,
     /// PriorityClass of the controller Pods (`None`: none).
     pub priority_class: Option<String>,
+    /// Run the controller Pods in the node's network namespace.
+    pub host_network: bool,
+    /// The container's `resources` (a Kubernetes ResourceRequirements object).
+    pub resources: serde_json::Value,
+    /// `nodeSelector` of the controller Pods.
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations added after the built-in not-ready/unreachable ones.
+    pub tolerations: Vec<serde_json::Value>,
+    /// Prometheus Operator objects (ServiceMonitor, PodMonitor, PrometheusRule).
+    pub monitoring: monitoring::Monitoring,
 }
 
 impl Default for InstallOptions {
     fn default() -> Self {
         InstallOptions {
             namespace: DEFAULT_AGENT_NAMESPACE.to_string(),
-            image: format!("egressc:{}", env!("CARGO_PKG_VERSION")),
+            create_namespace: true,
+            crds: true,
+            image: super::options::default_image(),
             replicas: 2,
             cilium: CiliumVersion::default(),
             cilium_namespace: "kube-system".to_string(),
+            sync_flags: BTreeMap::new(),
             priority_class: Some("system-cluster-critical".to_string()),
+            // Probes reach the nodes from the node network (README, "Running the controller").
+            host_network: true,
+            // No CPU limit: throttling would delay failover decisions.
+            resources: serde_json::json!({
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"memory": "512Mi"},
+            }),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
+            monitoring: monitoring::Monitoring::default(),
         }
     }
 }
@@ -85,6 +126,20 @@ impl InstallOptions {
                 "replicas must be at least 1".to_string(),
             ));
         }
+        if let Some(flag) = self
+            .sync_flags
+            .keys()
+            .find(|f| RESERVED_SYNC_FLAGS.contains(&f.as_str()))
+        {
+            return Err(RenderError::InvalidOption(format!(
+                "sync flag `--{flag}` is set by install itself; use its own option"
+            )));
+        }
+        if !self.resources.is_object() {
+            return Err(RenderError::InvalidOption(
+                "resources must be an object (requests, limits)".to_string(),
+            ));
+        }
         if self.image.trim().is_empty() || self.image.chars().any(char::is_whitespace) {
             return Err(RenderError::InvalidOption(format!(
                 "image `{}` is not an image reference",
@@ -97,7 +152,7 @@ impl InstallOptions {
     /// Should the Namespace object be rendered (not `default` or a `kube-*` one)? The same
     /// rule as the agent's.
     fn renders_namespace(&self) -> bool {
-        self.namespace != "default" && !self.namespace.starts_with("kube-")
+        self.create_namespace && self.namespace != "default" && !self.namespace.starts_with("kube-")
     }
 }
 
@@ -238,7 +293,7 @@ pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
 
 /// Context shared by the controller's templates.
 #[derive(Serialize, Debug)]
-struct SyncContext {
+struct SyncContext<'a> {
     name: &'static str,
     namespace: String,
     namespace_labels: BTreeMap<String, String>,
@@ -249,6 +304,10 @@ struct SyncContext {
     args: Vec<String>,
     metrics_port: u16,
     priority_class: Option<String>,
+    host_network: bool,
+    resources: &'a serde_json::Value,
+    node_selector: &'a BTreeMap<String, String>,
+    tolerations: &'a [serde_json::Value],
     node_failure_toleration_seconds: u32,
     allocator_env: BTreeMap<&'static str, &'static str>,
     cluster_rules: Vec<Rule>,
@@ -258,11 +317,11 @@ struct SyncContext {
 #[derive(Serialize)]
 struct RoleContext<'a> {
     #[serde(flatten)]
-    shared: &'a SyncContext,
+    shared: &'a SyncContext<'a>,
     role: &'a NamespaceRole,
 }
 
-fn context(options: &InstallOptions) -> SyncContext {
+fn context(options: &InstallOptions) -> SyncContext<'_> {
     let selector_labels = BTreeMap::from([
         (
             "app.kubernetes.io/name".to_string(),
@@ -283,21 +342,36 @@ fn context(options: &InstallOptions) -> SyncContext {
         labels,
         selector_labels,
         replicas: options.replicas,
-        args: vec![
-            "sync".to_string(),
-            "--metrics-addr".to_string(),
-            format!("$(POD_IP):{SYNC_METRICS_PORT}"),
-            "--cilium-version".to_string(),
-            options.cilium.to_string(),
-            "--cilium-namespace".to_string(),
-            options.cilium_namespace.clone(),
-        ],
+        args: sync_args(options),
         metrics_port: SYNC_METRICS_PORT,
         priority_class: options.priority_class.clone(),
+        host_network: options.host_network,
+        resources: &options.resources,
+        node_selector: &options.node_selector,
+        tolerations: &options.tolerations,
         node_failure_toleration_seconds: NODE_FAILURE_TOLERATION_SECONDS,
         allocator_env: SYNC_ALLOCATOR_ENV.into_iter().collect(),
         cluster_rules: cluster_rules(),
     }
+}
+
+/// The controller container's arguments: `sync`, the fixed flags, then every further flag
+/// in name order.
+pub fn sync_args(options: &InstallOptions) -> Vec<String> {
+    let mut args = vec![
+        "sync".to_string(),
+        "--metrics-addr".to_string(),
+        format!("$(POD_IP):{SYNC_METRICS_PORT}"),
+        "--cilium-version".to_string(),
+        options.cilium.to_string(),
+        "--cilium-namespace".to_string(),
+        options.cilium_namespace.clone(),
+    ];
+    for (flag, value) in &options.sync_flags {
+        args.push(format!("--{flag}"));
+        args.push(value.clone());
+    }
+    args
 }
 
 impl super::Renderer {
@@ -306,20 +380,25 @@ impl super::Renderer {
     pub fn render_install(&self, options: &InstallOptions) -> Result<String, RenderError> {
         options.check()?;
         let context = context(options);
-        let mut documents = Vec::new();
-        for crd in [
-            crate::crds::egress_gateway_crd(),
-            crate::crds::egress_gateway_policy_crd(),
-        ] {
+        let mut rendered = Objects::new(&self.engine, 16);
+        let crds = if options.crds {
+            vec![
+                crate::crds::egress_gateway_crd(),
+                crate::crds::egress_gateway_policy_crd(),
+            ]
+        } else {
+            Vec::new()
+        };
+        for crd in crds {
             let name = crd["metadata"]["name"]
                 .as_str()
                 .unwrap_or_default()
                 .to_owned();
-            documents.push(Document::new(
+            rendered.add(
                 "CustomResourceDefinition",
                 &name,
                 super::yaml_block::to_yaml(&crd),
-            ));
+            )?;
         }
         let mut objects = vec![
             (super::templates::SYNC_SERVICE_ACCOUNT, "ServiceAccount"),
@@ -335,14 +414,15 @@ impl super::Renderer {
             objects.push((super::templates::SYNC_PDB, "PodDisruptionBudget"));
         }
         for (template, kind) in objects {
-            let text = self.engine.render(template, &context)?;
-            documents.push(Document::new(kind, SYNC_NAME, text));
+            rendered.render(template, kind, SYNC_NAME, &context)?;
         }
         if options.renders_namespace() {
-            let text = self
-                .engine
-                .render(super::templates::AGENT_NAMESPACE, &context)?;
-            documents.push(Document::new("Namespace", &options.namespace, text));
+            rendered.render(
+                super::templates::AGENT_NAMESPACE,
+                "Namespace",
+                &options.namespace,
+                &context,
+            )?;
         }
         for role in namespace_roles(options) {
             let role_context = RoleContext {
@@ -353,13 +433,18 @@ impl super::Renderer {
                 (super::templates::SYNC_ROLE, "Role"),
                 (super::templates::SYNC_ROLE_BINDING, "RoleBinding"),
             ] {
-                let text = self.engine.render(template, &role_context)?;
-                documents.push(Document::new(kind, SYNC_NAME, text));
+                rendered.render(template, kind, SYNC_NAME, &role_context)?;
             }
         }
-        Ok(super::stream::join(documents))
+        for (kind, text) in
+            monitoring::documents(options, &context.labels, &context.selector_labels)
+        {
+            rendered.add(&kind, SYNC_NAME, text)?;
+        }
+        Ok(rendered.finish())
     }
 }
 
+pub mod monitoring;
 #[cfg(test)]
 mod tests;

@@ -13,23 +13,31 @@ mod engine;
 mod error;
 mod install;
 mod nodes;
+mod objects;
 mod options;
 mod provenance;
 mod stream;
 mod templates;
+mod verify;
 pub(crate) mod yaml_block;
 mod yaml_scalar;
 
 use std::collections::BTreeMap;
 
 pub use agent::{AGENT_APP_NAME, AGENT_COMPONENT, AGENT_HEALTH_PORT, AGENT_NAME};
+pub use engine::{MAX_OBJECT_BYTES, TEMPLATE_FUEL};
 pub use error::RenderError;
+/// The controller's Prometheus Operator objects (`InstallOptions::monitoring`).
+pub use install::monitoring;
 pub use install::{
     InstallOptions, NamespaceRole, Rule, SYNC_ALLOCATOR_ENV, SYNC_COMPONENT, SYNC_METRICS_PORT,
-    SYNC_NAME, cluster_rules, namespace_roles,
+    SYNC_NAME, cluster_rules, namespace_roles, sync_args as install_sync_args,
 };
 pub use nodes::ARGOCD_SYNC_OPTIONS;
-pub use options::{CiliumVersion, DEFAULT_AGENT_NAMESPACE, RenderOptions};
+pub use objects::MAX_OUTPUT_BYTES;
+pub use options::{
+    CiliumVersion, DEFAULT_AGENT_NAMESPACE, DEFAULT_IMAGE_REPOSITORY, RenderOptions, default_image,
+};
 pub use provenance::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY, is_valid_label_value, label_value};
 pub use templates::Templates;
 pub use yaml_scalar::quote as yaml_quote;
@@ -37,7 +45,7 @@ pub use yaml_scalar::quote as yaml_quote;
 use crate::elect::Election;
 use crate::model::catalog::{Catalog, Gateway};
 use engine::Engine;
-use stream::Document;
+use objects::Objects;
 
 /// Compiled templates, reusable across renders (the controller renders on every change).
 pub struct Renderer {
@@ -65,7 +73,7 @@ impl Renderer {
             .iter()
             .map(|g| (g.name.as_str(), g))
             .collect();
-        let mut documents = Vec::with_capacity(catalog.policies.len() + 8);
+        let mut objects = Objects::new(&self.engine, catalog.policies.len() + 8);
 
         for policy in &catalog.policies {
             let gateway = gateways.get(policy.gateway.as_str()).ok_or_else(|| {
@@ -75,17 +83,16 @@ impl Renderer {
                 }
             })?;
             let context = cegp::context(policy, gateway, options.cilium)?;
-            let text = self.engine.render(templates::CEGP, &context)?;
-            documents.push(Document::new(
+            objects.render(
+                templates::CEGP,
                 "CiliumEgressGatewayPolicy",
                 &policy.name,
-                text,
-            ));
+                &context,
+            )?;
         }
 
         if let Some(context) = agent::context(gateways.values().copied(), options) {
-            let namespace = context.namespace.as_str();
-            let mut agent_objects = vec![
+            let agent_objects = [
                 (templates::AGENT_SERVICE_ACCOUNT, "ServiceAccount"),
                 (templates::AGENT_CLUSTER_ROLE, "ClusterRole"),
                 (templates::AGENT_CLUSTER_ROLE_BINDING, "ClusterRoleBinding"),
@@ -93,28 +100,21 @@ impl Renderer {
                 (templates::AGENT_ROLE_BINDING, "RoleBinding"),
                 (templates::AGENT_DAEMONSET, "DaemonSet"),
             ];
-            if options.renders_namespace() {
-                agent_objects.push((templates::AGENT_NAMESPACE, "Namespace"));
-            }
+            // No Namespace: the controller's install (`egressc install`, the Helm chart, the
+            // Kustomize base) is its one owner, so pruning this stream's Argo CD application
+            // never deletes the controller, nor pruning the controller's this stream's objects.
             for (template, kind) in agent_objects {
-                let name = if kind == "Namespace" {
-                    namespace
-                } else {
-                    AGENT_NAME
-                };
-                let text = self.engine.render(template, &context)?;
-                documents.push(Document::new(kind, name, text));
+                objects.render(template, kind, AGENT_NAME, &context)?;
             }
         }
 
         if options.include_node_labels {
             for context in nodes::contexts(catalog, election) {
-                let text = self.engine.render(templates::NODE, &context)?;
-                documents.push(Document::new("Node", &context.name, text));
+                objects.render(templates::NODE, "Node", &context.name, &context)?;
             }
         }
 
-        Ok(stream::join(documents))
+        Ok(objects.finish())
     }
 }
 

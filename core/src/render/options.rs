@@ -7,6 +7,18 @@ pub use crate::model::cilium::CiliumVersion;
 /// Security level (hostNetwork, NET_ADMIN) and labelling `kube-system` for that is not ours to do.
 pub const DEFAULT_AGENT_NAMESPACE: &str = "egressc-system";
 
+/// Repository part of the one documented default image reference, `egressc:<version>`: the tag
+/// `docker build -t egressc:<version> .` gives the image of `Dockerfile`. Every default (the
+/// controller of `install`, the Helm chart, the Kustomize base, the VIP agent of `build`, the
+/// Argo CD sidecar) uses it, and a cluster can pull it only where it was loaded by hand (kind,
+/// minikube), so egressc warns (W030) when it would be rendered unchanged.
+pub const DEFAULT_IMAGE_REPOSITORY: &str = "egressc";
+
+/// The default image reference: [`DEFAULT_IMAGE_REPOSITORY`]`:<version of this binary>`.
+pub fn default_image() -> String {
+    format!("{DEFAULT_IMAGE_REPOSITORY}:{}", env!("CARGO_PKG_VERSION"))
+}
+
 /// Options of one render.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RenderOptions {
@@ -14,8 +26,8 @@ pub struct RenderOptions {
     pub cilium: CiliumVersion,
     /// Image of the VIP agent (runs `egressc agent`).
     pub agent_image: String,
-    /// Namespace of the VIP agent, its ServiceAccount, Role and Leases. A Namespace object is
-    /// rendered too unless it is `default` or `kube-*`.
+    /// Namespace of the VIP agent, its ServiceAccount, Role and Leases. Its Namespace object
+    /// belongs to the controller's install (`egressc install --namespace` the same).
     pub agent_namespace: String,
     /// PriorityClass of the agent Pods (`None`: none). The default `system-node-critical` keeps
     /// the VIP holder from being evicted before ordinary workloads.
@@ -28,17 +40,10 @@ impl Default for RenderOptions {
     fn default() -> Self {
         RenderOptions {
             cilium: CiliumVersion::default(),
-            agent_image: format!("egressc:{}", env!("CARGO_PKG_VERSION")),
+            agent_image: default_image(),
             agent_namespace: DEFAULT_AGENT_NAMESPACE.to_string(),
             agent_priority_class: Some("system-node-critical".to_string()),
             include_node_labels: false,
         }
-    }
-}
-
-impl RenderOptions {
-    /// Is the agent namespace one egressc should create (not `default` or a `kube-*` one)?
-    pub fn renders_namespace(&self) -> bool {
-        self.agent_namespace != "default" && !self.agent_namespace.starts_with("kube-")
     }
 }

@@ -10,9 +10,13 @@ const KIND_ORDER: &[&str] = &[
     "ClusterRoleBinding",
     "Role",
     "RoleBinding",
+    "Service",
     "DaemonSet",
     "Deployment",
     "PodDisruptionBudget",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
     "CiliumEgressGatewayPolicy",
     "Node",
 ];

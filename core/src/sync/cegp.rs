@@ -16,6 +16,8 @@ use crate::elect::Election;
 use crate::model::api::API_VERSION;
 use crate::model::catalog::{Catalog, Gateway, Policy};
 use crate::model::cilium::CiliumVersion;
+use crate::model::labels::MANAGED_BY;
+use crate::render::MANAGED_BY_KEY;
 use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
@@ -27,6 +29,21 @@ pub struct CegpSummary {
     spec: Option<[u8; 32]>,
     owners: Option<[u8; 32]>,
     labels: serde_json::Map<String, Value>,
+    uid: Option<String>,
+}
+
+impl CegpSummary {
+    /// `metadata.uid` of the observed object (none for a rendering).
+    pub fn uid(&self) -> Option<&str> {
+        self.uid.as_deref()
+    }
+
+    /// Does egressc own this CEGP? Ownership is the `app.kubernetes.io/managed-by: egressc`
+    /// label, which everything egressc renders carries; a CEGP without it was written by
+    /// someone else and is never written or deleted by `sync`.
+    pub fn is_owned(&self) -> bool {
+        self.labels.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY)
+    }
 }
 
 impl CegpSummary {
@@ -40,6 +57,10 @@ impl CegpSummary {
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_default(),
+            uid: cegp
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
         }
     }
 }
@@ -348,6 +369,19 @@ mod tests {
         let reordered: Value =
             serde_json::from_str(&body.to_string()).expect("round trip of a JSON value");
         assert_eq!(CegpSummary::of(&reordered), CegpSummary::of(&body));
+    }
+
+    #[test]
+    fn only_a_cegp_with_egressc_managed_by_label_is_owned() {
+        let mut compiler = CegpCompiler::new(CiliumVersion::OLDEST).expect("templates");
+        let rendered = compiler.desired(&catalog())["p"].clone().expect("renders");
+        assert!(CegpSummary::of(&rendered).is_owned());
+        let mut foreign = rendered.clone();
+        foreign["metadata"]["labels"] = json!({"app": "hand-written"});
+        assert!(!CegpSummary::of(&foreign).is_owned());
+        foreign["metadata"]["labels"]["app.kubernetes.io/managed-by"] = json!("Helm");
+        assert!(!CegpSummary::of(&foreign).is_owned());
+        assert!(!CegpSummary::of(&json!({"metadata": {"name": "p"}})).is_owned());
     }
 
     #[test]

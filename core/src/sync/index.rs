@@ -152,8 +152,11 @@ pub struct Index {
     relisting: BTreeMap<Source, BTreeSet<String>>,
     /// VIP Leases by name (the writer updates them conditionally).
     pub vip_leases: BTreeMap<String, Lease>,
-    /// Managed CEGPs by name.
+    /// Every CEGP by name, egressc's and others' (see [`CegpSummary::is_owned`]).
     pub cegps: BTreeMap<String, CegpSummary>,
+    /// Policies whose CEGP name is taken by a CEGP egressc does not own, with that CEGP's
+    /// name (the policy's): reported on the policy's status and by an Event, never written.
+    pub cegp_conflicts: BTreeSet<String>,
     /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
     /// the full set it wants to own).
     pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
@@ -168,7 +171,7 @@ pub struct Index {
     /// Gateway or policy revisions changed since the last [`Index::take_catalog_change`]
     /// (status-only changes do not count: they cannot change a CEGP).
     catalog_changed: bool,
-    /// Managed CEGPs seen changed or deleted since the last [`Index::take_cegp_changes`].
+    /// CEGPs seen changed or deleted since the last [`Index::take_cegp_changes`].
     cegp_changes: BTreeSet<String>,
     changes: Vec<VerdictChange>,
     defer_policy_checks: bool,
@@ -185,6 +188,7 @@ impl Index {
             relisting: BTreeMap::new(),
             vip_leases: BTreeMap::new(),
             cegps: BTreeMap::new(),
+            cegp_conflicts: BTreeSet::new(),
             node_labels: BTreeMap::new(),
             node_ips: BTreeMap::new(),
             node_ips_changed: false,
@@ -636,5 +640,32 @@ mod tests {
                 interfaces: Vec::new(),
             }
         );
+    }
+
+    #[test]
+    fn of_two_gateways_with_the_same_hashed_label_key_the_younger_is_refused() {
+        // Names from tests/fixtures/invalid/E041-active-label-collision.yaml.
+        let older = "long-gateway-name-for-a-label-collision-x-6ab56z-ppppp";
+        let younger = "long-gateway-name-for-a-label-collision-x-2125ffz-pppp";
+        assert_eq!(
+            crate::model::labels::active_for_label(older),
+            crate::model::labels::active_for_label(younger)
+        );
+        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        for (name, ip, created) in [
+            (younger, "192.0.2.2", "2026-02-01T00:00:00Z"),
+            (older, "192.0.2.1", "2026-01-01T00:00:00Z"),
+        ] {
+            let mut object = gateway(name, ip);
+            if let Object::Gateway(v) = &mut object {
+                v["metadata"]["creationTimestamp"] = json!(created);
+            }
+            index.handle(Instant::default(), WatchEvent::Apply(object));
+        }
+        assert_eq!(index.gateways.verdict(older), Some(&Verdict::Valid));
+        match index.gateways.verdict(younger) {
+            Some(Verdict::Invalid(message)) => assert!(message.contains("E041"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

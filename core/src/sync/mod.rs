@@ -7,11 +7,13 @@
 //!   object, with their last good values.
 //! - `index`: watch events → controller, relist bookkeeping, sync state.
 //! - `patches`: plan → request bodies; `statuses`: which status patches a reconcile needs;
-//!   `cegp`: CEGPs rendered by `render`.
+//!   `cegp`: CEGPs rendered by `render`; `leader_fence`: how long a look at the leader Lease lets
+//!   this replica write.
 
 pub mod cegp;
 pub mod convert;
 pub mod index;
+pub mod leader_fence;
 pub mod objects;
 pub mod patches;
 pub mod statuses;

@@ -12,6 +12,7 @@ use super::convert;
 use super::validation;
 use crate::controller::ObservedStatus;
 use crate::model::catalog::{Gateway, Policy};
+use crate::model::labels::{MAX_VERBATIM_GATEWAY_NAME, active_for_label};
 use crate::validate::Options;
 
 /// Validity of one object.
@@ -147,8 +148,8 @@ impl GatewayStore {
         self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
     }
 
-    /// Gateways valid on their own that share a VIP are validated together, oldest first;
-    /// the younger ones are refused. Then verdict transitions are recorded and the last good
+    /// Gateways valid on their own that share a VIP (or an `active-for-…` label key) are
+    /// validated together, oldest first; the younger ones are refused. Then verdict transitions are recorded and the last good
     /// values updated.
     pub fn check_shared_vips(&mut self, options: &Options) {
         let mut by_vip: BTreeMap<IpAddr, Vec<(String, String)>> = BTreeMap::new();
@@ -160,8 +161,20 @@ impl GatewayStore {
                     .push((created_of(&entry.object), name.clone()));
             }
         }
+        // Only hashed label keys (names longer than 52 characters) can coincide; such gateways
+        // are grouped by key and checked together like a shared VIP (E041).
+        let mut by_label: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for (name, entry) in &self.entries {
+            if name.len() > MAX_VERBATIM_GATEWAY_NAME && entry.own.is_ok() {
+                by_label
+                    .entry(active_for_label(name))
+                    .or_default()
+                    .push((created_of(&entry.object), name.clone()));
+            }
+        }
         let mut losers: BTreeMap<String, String> = BTreeMap::new();
-        for mut group in by_vip.into_values().filter(|g| g.len() > 1) {
+        let groups = by_vip.into_values().chain(by_label.into_values());
+        for mut group in groups.filter(|g| g.len() > 1) {
             group.sort();
             let objects: Vec<(&str, &Value)> = group
                 .iter()

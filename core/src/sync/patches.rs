@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::controller::{
     GATEWAY_ANNOTATION, GRANT_ANNOTATION, LabelPatch, NodeKind, READY_ANNOTATION, StatusUpdate,
-    TransitionTime, VIP_ANNOTATION, VipWrite,
+    TAKEOVER_ANNOTATION, TransitionTime, VIP_ANNOTATION, VipWrite,
 };
 use crate::model::labels::{MANAGED_BY, MEMBER_LABEL, is_active_for_label};
 
@@ -168,6 +168,33 @@ pub fn policy_status(generation: i64, ready: Condition) -> Value {
     json!({ "status": { "observedGeneration": generation, "conditions": [ready] } })
 }
 
+/// Reason of the `Ready=False` condition and the Event of a policy whose CEGP name is taken.
+pub const CEGP_CONFLICT_REASON: &str = "CiliumPolicyConflict";
+
+/// Why policy `name` is not compiled into its CEGP: another manager's object has the name.
+pub fn cegp_conflict_message(name: &str) -> String {
+    format!(
+        "CiliumEgressGatewayPolicy {name} exists and is not managed by egressc (no label \
+         app.kubernetes.io/managed-by: egressc); egressc leaves it alone. Delete or rename it, \
+         or rename this policy"
+    )
+}
+
+/// The `Ready=False` condition of a policy in conflict (see [`CEGP_CONFLICT_REASON`]).
+pub fn policy_conflict(stored: &[Condition], name: &str, now: &Time) -> Condition {
+    let at = stored
+        .iter()
+        .find(|c| c.type_ == super::convert::READY_CONDITION && c.status == "False")
+        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
+    condition(
+        super::convert::READY_CONDITION,
+        false,
+        CEGP_CONFLICT_REASON,
+        &cegp_conflict_message(name),
+        at,
+    )
+}
+
 /// The `Ready` condition of a policy.
 pub fn policy_ready(
     stored: &[Condition],
@@ -242,6 +269,14 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
     let annotations = lease.metadata.annotations.get_or_insert_with(BTreeMap::new);
     annotations.insert(GRANT_ANNOTATION.to_owned(), grant.to_owned());
     if takeover {
+        // Marks the takeover for the next holder, which probes the LAN before its bring-up;
+        // the value names the holder that was cleared (for humans).
+        let old_holder = stored
+            .spec
+            .as_ref()
+            .and_then(|s| s.holder_identity.clone())
+            .unwrap_or_default();
+        annotations.insert(TAKEOVER_ANNOTATION.to_owned(), old_holder);
         annotations.insert(READY_ANNOTATION.to_owned(), String::new());
         lease
             .spec
@@ -347,6 +382,7 @@ mod tests {
         let annotations = updated.metadata.annotations.expect("annotations");
         assert_eq!(annotations[GRANT_ANNOTATION], "n1");
         assert_eq!(annotations[READY_ANNOTATION], "");
+        assert_eq!(annotations[TAKEOVER_ANNOTATION], "n0", "marks the takeover");
         assert_eq!(
             updated.spec.and_then(|s| s.holder_identity).as_deref(),
             Some("")

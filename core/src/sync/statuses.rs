@@ -94,7 +94,14 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
             continue;
         };
         let stored = convert::conditions_of(&object);
-        let ready = patches::policy_ready(&stored, message(verdict), name, now);
+        let ready = match verdict {
+            Verdict::Valid if index.cegp_conflicts.contains(name) => {
+                patches::policy_conflict(&stored, name, now)
+            }
+            Verdict::Valid | Verdict::Invalid(_) => {
+                patches::policy_ready(&stored, message(verdict), name, now)
+            }
+        };
         let generation = object
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)

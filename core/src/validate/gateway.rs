@@ -1,10 +1,10 @@
 //! EgressGateway checks: node selector syntax, mode ↔ settings block, VIP address rules and
 //! interface names. Produces the validated [`Gateway`] when the document is usable.
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::documents::Object;
+use super::net::IpError;
 use super::syntax::check_interface;
 use super::{Report, labels};
 use crate::diag::{Code, Diagnostic};
@@ -176,21 +176,38 @@ fn check_vip(
     report: &mut Report,
 ) -> Option<IpAddr> {
     let span = obj.doc.span(path);
-    let Ok(ip) = text.trim().parse::<IpAddr>() else {
-        let hint = if text.contains('/') {
-            "write the address without a prefix length, e.g. `192.0.2.10`"
-        } else {
-            "write an IPv4 or IPv6 address, e.g. `192.0.2.10`"
-        };
-        report.push(
-            Diagnostic::new(
-                Code::InvalidIp,
-                span,
-                format!("`{text}` is not an IP address"),
-            )
-            .with_hint(hint),
-        );
-        return None;
+    let ip = match super::net::parse_ip(text) {
+        Ok(ip) => ip,
+        Err(IpError::NotCanonical {
+            problem,
+            suggestion,
+        }) => {
+            report.push(
+                Diagnostic::new(
+                    Code::InvalidIp,
+                    span,
+                    format!("`{text}` {problem}; the API server and Cilium refuse it"),
+                )
+                .with_hint(format!("write `{suggestion}`")),
+            );
+            return None;
+        }
+        Err(IpError::Malformed) => {
+            let hint = if text.contains('/') {
+                "write the address without a prefix length, e.g. `192.0.2.10`"
+            } else {
+                "write an IPv4 or IPv6 address, e.g. `192.0.2.10`"
+            };
+            report.push(
+                Diagnostic::new(
+                    Code::InvalidIp,
+                    span,
+                    format!("`{text}` is not an IP address"),
+                )
+                .with_hint(hint),
+            );
+            return None;
+        }
     };
     if let Some(problem) = super::net::vip_problem(ip) {
         report.push(
@@ -250,14 +267,4 @@ fn check_interface_at(
             false
         }
     }
-}
-
-/// Node selector as a plain map, for the inventory match check.
-pub fn selects_any(
-    selector: &BTreeMap<String, String>,
-    nodes: &[crate::model::catalog::NodeFacts],
-) -> bool {
-    nodes
-        .iter()
-        .any(|n| selector.iter().all(|(k, v)| n.labels.get(k) == Some(v)))
 }

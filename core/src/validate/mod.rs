@@ -6,6 +6,8 @@
 
 pub mod documents;
 pub mod gateway;
+pub mod image;
+pub mod inventory;
 pub mod labels;
 pub mod net;
 pub mod nodes;
@@ -35,6 +37,9 @@ pub struct Options {
 pub struct Report {
     diagnostics: Vec<Diagnostic>,
     errors: usize,
+    /// `InternalIP`s of the inventory's nodes (address, node, where it is written), read with
+    /// the inventory for the checks that need the sources too.
+    node_addresses: Vec<(std::net::IpAddr, String, diag::Span)>,
 }
 
 impl Report {
@@ -100,8 +105,11 @@ pub fn validate_with_nodes(
             })
             .collect();
     references::check_shared_vips(&mut gateways, &mut report);
+    references::check_label_collisions(&mut gateways, &mut report);
     if let Some(nodes) = &nodes {
         references::check_node_matches(&gateways, nodes, &mut report);
+        let addresses = std::mem::take(&mut report.node_addresses);
+        inventory::check_static_vips(&gateways, &addresses, &mut report);
     }
     references::check_gateway_refs(&sorted, &mut report);
 
@@ -120,13 +128,14 @@ pub fn validate_with_nodes(
             continue;
         };
         let destinations = Path::root().key("spec").key("destinationCIDRs");
-        references::check_families(
+        if references::check_families(
             &policy,
             &target.gateway,
             |k| obj.doc.span(&destinations.index(k)),
             &mut report,
-        );
-        policies.push(policy);
+        ) {
+            policies.push(policy);
+        }
     }
 
     let mut catalog = Catalog {

@@ -10,17 +10,121 @@ use ipnet::IpNet;
 pub enum CidrError {
     /// Not `address/prefix`, or the prefix is out of range.
     Malformed,
+    /// Would parse, but is not written the way the API server and Cilium accept it: spaces
+    /// around it, or leading zeros. Carries what is wrong and the form to write instead.
+    NotCanonical {
+        /// What is wrong, e.g. "has spaces around it".
+        problem: &'static str,
+        /// The same network written as the CRDs accept it.
+        suggestion: IpNet,
+    },
     /// Valid, but with host bits set; carries the network form to suggest.
     HostBits(IpNet),
 }
 
-/// Parses `address/prefix` and insists on the network form (no host bits).
+/// Why an IP address was refused (`Malformed`: no address at all).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpError {
+    /// Not an IP address.
+    Malformed,
+    /// An address written in a form the CRDs refuse; carries what is wrong and the address.
+    NotCanonical {
+        /// What is wrong, e.g. "has leading zeros".
+        problem: &'static str,
+        /// The address the text would mean to a lenient parser.
+        suggestion: IpAddr,
+    },
+}
+
+/// Parses an IP address exactly as the Kubernetes API server's `ipv4`/`ipv6` formats and
+/// Cilium (Go's parser) do: no surrounding or inner whitespace, no leading zeros in IPv4
+/// octets (Go refuses them since 1.17, as they used to mean octal), no IPv6 zone.
+pub fn parse_ip(text: &str) -> Result<IpAddr, IpError> {
+    if let Ok(ip) = text.parse::<IpAddr>() {
+        return Ok(ip);
+    }
+    let trimmed = text.trim();
+    if trimmed != text
+        && let Ok(ip) = parse_ip(trimmed)
+    {
+        return Err(IpError::NotCanonical {
+            problem: "has spaces around it",
+            suggestion: ip,
+        });
+    }
+    match lenient_v4(trimmed) {
+        Some(ip) => Err(IpError::NotCanonical {
+            problem: "has leading zeros (which some parsers read as octal)",
+            suggestion: IpAddr::V4(ip),
+        }),
+        None => Err(IpError::Malformed),
+    }
+}
+
+/// A dotted quad whose octets may carry leading zeros (`010.1.1.0`), read as decimal; only to
+/// suggest the canonical form.
+fn lenient_v4(text: &str) -> Option<Ipv4Addr> {
+    let octets: Vec<u8> = text
+        .split('.')
+        .map(|part| {
+            (!part.is_empty() && part.len() <= 3 && part.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<u8>().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    let [a, b, c, d] = octets[..] else {
+        return None;
+    };
+    Some(Ipv4Addr::new(a, b, c, d))
+}
+
+/// Parses `address/prefix` as the CRDs accept it (see [`parse_ip`]; the prefix length is
+/// decimal without leading zeros) and insists on the network form (no host bits).
 pub fn parse_cidr(text: &str) -> Result<IpNet, CidrError> {
-    let net: IpNet = text.trim().parse().map_err(|_| CidrError::Malformed)?;
+    let Some((address, prefix)) = text.split_once('/') else {
+        return Err(CidrError::Malformed);
+    };
+    let prefix_ok = !prefix.is_empty()
+        && prefix.bytes().all(|b| b.is_ascii_digit())
+        && (prefix == "0" || !prefix.starts_with('0'));
+    let net = match (parse_ip(address), prefix_ok) {
+        (Ok(ip), true) => {
+            let len = prefix.parse::<u8>().map_err(|_| CidrError::Malformed)?;
+            IpNet::new(ip, len).map_err(|_| CidrError::Malformed)?
+        }
+        (Err(IpError::Malformed), _) => return Err(CidrError::Malformed),
+        (Ok(_) | Err(IpError::NotCanonical { .. }), _) => {
+            return Err(not_canonical_cidr(text).unwrap_or(CidrError::Malformed));
+        }
+    };
     if net.trunc() != net {
         return Err(CidrError::HostBits(net.trunc()));
     }
     Ok(net)
+}
+
+/// What a lenient reading of `text` would give, as the error explaining why it is refused.
+fn not_canonical_cidr(text: &str) -> Option<CidrError> {
+    let trimmed = text.trim();
+    let (address, prefix) = trimmed.split_once('/')?;
+    let ip = match parse_ip(address) {
+        Ok(ip) => ip,
+        Err(IpError::NotCanonical { suggestion, .. }) => suggestion,
+        Err(IpError::Malformed) => return None,
+    };
+    if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_digit()) || prefix.len() > 3 {
+        return None;
+    }
+    let suggestion = IpNet::new(ip, prefix.parse().ok()?).ok()?.trunc();
+    let problem = if trimmed != text {
+        "has spaces around it"
+    } else {
+        "has leading zeros (which some parsers read as octal)"
+    };
+    Some(CidrError::NotCanonical {
+        problem,
+        suggestion,
+    })
 }
 
 /// Why an address cannot be a VIP, or `None` if it can. Only addresses that can never be a
@@ -107,8 +211,65 @@ mod tests {
             "x/8",
             "2001:db8::/129",
             "",
+            "10.0.0.0/+8",
+            "10.0.0.0/8/8",
+            "2001:db8::%eth0/32",
         ] {
             assert_eq!(parse_cidr(bad), Err(CidrError::Malformed), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cidrs_are_written_as_the_crds_accept_them() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        for (text, problem, suggestion) in [
+            (" 10.0.0.0/8", "has spaces around it", "10.0.0.0/8"),
+            ("10.0.0.0/8 ", "has spaces around it", "10.0.0.0/8"),
+            ("010.1.1.0/24", "has leading zeros", "10.1.1.0/24"),
+            ("10.0.0.0/08", "has leading zeros", "10.0.0.0/8"),
+            ("2001:db8::/032", "has leading zeros", "2001:db8::/32"),
+        ] {
+            match parse_cidr(text) {
+                Err(CidrError::NotCanonical {
+                    problem: p,
+                    suggestion: s,
+                }) => {
+                    assert!(p.starts_with(problem), "{text}: {p}");
+                    assert_eq!(s, net(suggestion), "{text}");
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+        assert_eq!(parse_cidr("10.0.0.0/8"), Ok(net("10.0.0.0/8")));
+        assert_eq!(parse_cidr("0.0.0.0/0"), Ok(net("0.0.0.0/0")));
+        assert_eq!(parse_cidr("10.0.0.0/ 8"), Err(CidrError::Malformed));
+    }
+
+    #[test]
+    fn ips_are_written_as_the_crds_accept_them() {
+        assert_eq!(parse_ip("192.0.2.10"), Ok("192.0.2.10".parse().unwrap()));
+        assert_eq!(parse_ip("2001:db8::a"), Ok("2001:db8::a".parse().unwrap()));
+        for (text, problem) in [
+            (" 192.0.2.10 ", "has spaces around it"),
+            ("192.0.2.10\n", "has spaces around it"),
+            ("192.0.2.010", "has leading zeros"),
+            (" 192.000.2.10", "has leading zeros"),
+        ] {
+            match parse_ip(text) {
+                Err(IpError::NotCanonical { problem: p, .. }) => {
+                    assert!(p.starts_with(problem), "{text:?}: {p}")
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        for bad in [
+            "",
+            "192.0.2",
+            "192.0.2.256",
+            "fe80::1%eth0",
+            "192.0.2.10/32",
+        ] {
+            assert_eq!(parse_ip(bad), Err(IpError::Malformed), "{bad}");
         }
     }
 

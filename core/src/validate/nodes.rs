@@ -3,10 +3,11 @@
 //! are read; everything else of a Node is ignored.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use super::Report;
 use super::documents::{name_of, type_of, unwrap_lists};
-use crate::diag::{Code, Diagnostic};
+use crate::diag::{Code, Diagnostic, Span};
 use crate::load::{Document, Needed, Node, Path, Value};
 use crate::model::catalog::NodeFacts;
 
@@ -15,8 +16,9 @@ use crate::model::catalog::NodeFacts;
 pub const NEEDED: Needed = Needed(&[
     (&["metadata"], &["name", "labels", "deletionTimestamp"]),
     (&["spec"], &["unschedulable"]),
-    (&["status"], &["conditions"]),
+    (&["status"], &["conditions", "addresses"]),
     (&["status", "conditions", Needed::ITEM], &["type", "status"]),
+    (&["status", "addresses", Needed::ITEM], &["type", "address"]),
 ]);
 
 /// Reads the nodes of the inventory documents, sorted by name.
@@ -55,6 +57,9 @@ pub fn read(docs: Vec<Document>, report: &mut Report) -> Vec<NodeFacts> {
                 .with_hint("remove one of them"),
             );
             continue;
+        }
+        for (ip, span) in internal_ips(&doc) {
+            report.node_addresses.push((ip, name.clone(), span));
         }
         nodes.insert(name, (facts, doc));
     }
@@ -115,6 +120,26 @@ fn ready(doc: &Document) -> bool {
         .iter()
         .find(|c| c.get("type").and_then(Node::as_str) == Some("Ready"))
         .is_some_and(|c| c.get("status").and_then(Node::as_str) == Some("True"))
+}
+
+/// The node's `InternalIP` addresses (`status.addresses`) with where each is written; entries
+/// that do not parse are skipped (only the VIP check reads them).
+fn internal_ips(doc: &Document) -> Vec<(IpAddr, Span)> {
+    let path = Path::root().key("status").key("addresses");
+    let entries = doc
+        .root
+        .at(&path)
+        .and_then(Node::as_seq)
+        .unwrap_or_default();
+    entries
+        .iter()
+        .enumerate()
+        .filter(|(_, entry)| entry.get("type").and_then(Node::as_str) == Some("InternalIP"))
+        .filter_map(|(i, entry)| {
+            let ip = entry.get("address").and_then(Node::as_str)?.parse().ok()?;
+            Some((ip, doc.span(&path.index(i).key("address"))))
+        })
+        .collect()
 }
 
 fn string_map(

@@ -62,6 +62,25 @@ pub fn check(
         }
     }
 
+    if !destinations.is_empty() && !excluded.is_empty() {
+        // The exclusions merged into their largest blocks: a destination is covered exactly
+        // when one merged block contains it (several small exclusions may cover it together).
+        let merged = IpNet::aggregate(&excluded.iter().map(|(_, net)| *net).collect());
+        if destinations
+            .iter()
+            .all(|(_, d)| merged.iter().any(|e| e.contains(d)))
+        {
+            report.push(
+                Diagnostic::new(
+                    Code::ExclusionsCoverDestinations,
+                    obj.doc.key_span(&spec_path.key("excludedCIDRs")),
+                    "`excludedCIDRs` cover every destination: no traffic goes through the gateway",
+                )
+                .with_hint("narrow the exclusions, or delete the policy if it is no longer needed"),
+            );
+        }
+    }
+
     if spec.selectors.is_empty() {
         report.push(
             Diagnostic::new(
@@ -126,6 +145,17 @@ fn cidrs(
                 .with_hint("pass `--cilium-version 1.18` (or later) if the cluster runs it"),
             ),
             Ok(net) => nets.push((i, net)),
+            Err(CidrError::NotCanonical {
+                problem,
+                suggestion,
+            }) => report.push(
+                Diagnostic::new(
+                    Code::InvalidCidr,
+                    span,
+                    format!("CIDR `{text}` {problem}; the API server and Cilium refuse it"),
+                )
+                .with_hint(format!("write `{suggestion}`")),
+            ),
             Err(CidrError::HostBits(network)) => report.push(
                 Diagnostic::new(
                     Code::CidrHostBits,
@@ -136,7 +166,7 @@ fn cidrs(
             ),
             Err(CidrError::Malformed) => report.push(
                 Diagnostic::new(Code::InvalidCidr, span, format!("`{text}` is not a CIDR"))
-                    .with_hint(match text.trim().parse::<std::net::IpAddr>() {
+                    .with_hint(match super::net::parse_ip(text) {
                         Ok(ip) if ip.is_ipv6() => {
                             format!("add a prefix length, e.g. `{ip}/128` for one host")
                         }

@@ -54,6 +54,21 @@ pub fn check_subdomain(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A DNS-1123 label (namespace names): a subdomain without dots, at most 63 characters.
+pub fn check_dns_label(s: &str) -> Result<(), String> {
+    check_subdomain(s)?;
+    if s.contains('.') {
+        return Err("contains `.`; only `a-z`, `0-9` and `-` are allowed".to_owned());
+    }
+    if s.len() > MAX_LABEL_PART {
+        return Err(format!(
+            "is {} characters long, more than {MAX_LABEL_PART}",
+            s.len()
+        ));
+    }
+    Ok(())
+}
+
 /// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?` of at most 63 characters (empty allowed only
 /// where `allow_empty`).
 fn check_label_part(s: &str, what: &str, allow_empty: bool) -> Result<(), String> {

@@ -6,7 +6,7 @@ use k8s_openapi::api::coordination::v1::LeaseSpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::*;
-use crate::controller::{GATEWAY_ANNOTATION, VIP_ANNOTATION};
+use crate::lease_protocol::{GATEWAY_ANNOTATION, VIP_ANNOTATION};
 
 fn lease(gateway: &str, rv: &str, holder: &str) -> Lease {
     Lease {
@@ -73,18 +73,26 @@ fn a_relist_forgets_leases_that_did_not_reappear_and_vips_stay_known_from_leases
 }
 
 #[test]
-fn dropping_the_vip_stops_the_burst_and_keeps_the_retry_pace() {
+fn dropping_the_vip_stops_the_keeper_and_keeps_the_retry_pace_and_the_yield() {
     let mut state = GatewayState::default();
     let clock = std::time::Instant::now();
-    let window = state.window(clock);
-    window.open_until(std::time::Duration::from_secs(3600));
-    state.local.last_successful_send = Some(crate::controller::Instant::from_secs_f64(1.0));
-    state.local.last_attempt = Some(crate::controller::Instant::from_secs_f64(1.0));
+    let keep = state.keep(clock);
+    keep.open_until(std::time::Duration::from_secs(3600));
+    keep.set_outage_hold(true);
+    state.local.last_successful_send = Some(crate::time::Instant::from_secs_f64(1.0));
+    state.local.last_attempt = Some(crate::time::Instant::from_secs_f64(1.0));
     state.local.vip_up = true;
-    state.drop_vip();
-    assert!(!window.is_open());
+    state.local.renew_failing = true;
+    state.local.yielded = true;
+    let closed = state.drop_vip();
+    assert!(closed.is_some_and(|k| k.is_closed()));
+    assert!(!keep.is_open());
+    assert!(keep.is_closed());
     assert!(!state.local.holding());
     assert!(!state.local.vip_up);
+    assert!(!state.local.renew_failing);
+    assert!(state.local.yielded, "a yielded holder still releases");
     assert!(state.local.last_attempt.is_some());
-    assert!(!state.window(clock).is_open(), "a new hold starts closed");
+    assert!(!state.keep(clock).is_open(), "a new hold starts closed");
+    assert!(!state.keep(clock).is_closed(), "and is a new one");
 }

@@ -13,6 +13,7 @@ fn view(grant: Option<&str>, holder: Option<&str>, ready: Option<&str>) -> Lease
         grant: grant.map(str::to_owned),
         holder: holder.map(str::to_owned),
         ready: ready.map(str::to_owned),
+        takeover: false,
     }
 }
 
@@ -25,6 +26,7 @@ fn holding(sent: f64, vip_up: bool) -> Local {
         last_successful_send: Some(at(sent)),
         last_attempt: Some(at(sent)),
         vip_up,
+        ..Local::default()
     }
 }
 
@@ -116,7 +118,7 @@ fn failed_writes_are_retried_at_the_renew_pace() {
     let failed = Local {
         last_successful_send: None,
         last_attempt: Some(at(5.0)),
-        vip_up: false,
+        ..Local::default()
     };
     assert_eq!(
         run(Some(&lease), 5.1, &failed),
@@ -155,7 +157,7 @@ fn release_write_that_failed_is_retried_paced() {
     let dropped = Local {
         last_successful_send: None,
         last_attempt: Some(at(4.0)),
-        vip_up: false,
+        ..Local::default()
     };
     assert_eq!(
         run(Some(&lease), 4.2, &dropped),
@@ -221,4 +223,84 @@ fn lifetime_is_what_is_left_of_l_since_the_send_rounded_down() {
             preferred_secs: 4
         })
     );
+}
+
+#[test]
+fn rule7_holds_through_failed_renewals_only_while_up_and_not_yielded() {
+    let failing = Local {
+        renew_failing: true,
+        ..holding(10.0, true)
+    };
+    assert!(outage_hold(&failing));
+    assert!(!outage_hold(&holding(10.0, true)), "renewals succeed");
+    let down = Local {
+        renew_failing: true,
+        ..holding(10.0, false)
+    };
+    assert!(!outage_hold(&down), "an address that is gone is not held");
+    let yielded = Local {
+        yielded: true,
+        ..failing
+    };
+    assert!(!outage_hold(&yielded));
+    assert!(!outage_hold(&Local {
+        renew_failing: true,
+        ..Local::default()
+    }));
+    // Failing renewals are still attempted at the renew pace.
+    let lease = view(Some(ME), Some(ME), Some(ME));
+    assert_eq!(
+        run(Some(&lease), 10.5, &failing),
+        Action::Renew { mark_ready: false }
+    );
+}
+
+#[test]
+fn rule7_a_holder_that_yielded_releases_the_lease() {
+    let lease = view(Some(ME), Some(ME), Some(ME));
+    let yielded = Local {
+        yielded: true,
+        ..holding(10.0, true)
+    };
+    assert_eq!(run(Some(&lease), 10.1, &yielded), Action::Release);
+    // Once dropped, the release is retried at the renew pace until the API takes it.
+    let dropped = Local {
+        last_attempt: Some(at(12.0)),
+        yielded: true,
+        ..Local::default()
+    };
+    assert_eq!(
+        run(Some(&lease), 12.1, &dropped),
+        Action::Wait {
+            wake: Some(at(12.5))
+        }
+    );
+    assert_eq!(run(Some(&lease), 12.5, &dropped), Action::Release);
+}
+
+#[test]
+fn rule8_only_a_bring_up_after_a_graceful_acquire_skips_the_probe() {
+    assert!(bring_up_needs_probe(&Local::default()));
+    assert!(!bring_up_needs_probe(&Local {
+        graceful_bring_up: true,
+        ..Local::default()
+    }));
+}
+
+#[test]
+fn the_allowance_needs_a_fresh_write_once_the_vip_is_up() {
+    let timing = AgentTiming::default();
+    let up = holding(10.0, true);
+    let one = Some(Lifetimes {
+        valid_secs: 1,
+        preferred_secs: 1,
+    });
+    assert_eq!(allowance(at(10.1), &up, true, &timing), one);
+    assert_eq!(allowance(at(10.1), &up, false, &timing), None);
+    // A bring-up held back by a probe round is retried on the last write's allowance …
+    let pending = holding(10.0, false);
+    assert_eq!(allowance(at(10.6), &pending, false, &timing), one);
+    // … until less than a second is left.
+    assert_eq!(allowance(at(11.1), &pending, false, &timing), None);
+    assert_eq!(allowance(at(10.1), &Local::default(), true, &timing), None);
 }

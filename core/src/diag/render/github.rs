@@ -28,11 +28,21 @@ pub fn render_github(diagnostics: &[Diagnostic]) -> String {
     out
 }
 
-/// Escapes the message part of a workflow command.
+/// Escapes the message part of a workflow command: `%`, CR and LF as the runner requires,
+/// every other control character (ESC, BEL, C1 controls) as a visible escape, so an input
+/// cannot send terminal sequences through the log.
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '\r' => out.push_str("%0D"),
+            '\n' => out.push_str("%0A"),
+            c if c.is_control() => out.extend(c.escape_debug()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Escapes a property value, which additionally must not contain `:` or `,`.
@@ -44,6 +54,26 @@ fn escape_property(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::diag::{Code, Span};
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let span = Span {
+            file: "a\u{1b}[2J.yaml".into(),
+            line: 1,
+            col: 1,
+            len: 1,
+            path: None,
+        };
+        let d = Diagnostic::new(
+            Code::InvalidName,
+            span,
+            "name `x\u{1b}]0;pwned\u{7}\u{9b}31m`",
+        );
+        let out = render_github(&[d]);
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        assert!(out.contains("x\\u{1b}]0;pwned\\u{7}\\u{9b}31m"), "{out}");
+        assert!(out.contains("file=a\\u{1b}[2J.yaml"), "{out}");
+    }
 
     #[test]
     fn escapes_commands() {

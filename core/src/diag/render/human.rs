@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Sources;
+use super::{Sources, escape_controls as escaped};
 use crate::diag::{Diagnostic, Span};
 
 /// Renders every diagnostic followed by a blank line.
@@ -43,11 +43,14 @@ fn location(out: &mut String, span: &Span, gutter: usize) {
     let _ = write!(
         out,
         "{:gutter$}--> {}:{}:{}",
-        "", span.file, span.line, span.col
+        "",
+        escaped(&span.file),
+        span.line,
+        span.col
     );
     match &span.path {
         Some(path) if !path.is_empty() => {
-            let _ = writeln!(out, " ({path})");
+            let _ = writeln!(out, " ({})", escaped(path));
         }
         _ => out.push('\n'),
     }
@@ -97,20 +100,6 @@ fn visible(c: char) -> char {
         c if c.is_control() => '\u{fffd}',
         c => c,
     }
-}
-
-/// A message or hint with control characters escaped (`\n`, `\u{1b}`), so a value quoted
-/// from the input stays on one line and cannot drive the terminal.
-fn escaped(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_debug().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -187,5 +176,23 @@ mod hostile_tests {
         );
         assert!(text.contains("name `x\\ny\\u{1b}[2J`"), "{text}");
         assert!(text.contains("1 | a: \u{fffd}[31mred"), "{text}");
+    }
+
+    #[test]
+    fn file_names_and_paths_are_escaped_too() {
+        let span = Span {
+            file: "evil\u{1b}]0;x\u{7}.yaml".into(),
+            line: 1,
+            col: 1,
+            len: 1,
+            path: Some("spec\u{9b}".into()),
+        };
+        let d = Diagnostic::new(Code::InvalidName, span, "m");
+        let text = render_human(&[d], &Sources::default());
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
+        assert!(text.contains("evil\\u{1b}]0;x\\u{7}.yaml:1:1"), "{text}");
     }
 }
