@@ -123,18 +123,7 @@ pub(super) fn run(mut args: BuildArgs) -> ExitCode {
         Err(error) => return render_failed(&error, args.templates.as_deref()),
     };
     gathered.merge_into(&mut compiled);
-    if default_agent_image
-        && !compiled.has_errors()
-        && compiled
-            .catalog
-            .gateways
-            .iter()
-            .any(|g| g.needs_vip_agent())
-    {
-        compiled
-            .diagnostics
-            .push(super::default_image_warning("--agent-image"));
-    }
+    super::warn_on_default_agent_image(&mut compiled, default_agent_image, "--agent-image");
     if report(common, &compiled, &gathered) {
         return ExitCode::from(EXIT_INVALID);
     }

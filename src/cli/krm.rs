@@ -248,18 +248,7 @@ fn compile(items: Vec<Value>, settings: &Settings) -> Result<Outcome, String> {
         &render,
     )
     .map_err(|e| e.to_string())?;
-    if settings.agent_image.is_none()
-        && !compiled.has_errors()
-        && compiled
-            .catalog
-            .gateways
-            .iter()
-            .any(|g| g.needs_vip_agent())
-    {
-        compiled
-            .diagnostics
-            .push(super::default_image_warning("agentImage"));
-    }
+    super::warn_on_default_agent_image(&mut compiled, settings.agent_image.is_none(), "agentImage");
     let tally = Tally::of(&compiled.diagnostics);
     let failed = tally.errors > 0 || (settings.deny_warnings && tally.warnings > 0);
     let objects = if failed {

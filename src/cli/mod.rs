@@ -198,6 +198,19 @@ fn print_stdout(text: &str) -> ExitCode {
     }
 }
 
+/// Adds W030 to `compiled` when it renders the VIP agent with the default image (`defaulted`:
+/// no image was given; `flag` names how to give one).
+pub(super) fn warn_on_default_agent_image(compiled: &mut Compiled, defaulted: bool, flag: &str) {
+    let renders_agent = compiled
+        .catalog
+        .gateways
+        .iter()
+        .any(|g| g.needs_vip_agent());
+    if defaulted && !compiled.has_errors() && renders_agent {
+        compiled.diagnostics.push(default_image_warning(flag));
+    }
+}
+
 /// The W030 diagnostic: the default image reference would be rendered unchanged; `flag` is
 /// the flag that sets it.
 pub(super) fn default_image_warning(flag: &str) -> Diagnostic {
