@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::health::NodeHealth;
 use super::plan::{LabelPatch, NodeKind};
 use crate::elect::Elector;
-use crate::model::labels::{MEMBER_LABEL, active_for_label, is_active_for_label};
+use crate::model::labels::{
+    MEMBER_LABEL, active_for_label, is_active_for_label, is_egressc_node_label,
+};
 
 /// Label patches turning the observed labels of the `relabel` nodes into the desired ones:
 /// `active-for-<g>` on the target node of each gateway (`targeted`: node → gateways),
@@ -60,7 +62,6 @@ fn diff(
     observed: &BTreeMap<String, String>,
     want: &BTreeSet<String>,
 ) -> Option<LabelPatch> {
-    let ours = |key: &str| key == MEMBER_LABEL || is_active_for_label(key);
     let set: BTreeMap<String, String> = want
         .iter()
         .filter(|key| observed.get(*key).is_none_or(|value| !value.is_empty()))
@@ -68,7 +69,7 @@ fn diff(
         .collect();
     let remove: BTreeSet<String> = observed
         .keys()
-        .filter(|k| ours(k) && !want.contains(*k))
+        .filter(|k| is_egressc_node_label(k) && !want.contains(*k))
         .cloned()
         .collect();
     (!set.is_empty() || !remove.is_empty()).then(|| LabelPatch {

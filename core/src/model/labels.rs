@@ -61,6 +61,13 @@ pub fn active_for_name_part(gateway: &str) -> String {
     format!("{ACTIVE_FOR}{stem}{HASHED_SEPARATOR}{}", &hex[..HASH_HEX])
 }
 
+/// Is `key` a node label egressc owns (`member` or any `active-for-…`)? The one answer to
+/// "may egressc write or remove this label": every other label on a Node or CiliumNode is left
+/// alone.
+pub fn is_egressc_node_label(key: &str) -> bool {
+    key == MEMBER_LABEL || is_active_for_label(key)
+}
+
 /// Is `key` an `active-for-…` label written by egressc (for any gateway)?
 pub fn is_active_for_label(key: &str) -> bool {
     key.strip_prefix(LABEL_PREFIX)

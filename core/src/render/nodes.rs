@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::elect::Election;
 use crate::model::catalog::Catalog;
-use crate::model::labels::{MEMBER_LABEL, active_for_label, is_active_for_label};
+use crate::model::labels::{MEMBER_LABEL, active_for_label, is_egressc_node_label};
 
 /// Argo CD per-resource sync options of every partial Node: apply it server-side (so only the
 /// sent labels are owned), and never prune or delete it, since that would delete the Node itself.
@@ -59,10 +59,7 @@ pub fn contexts(catalog: &Catalog, election: &Election) -> Vec<NodeContext> {
             }
             let relevant = !labels.is_empty()
                 || catalog.gateways.iter().any(|g| g.selects(&node.labels))
-                || node
-                    .labels
-                    .keys()
-                    .any(|k| k == MEMBER_LABEL || is_active_for_label(k));
+                || node.labels.keys().any(|k| is_egressc_node_label(k));
             relevant.then(|| NodeContext {
                 name: node.name.clone(),
                 labels,

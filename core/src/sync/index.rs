@@ -15,7 +15,7 @@ use super::convert;
 use super::objects::{GatewayStore, PolicyStore, Verdict};
 use crate::controller::{Controller, Instant, NodeKind};
 use crate::model::catalog::{Catalog, Gateway, Policy};
-use crate::model::labels::{MEMBER_LABEL, is_active_for_label};
+use crate::model::labels::is_egressc_node_label;
 use crate::validate::Options;
 
 /// The watches the shell runs, one per source of observations.
@@ -483,7 +483,7 @@ impl Index {
 fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     labels
         .iter()
-        .filter(|(k, _)| *k == MEMBER_LABEL || is_active_for_label(k))
+        .filter(|(k, _)| is_egressc_node_label(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }

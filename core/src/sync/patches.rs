@@ -11,7 +11,7 @@ use crate::controller::{
     GATEWAY_ANNOTATION, GRANT_ANNOTATION, LabelPatch, NodeKind, READY_ANNOTATION, StatusUpdate,
     TAKEOVER_ANNOTATION, TransitionTime, VIP_ANNOTATION, VipWrite,
 };
-use crate::model::labels::{MANAGED_BY, MEMBER_LABEL, is_active_for_label};
+use crate::model::labels::{MANAGED_BY, is_egressc_node_label};
 
 /// Field manager of every write of `egressc sync`.
 pub const FIELD_MANAGER: &str = "egressc-sync";
@@ -19,10 +19,6 @@ pub const FIELD_MANAGER: &str = "egressc-sync";
 pub const ACCEPTED_CONDITION: &str = "Accepted";
 /// Condition reason of an object refused by validation.
 pub const INVALID_REASON: &str = "InvalidSpec";
-
-fn ours(key: &str) -> bool {
-    key == MEMBER_LABEL || is_active_for_label(key)
-}
 
 /// The egressc labels the object should carry after `patch`: what it carries of ours now,
 /// minus the removals, plus the additions.
@@ -32,7 +28,7 @@ pub fn owned_labels(
 ) -> BTreeMap<String, String> {
     observed
         .iter()
-        .filter(|(k, _)| ours(k) && !patch.remove.contains(*k))
+        .filter(|(k, _)| is_egressc_node_label(k) && !patch.remove.contains(*k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .chain(patch.set.clone())
         .collect()
@@ -290,6 +286,7 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
 mod tests {
     use super::*;
     use crate::controller::ConditionUpdate;
+    use crate::model::labels::MEMBER_LABEL;
 
     fn at(text: &str) -> Time {
         serde_json::from_value(json!(text)).expect("timestamp")
