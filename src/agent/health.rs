@@ -1,6 +1,6 @@
 //! The agent's HTTP endpoints: `/healthz` (the process is alive and its loop is not stuck),
-//! `/readyz` (the API was reachable recently, netlink works, the interfaces of the VIPs this
-//! node must carry exist) and `/metrics`. The loop reports into [`Health`]; [`verdict`] is the
+//! `/readyz` (the API has been reached since the start, netlink works, the interfaces of the
+//! VIPs this node must carry exist) and `/metrics`. The loop reports into [`Health`]; [`verdict`] is the
 //! pure judgement; [`serve`] is the axum shell.
 
 use std::net::SocketAddr;
@@ -19,8 +19,6 @@ use crate::agent::metrics::Metrics;
 
 /// `/healthz` fails when the loop has not completed a round for this long.
 pub const STUCK_AFTER: Duration = Duration::from_secs(10);
-/// `/readyz` fails when no API request has succeeded for this long.
-pub const API_STALE_AFTER: Duration = Duration::from_secs(10);
 
 /// What the loop last reported, as times since process start in milliseconds (0: never).
 #[derive(Debug)]
@@ -122,8 +120,12 @@ pub fn verdict(s: &Snapshot) -> (Result<(), String>, Result<(), Vec<String>>) {
             ))
         };
     let mut problems = Vec::new();
-    if !recent(s.api_ok, API_STALE_AFTER) {
-        problems.push(format!("no successful API request for {API_STALE_AFTER:?}"));
+    // Losing the API later does not make the agent unready: it keeps its VIPs through an
+    // outage (the outage hold, docs/lease-protocol.md), and readiness drives both the
+    // controller's `/readyz` probe and the Pod's Ready condition — an outage every node sees
+    // must not read as every agent failing, which would move VIPs once the API is back.
+    if s.api_ok.is_none() {
+        problems.push("the API server has not been reached yet".to_owned());
     }
     if !s.netlink_ok {
         problems.push("netlink does not work".to_owned());
@@ -229,9 +231,18 @@ mod tests {
     }
 
     #[test]
+    fn an_agent_cut_from_the_api_stays_ready_through_the_outage() {
+        let cut_off = Snapshot {
+            api_ok: secs(10),
+            ..fine(300)
+        };
+        assert_eq!(verdict(&cut_off), (Ok(()), Ok(())));
+    }
+
+    #[test]
     fn readiness_lists_every_reason() {
         let bad = Snapshot {
-            api_ok: secs(50),
+            api_ok: None,
             netlink_ok: false,
             interface_problems: vec!["gateway gw: no interface".into()],
             ..fine(100)
