@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use egressc::controller::{
-    Controller, Instant, NodeKind, NodeObservation, ObservedCondition, ObservedStatus, Plan,
-    ProbeTarget, Timing, TransitionTime, VipLeaseObservation, VipWrite,
+    Controller, Instant, NodeKind, NodeObservation, ObservedStatus, Plan, ProbeTarget, Timing,
+    VipLeaseObservation, VipWrite,
 };
 use egressc::model::catalog::{Gateway, SourceIp};
 use egressc::model::labels::active_for_label;
@@ -398,21 +398,7 @@ impl Sim {
             let Some((gw, stored)) = self.gateways.get_mut(&update.gateway) else {
                 continue;
             };
-            let last_transition = match &update.ready.last_transition {
-                TransitionTime::Keep(kept) => kept.clone(),
-                TransitionTime::Now => format!("t={t}"),
-            };
-            *stored = Some(ObservedStatus {
-                observed_generation: Some(update.observed_generation),
-                active_node: update.active_node.clone(),
-                ready_nodes: Some(update.ready_nodes),
-                ready: Some(ObservedCondition {
-                    status: update.ready.status,
-                    reason: update.ready.reason.clone(),
-                    message: update.ready.message.clone(),
-                    last_transition,
-                }),
-            });
+            *stored = Some(update.stored(&format!("t={t}")));
             self.core.apply_gateway(now, gw.clone(), 1, stored.clone());
         }
         self.plans.push(plan);

@@ -49,6 +49,27 @@ pub struct StatusUpdate {
     pub ready: ConditionUpdate,
 }
 
+impl StatusUpdate {
+    /// The status as the API server holds it once this update was written at `written_at`
+    /// (the timestamp text of the write): what the shell's watch echoes back to the core.
+    pub fn stored(&self, written_at: &str) -> ObservedStatus {
+        ObservedStatus {
+            observed_generation: Some(self.observed_generation),
+            active_node: self.active_node.clone(),
+            ready_nodes: Some(self.ready_nodes),
+            ready: Some(ObservedCondition {
+                status: self.ready.status,
+                reason: self.ready.reason.clone(),
+                message: self.ready.message.clone(),
+                last_transition: match &self.ready.last_transition {
+                    TransitionTime::Keep(kept) => kept.clone(),
+                    TransitionTime::Now => written_at.to_owned(),
+                },
+            }),
+        }
+    }
+}
+
 /// The Ready condition to write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConditionUpdate {
@@ -170,20 +191,6 @@ mod tests {
         }
     }
 
-    fn stored(update: &StatusUpdate, at: &str) -> ObservedStatus {
-        ObservedStatus {
-            observed_generation: Some(update.observed_generation),
-            active_node: update.active_node.clone(),
-            ready_nodes: Some(update.ready_nodes),
-            ready: Some(ObservedCondition {
-                status: update.ready.status,
-                reason: update.ready.reason.clone(),
-                message: update.ready.message.clone(),
-                last_transition: at.to_owned(),
-            }),
-        }
-    }
-
     #[test]
     fn transition_time_moves_only_when_the_condition_flips() {
         let first = update(
@@ -196,7 +203,7 @@ mod tests {
         )
         .expect("no status yet");
         assert_eq!(first.ready.last_transition, TransitionTime::Now);
-        let observed = stored(&first, "T0");
+        let observed = first.stored("T0");
         // Same verdict, re-elected as Kept (e.g. after a restart): nothing to write.
         let kept = carried(ElectionReason::Kept, 2);
         assert_eq!(
