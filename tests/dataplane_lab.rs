@@ -41,9 +41,9 @@ const BLACKOUT_BOUNDS: &[(&str, Duration)] = &[
     ("cilium-agent-killed", Duration::from_secs(1)),
     // A graceful hand-over; 39 ms.
     ("cordon", Duration::from_secs(1)),
-    // The standby waits out the leader Lease (15 s, the install default) before it can finish
-    // the failover the killed leader started; 14.8 s.
-    ("leader-killed-mid-failover", Duration::from_secs(20)),
+    // The standby waits out the leader Lease (5 s, the install default) before it can finish
+    // the failover the killed leader started; 4.2 s.
+    ("leader-killed-mid-failover", Duration::from_secs(8)),
     // The controller cannot probe a healthy node, so it fails the gateway over to a node it can
     // verify (safe: one label, the VIP handed over by the protocol); 209 ms.
     (

@@ -45,8 +45,9 @@ pub struct SyncArgs {
     /// Compete for the leader Lease `egressc-sync` (false: single replica, always writes).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     leader_elect: bool,
-    /// Duration of the leader Lease; a dead leader is replaced after at most this long.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    /// Duration of the leader Lease; a dead leader is replaced after at most this long (a
+    /// failover that a dead leader left unfinished waits this long too). At least 2 s.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
     leader_lease_duration: Duration,
     /// This replica's identity (default: env POD_NAME, else host name and process id).
     #[arg(long, env = "POD_NAME")]

@@ -66,9 +66,11 @@ struct Election {
 }
 
 impl Election {
-    /// The holder renews well before the duration runs out (a third of it is the margin).
+    /// The holder renews well before the duration runs out: two fifths of it are the margin
+    /// (3 s into a 5 s Lease), so a renewal that takes a second still lands before the fence
+    /// (`leader_fence::margin`) would stop this replica's writes.
     async fn manager(&self) -> Result<LeaseManager, LeaseManagerError> {
-        let grace = (self.seconds / 3).max(1);
+        let grace = renewal_margin_seconds(self.seconds);
         LeaseManagerBuilder::new(self.client.clone(), &self.name)
             .with_namespace(&self.namespace)
             .with_identity(&self.identity)
@@ -78,6 +80,16 @@ impl Election {
             .build()
             .await
     }
+}
+
+/// Seconds before the end of a `seconds`-long Lease at which its holder renews it: two
+/// fifths rounded up, at least one, always less than the Lease (kube-lease-manager requires
+/// both).
+fn renewal_margin_seconds(seconds: u64) -> u64 {
+    (seconds * 2)
+        .div_ceil(5)
+        .max(1)
+        .min(seconds.saturating_sub(1).max(1))
 }
 
 impl Leadership {
@@ -93,7 +105,7 @@ impl Leadership {
     }
 
     /// Competes for the Lease `name` in `namespace` as `identity`. The holder renews it well
-    /// before `duration` runs out (a third of it is the renewal margin); a standby takes a
+    /// before `duration` runs out (two fifths of it are the renewal margin); a standby takes a
     /// released Lease at once. `client` should not retry failed requests by itself (see
     /// `sync::run`): a renewal that fails must fail.
     pub async fn elect(
@@ -354,5 +366,36 @@ impl Drop for Fence {
         // Also drops the task's receiver of the manager's state, the last one: the manager
         // then releases the Lease (see `Release`).
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::renewal_margin_seconds;
+    use crate::sync::leader_fence;
+    use std::time::Duration;
+
+    #[test]
+    fn the_renewal_margin_is_valid_for_kube_lease_manager() {
+        for seconds in 2..=120 {
+            let grace = renewal_margin_seconds(seconds);
+            assert!(grace >= 1 && grace < seconds, "{seconds} s: grace {grace}");
+        }
+        assert_eq!(renewal_margin_seconds(5), 2);
+        assert_eq!(renewal_margin_seconds(15), 6);
+    }
+
+    #[test]
+    fn a_renewal_one_second_slow_still_lands_before_the_fence_from_five_seconds_on() {
+        for seconds in 5..=120 {
+            let lease = Duration::from_secs(seconds);
+            let renewed_by = lease - Duration::from_secs(renewal_margin_seconds(seconds))
+                + Duration::from_secs(1);
+            let fence_stops_writes_at = lease - leader_fence::margin(lease);
+            assert!(
+                renewed_by < fence_stops_writes_at,
+                "{seconds} s: renewed by {renewed_by:?}, fence at {fence_stops_writes_at:?}"
+            );
+        }
     }
 }
