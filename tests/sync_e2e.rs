@@ -270,8 +270,8 @@ async fn leader_holder(cluster: &Cluster) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_hands_the_leader_lease_back_and_exits_zero() {
     let cluster = Cluster::start(&["n1", "n2"]).await;
-    // A long Lease: the holder renews 5 s before it runs out, so at any moment the standby
-    // would otherwise wait at least 5 s for the old term to end.
+    // A long Lease: the holder renews 6 s before it runs out, so at any moment the standby
+    // would otherwise wait at least 6 s for the old term to end.
     let lease = ["--leader-lease-duration", "15s"];
     let a = Sync::start_with(&cluster, "term-a", true, &lease);
     let b = Sync::start_with(&cluster, "term-b", true, &lease);
