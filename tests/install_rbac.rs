@@ -8,9 +8,7 @@
 //! and an agent and are not either — both are covered by the same namespace Lease rule and
 //! CEGP rule that the leader Lease and the CEGP apply do exercise.)
 
-#[path = "sync/cluster.rs"]
-#[allow(dead_code)]
-mod cluster;
+mod support;
 #[path = "install/rbac.rs"]
 mod rbac;
 #[path = "install/relay.rs"]
@@ -19,7 +17,7 @@ mod relay;
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 
-use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies};
+use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies};
 use egressc::render::{InstallOptions, Renderer, Templates};
 use kube::api::DeleteParams;
 use rbac::{Attributes, Policy};

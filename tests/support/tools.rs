@@ -1,6 +1,6 @@
-// External tools of the install tests (helm, kubectl kustomize, promtool): found by an
-// environment variable or on PATH; missing, a test skips with a reason, unless
-// EGRESSC_REQUIRE_TOOLS=1 (CI) makes that a failure. Included with `include!` by each test.
+//! External tools of the install tests (helm, kubectl kustomize, promtool): found by an
+//! environment variable or on PATH; missing, a test skips with a reason, unless
+//! EGRESSC_REQUIRE_TOOLS=1 (CI) makes that a failure.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
