@@ -8,11 +8,11 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies, poll};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::Value;
+use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies, poll};
 
 /// A running `egressc sync`; killed (SIGKILL) on drop.
 struct Sync {

@@ -6,17 +6,13 @@
 
 mod support;
 
-
 use egressc_core::crds::{self, open_api_schema};
 use serde_json::Value;
 
-const REGENERATE: &str =
-    "run `UPDATE_SCHEMAS=1 cargo test --test crds` (or `cargo run --example gen-schemas`)";
+const REGENERATE: &str = "run `UPDATE_SCHEMAS=1 cargo test -p egressc-core --test crds` (or `cargo run --example gen-schemas`)";
 
 fn fixture(path: &str) -> String {
-    let full = support::repo_root()
-        .join("tests/fixtures")
-        .join(path);
+    let full = support::repo_root().join("tests/fixtures").join(path);
     std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
 }
 

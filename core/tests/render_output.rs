@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use egressc_core::elect::{Election, ElectionReason, GatewayElection};
 use egressc_core::model::catalog::{Catalog, Gateway, NodeFacts, Policy, SourceIp};
 use egressc_core::model::labels::active_for_label;
-use egressc_core::render::{CiliumVersion, RenderError, RenderOptions, Renderer, Templates, render};
+use egressc_core::render::{
+    CiliumVersion, RenderError, RenderOptions, Renderer, Templates, render,
+};
 use egressc_core::strict_cegp::{self as cilium, CiliumEgressGatewayPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use serde_json::Value as Json;
@@ -345,7 +347,9 @@ fn every_cegp_has_exactly_one_snat_source_and_the_active_for_selector() {
 /// The `openAPIV3Schema` of a CRD fixture as a JSON Schema validator (formats enforced, as the
 /// API server does for `ipv4`).
 fn crd_validator(file: &str) -> jsonschema::Validator {
-    let path = support::repo_root().join("tests/fixtures/cilium").join(file);
+    let path = support::repo_root()
+        .join("tests/fixtures/cilium")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     let crd: Json = serde_saphyr::from_str(&text).unwrap();
     let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();

@@ -81,8 +81,8 @@ pub fn printed_documents(out: &Output, what: &str) -> Vec<Value> {
 /// The documents of a YAML stream, empty ones dropped.
 pub fn documents(yaml: &[u8]) -> Vec<Value> {
     let text = String::from_utf8_lossy(yaml);
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text)
-        .unwrap_or_else(|e| panic!("YAML: {e}\n{text}"));
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(&text).unwrap_or_else(|e| panic!("YAML: {e}\n{text}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 
