@@ -27,9 +27,9 @@ pub const MAX_VERBATIM_GATEWAY_NAME: usize = MAX_NAME_PART - ACTIVE_FOR.len();
 ///
 /// Names up to [`MAX_VERBATIM_GATEWAY_NAME`] (52) characters are used as they are, which keeps
 /// keys identical to Deckhouse's. Longer names (legal: gateway names are DNS subdomains of up to
-/// 253 characters) get a deterministic fallback: the first 41 characters, trailing `-`/`.`
-/// trimmed, then `_` and the first 10 hex digits of sha256(name) ([`shorten`]). The result is a valid label
-/// name part of at most 63 characters.
+/// 253 characters) get a deterministic fallback ([`shorten`]): the first 41 characters, trailing
+/// `-`/`.` trimmed, then `_` and the first 10 hex digits of sha256(name). The result is a valid
+/// label name part of at most 63 characters.
 ///
 /// The `_` is what keeps keys apart: label name parts may contain it, gateway names (DNS
 /// subdomains) never do, so no verbatim key equals a hashed one. (With `-`, the 52-character
