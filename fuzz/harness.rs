@@ -1,5 +1,5 @@
 //! What the fuzz targets run on one input, shared by `fuzz_targets/*.rs` and the stable
-//! replay test (`tests/fuzz_replay.rs`, which includes this file), so the replay always
+//! replay test (`core/tests/fuzz_replay.rs`, which includes this file), so the replay always
 //! exercises exactly what the fuzzer does.
 
 use egressc::load::{Limits, parse_stream, parse_stream_reference, text};

@@ -27,7 +27,7 @@ case "$mode" in
     done
     ;;
   replay)
-    cargo test --test fuzz_replay
+    cargo test -p egressc-core --test fuzz_replay
     ;;
   *)
     echo "usage: $0 run [SECONDS_PER_TARGET] | replay" >&2

@@ -3,8 +3,7 @@
 //! Every run is killed after a bound against hangs (not a timing assertion); memory is
 //! asserted as a generous bound on the child's peak RSS (`wait4`, `support/measured.rs`).
 
-#[path = "support/measured.rs"]
-mod measured;
+mod support;
 
 use std::ffi::CString;
 use std::fs;
@@ -12,7 +11,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use measured::{Run, run_with};
+use support::measured::{Run, run_with};
 
 const GATEWAY: &str = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGateway\nmetadata:\n  name: gw\nspec:\n  nodeSelector: {role: egress}\n  sourceIP:\n    mode: PrimaryIPFromEgressGatewayNodeInterface\n    primaryIPFromEgressGatewayNodeInterface: {interfaceName: eth1}\n";
 const POLICY: &str = "apiVersion: network.deckhouse.io/v1alpha1\nkind: EgressGatewayPolicy\nmetadata:\n  name: web\nspec:\n  egressGatewayName: gw\n  destinationCIDRs: [198.51.100.0/24]\n  selectors: [{podSelector: {matchLabels: {app: web}}}]\n";

@@ -13,12 +13,16 @@
 //! Inputs too large to commit (budget breaches, a big valid stream) are generated into a temp
 //! directory by the tests at the bottom.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use support::measured;
 
 /// Generous upper bound on one run; only a hang (or a pathological slowdown) reaches it.
 const HANG_BOUND: Duration = Duration::from_secs(20);
@@ -416,9 +420,6 @@ fn twenty_thousand_errors_in_one_file_render_within_the_bound() {
 // Peak RSS of the child (`wait4`) against a generous bound: memory must follow the input
 // (docs/arch/hostile-input.md, "Memory model"), not multiply it. Debug binary; the release
 // numbers are in that document.
-
-#[path = "support/measured.rs"]
-mod measured;
 
 /// Writes `text` to `name` in a fresh temp dir and runs `egressc check` on it, measured.
 fn check_measured(name: &str, text: &[u8], extra: &[&str]) -> measured::Run {

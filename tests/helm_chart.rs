@@ -6,16 +6,13 @@
 //! helm is found as `$EGRESSC_HELM` or `helm` on PATH (`.ci/run` installs it); without it the
 //! tests skip, unless `EGRESSC_REQUIRE_TOOLS=1` (CI) makes that a failure.
 
-#[allow(dead_code)]
-mod support_tools {
-    include!("support/tools.rs");
-}
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use support_tools::{Tool, egressc, objects_by_identity, printed_documents};
+use support::tools::{Tool, egressc, objects_by_identity, printed_documents};
 
 const CHART: &str = "charts/egressc";
 

@@ -8,23 +8,21 @@
 //! and an agent and are not either — both are covered by the same namespace Lease rule and
 //! CEGP rule that the leader Lease and the CEGP apply do exercise.)
 
-#[path = "sync/cluster.rs"]
-#[allow(dead_code)]
-mod cluster;
 #[path = "install/rbac.rs"]
 mod rbac;
 #[path = "install/relay.rs"]
 mod relay;
+mod support;
 
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 
-use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies};
 use egressc::render::{InstallOptions, Renderer, Templates};
 use kube::api::DeleteParams;
 use rbac::{Attributes, Policy};
 use relay::Relay;
 use serde_json::Value;
+use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies};
 
 const SERVICE_ACCOUNT: &str = "egressc-sync";
 

@@ -12,17 +12,14 @@
 //! issue 1498.) The output must equal `egressc build` for the same sources, with every other
 //! item passed through; errors fail the build with egressc's diagnostics on stderr.
 
-#[allow(dead_code)]
-mod support_tools {
-    include!("support/tools.rs");
-}
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use serde_json::Value;
-use support_tools::{Tool, documents, egressc, objects_by_identity};
+use support::tools::{Tool, documents, egressc, objects_by_identity};
 
 const EXAMPLE: &str = "examples/kustomize/krm";
 

@@ -6,16 +6,13 @@
 //! kubectl is found as `$EGRESSC_KUBECTL` or on PATH; without it the tests skip unless
 //! `EGRESSC_REQUIRE_TOOLS=1`.
 
-#[allow(dead_code)]
-mod support_tools {
-    include!("support/tools.rs");
-}
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use support_tools::{Tool, documents, egressc, objects_by_identity};
+use support::tools::{Tool, documents, egressc, objects_by_identity};
 
 fn kustomize(dir: &str) -> Option<Vec<Value>> {
     let kubectl = Tool::find("EGRESSC_KUBECTL", "kubectl")?;

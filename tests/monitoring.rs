@@ -6,16 +6,13 @@
 //! promtool is found as `$EGRESSC_PROMTOOL` or on PATH; without it those tests skip unless
 //! `EGRESSC_REQUIRE_TOOLS=1`.
 
-#[allow(dead_code)]
-mod support_tools {
-    include!("support/tools.rs");
-}
+mod support;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use support_tools::Tool;
+use support::tools::Tool;
 
 /// Metric names the rules and dashboard use that the test's registry does not show (none: the
 /// node probe metrics are part of `sync`'s registry).

@@ -14,17 +14,14 @@
 //! kubectl and helm are found as in tests/support/tools.rs: without them this skips unless
 //! `EGRESSC_REQUIRE_TOOLS=1`.
 
-#[allow(dead_code)]
-mod support_tools {
-    include!("support/tools.rs");
-}
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use kube_testserver::TestServer;
 use serde_json::Value;
-use support_tools::Tool;
+use support::tools::Tool;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 

@@ -3,17 +3,16 @@
 //! failover on NotReady and on a heartbeat Lease that stops (power-off); a restart that moves
 //! nothing; leader handover after SIGKILL; a CEGP egressc does not own is never written.
 
-#[path = "sync/cluster.rs"]
-mod cluster;
+mod support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies, poll};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::Value;
+use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies, poll};
 
 /// A running `egressc sync`; killed (SIGKILL) on drop.
 struct Sync {

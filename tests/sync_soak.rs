@@ -7,6 +7,7 @@
 
 #[path = "soak/mod.rs"]
 mod soak;
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_survives_random_faults_without_violations() {

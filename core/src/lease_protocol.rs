@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sha2::{Digest, Sha256};
+use crate::model::names::{Shortened, shorten};
 
 /// `D`: a holder not seen renewing for this long is dead (the Lease's `leaseDurationSeconds`).
 pub const LEASE_DURATION: Duration = Duration::from_secs(3);
@@ -33,25 +33,14 @@ const LEASE_PREFIX: &str = "egressc-vip-";
 /// so no gateway name's verbatim Lease name equals another gateway's hashed one.
 const HASHED_LEASE_PREFIX: &str = "egressc-vip.";
 const MAX_NAME: usize = 253;
-const HASH_HEX: usize = 10;
 
-/// The VIP Lease name of `gateway` (see docs/lease-protocol.md).
+/// The VIP Lease name of `gateway` (see docs/lease-protocol.md): `egressc-vip-<gateway>`, or for
+/// names too long for that, `egressc-vip.` and the name shortened by [`shorten`].
 pub fn lease_name(gateway: &str) -> String {
-    if LEASE_PREFIX.len() + gateway.len() <= MAX_NAME {
-        return format!("{LEASE_PREFIX}{gateway}");
+    match shorten(gateway, MAX_NAME - LEASE_PREFIX.len(), '-') {
+        Shortened::Verbatim(name) => format!("{LEASE_PREFIX}{name}"),
+        Shortened::Hashed(name) => format!("{HASHED_LEASE_PREFIX}{name}"),
     }
-    let digest = Sha256::digest(gateway.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(HASH_HEX / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let mut keep = (MAX_NAME - HASHED_LEASE_PREFIX.len() - 1 - HASH_HEX).min(gateway.len());
-    while !gateway.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    let stem = gateway[..keep].trim_end_matches(['-', '.']);
-    format!("{HASHED_LEASE_PREFIX}{stem}-{hex}")
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //!
 //! Nothing in this crate reads a file, opens a socket, reads a clock, spawns a task or prints;
 //! its `Cargo.toml` has no async runtime, no Kubernetes client and no netlink, so the rule is a
-//! compile error rather than a convention (`tests/core_is_pure.rs` checks the dependency tree).
+//! compile error rather than a convention (`tests/purity.rs` checks the dependency tree).
 //! The shells of the `egressc` crate (`cli`, `sync`, `agent`) feed it data and time and carry
 //! out what it returns. See ARCHITECTURE.md for the map.
 

@@ -17,9 +17,7 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 
-#[path = "../support/api.rs"]
-mod api;
-use api::{crd_texts, dynamic, set_ready};
+use crate::support::api::{crd_texts, dynamic, set_ready};
 
 /// egressc's namespace: leader Lease, VIP Leases, VIP agent Pods.
 pub const NAMESPACE: &str = "egressc-system";

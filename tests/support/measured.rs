@@ -1,6 +1,5 @@
 //! Running the real binary with a hang bound and its peak memory: `wait4` reports the
-//! child's maximum resident set size. Shared by `tests/cli_robust.rs` and `tests/corpus.rs`
-//! (included with `#[path]`). Memory assertions are generous bounds, never measurements.
+//! child's maximum resident set size. Shared by `tests/cli_robust.rs` and `tests/corpus.rs`. Memory assertions are generous bounds, never measurements.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;

@@ -1,6 +1,6 @@
-// External tools of the install tests (helm, kubectl kustomize, promtool): found by an
-// environment variable or on PATH; missing, a test skips with a reason, unless
-// EGRESSC_REQUIRE_TOOLS=1 (CI) makes that a failure. Included with `include!` by each test.
+//! External tools of the install tests (helm, kubectl kustomize, promtool): found by an
+//! environment variable or on PATH; missing, a test skips with a reason, unless
+//! EGRESSC_REQUIRE_TOOLS=1 (CI) makes that a failure.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -81,8 +81,8 @@ pub fn printed_documents(out: &Output, what: &str) -> Vec<Value> {
 /// The documents of a YAML stream, empty ones dropped.
 pub fn documents(yaml: &[u8]) -> Vec<Value> {
     let text = String::from_utf8_lossy(yaml);
-    let docs: Vec<Value> = serde_saphyr::from_str_multiple(&text)
-        .unwrap_or_else(|e| panic!("YAML: {e}\n{text}"));
+    let docs: Vec<Value> =
+        serde_saphyr::from_str_multiple(&text).unwrap_or_else(|e| panic!("YAML: {e}\n{text}"));
     docs.into_iter().filter(|d| !d.is_null()).collect()
 }
 

@@ -8,7 +8,7 @@
 //! spellings, YAML 1.1 booleans), parse errors and budgets within reach. The caller then takes
 //! the serde-saphyr route ([`super::parse_stream_reference`]), which is the definition of what
 //! a stream means and which produces every diagnostic. The two routes agree on every input
-//! the fast one accepts: same values, same positions (`tests/load_equivalence.rs`).
+//! the fast one accepts: same values, same positions (`core/tests/load_equivalence.rs`).
 //!
 //! Budgets are counted here as serde-saphyr counts them, but never less (every parser event
 //! is an event here, comments included): reaching a limit only means declining, so an input

@@ -110,7 +110,7 @@ pub fn parse_stream_needed(
 }
 
 /// [`parse_stream`] through serde-saphyr alone: the reference the direct route must agree
-/// with (`tests/load_equivalence.rs` compares them).
+/// with (`core/tests/load_equivalence.rs` compares them).
 pub fn parse_stream_reference(
     file: &str,
     text: &str,

@@ -2,7 +2,7 @@
 //! its gateway node through `active-for-<gateway>`, and `build`/`sync` only decide which node
 //! carries it. Keys are compatible with Deckhouse's implementation.
 
-use sha2::{Digest, Sha256};
+use super::names::shorten;
 
 /// Prefix (DNS subdomain part) shared by every label egressc writes on nodes.
 pub const LABEL_PREFIX: &str = "egress-gateway.network.deckhouse.io";
@@ -16,10 +16,6 @@ pub const MANAGED_BY: &str = "egressc";
 /// Kubernetes limits the name part of a label key to 63 characters.
 const MAX_NAME_PART: usize = 63;
 const ACTIVE_FOR: &str = "active-for-";
-/// Characters of the gateway name kept in front of the hash when the name is too long.
-const HASHED_KEEP: usize = MAX_NAME_PART - ACTIVE_FOR.len() - 1 - HASH_HEX;
-/// Hex digits of sha256(gateway name) appended in the hashed fallback.
-const HASH_HEX: usize = 10;
 /// Between stem and hash in the hashed fallback: a character label names allow and gateway
 /// names cannot contain.
 const HASHED_SEPARATOR: char = '_';
@@ -31,9 +27,9 @@ pub const MAX_VERBATIM_GATEWAY_NAME: usize = MAX_NAME_PART - ACTIVE_FOR.len();
 ///
 /// Names up to [`MAX_VERBATIM_GATEWAY_NAME`] (52) characters are used as they are, which keeps
 /// keys identical to Deckhouse's. Longer names (legal: gateway names are DNS subdomains of up to
-/// 253 characters) get a deterministic fallback: the first 41 characters, trailing `-`/`.`
-/// trimmed, then `_` and the first 10 hex digits of sha256(name). The result is a valid label
-/// name part of at most 63 characters.
+/// 253 characters) get a deterministic fallback ([`shorten`]): the first 41 characters, trailing
+/// `-`/`.` trimmed, then `_` and the first 10 hex digits of sha256(name). The result is a valid
+/// label name part of at most 63 characters.
 ///
 /// The `_` is what keeps keys apart: label name parts may contain it, gateway names (DNS
 /// subdomains) never do, so no verbatim key equals a hashed one. (With `-`, the 52-character
@@ -46,19 +42,8 @@ pub fn active_for_label(gateway: &str) -> String {
 
 /// The name part (after the `/`) of [`active_for_label`].
 pub fn active_for_name_part(gateway: &str) -> String {
-    if gateway.len() <= MAX_VERBATIM_GATEWAY_NAME {
-        return format!("{ACTIVE_FOR}{gateway}");
-    }
-    let digest = Sha256::digest(gateway.as_bytes());
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    // Gateway names are validated as ASCII DNS subdomains before they get here; still, cut on a
-    // char boundary so that no input can make this panic.
-    let mut keep = HASHED_KEEP.min(gateway.len());
-    while !gateway.is_char_boundary(keep) {
-        keep -= 1;
-    }
-    let stem = gateway[..keep].trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
-    format!("{ACTIVE_FOR}{stem}{HASHED_SEPARATOR}{}", &hex[..HASH_HEX])
+    let name = shorten(gateway, MAX_VERBATIM_GATEWAY_NAME, HASHED_SEPARATOR);
+    format!("{ACTIVE_FOR}{name}")
 }
 
 /// Is `key` a node label egressc owns (`member` or any `active-for-…`)? The one answer to
@@ -125,7 +110,7 @@ mod tests {
         // `<41 g>-<hash>` produced verbatim before the separator became `_`.
         let long = "g".repeat(63);
         let hashed = active_for_name_part(&long);
-        let hash = &hashed[hashed.len() - HASH_HEX..];
+        let hash = &hashed[hashed.len() - crate::model::names::HASH_HEX..];
         let literal = format!("{}-{hash}", "g".repeat(41));
         assert_eq!(literal.len(), MAX_VERBATIM_GATEWAY_NAME);
         assert_ne!(active_for_name_part(&literal), hashed);

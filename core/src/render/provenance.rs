@@ -3,9 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use sha2::{Digest, Sha256};
-
 use crate::model::labels::MANAGED_BY;
+use crate::model::names::hashed;
 
 /// `app.kubernetes.io/managed-by`.
 pub const MANAGED_BY_KEY: &str = "app.kubernetes.io/managed-by";
@@ -15,7 +14,6 @@ pub const POLICY_KEY: &str = "egress-gateway.network.deckhouse.io/policy";
 pub const GATEWAY_KEY: &str = "egress-gateway.network.deckhouse.io/gateway";
 
 const MAX_LABEL_VALUE: usize = 63;
-const HASH_HEX: usize = 10;
 
 /// The managed-by label alone.
 pub fn managed_by() -> BTreeMap<String, String> {
@@ -31,30 +29,17 @@ pub fn for_policy(policy: &str, gateway: &str) -> BTreeMap<String, String> {
 }
 
 /// `name` as a valid label value: verbatim when it is one, otherwise its leading valid
-/// characters (at most 52), then `-` and 10 hex digits of sha256(name), so that long names
-/// (object names may have 253 characters) still identify their object.
+/// characters (at most 52), then `-` and 10 hex digits of sha256(name) ([`hashed`]), so that
+/// long names (object names may have 253 characters) still identify their object.
 pub fn label_value(name: &str) -> String {
     if is_valid_label_value(name) {
         return name.to_string();
     }
-    let digest = Sha256::digest(name.as_bytes());
-    let hex: String = digest
-        .iter()
-        .take(HASH_HEX / 2)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let keep = MAX_LABEL_VALUE - 1 - HASH_HEX;
-    let stem: String = name
-        .chars()
-        .filter(|c| is_label_char(*c))
-        .take(keep)
-        .collect();
-    let stem = stem.trim_matches(|c: char| !c.is_ascii_alphanumeric());
-    if stem.is_empty() {
-        hex
-    } else {
-        format!("{stem}-{hex}")
-    }
+    let label_chars: String = name.chars().filter(|c| is_label_char(*c)).collect();
+    // The stem must also start with a letter or digit; with no stem, only the hash is left.
+    hashed(&label_chars, name, MAX_LABEL_VALUE, '-')
+        .trim_start_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
 }
 
 fn is_label_char(c: char) -> bool {

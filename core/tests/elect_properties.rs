@@ -5,10 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 
-use egressc::elect::hash::{gateway_hash, node_hash};
-use egressc::elect::{Election, ElectionReason, Elector, elect};
-use egressc::model::catalog::{Gateway, NodeFacts, SourceIp};
-use egressc::model::labels::{active_for_label, is_active_for_label};
+use egressc_core::elect::hash::{gateway_hash, node_hash};
+use egressc_core::elect::{Election, ElectionReason, Elector, elect};
+use egressc_core::model::catalog::{Gateway, NodeFacts, SourceIp};
+use egressc_core::model::labels::{active_for_label, is_active_for_label};
 use proptest::prelude::*;
 
 const GROUP: &str = "example.com/group";
@@ -36,7 +36,7 @@ fn gateway(name: &str, selector: &[(&str, &str)], vip: bool) -> Gateway {
 
 /// The rendezvous weight of `node` for `gateway` (the pinned formula of `elect::hash`).
 fn weight(gateway: &str, node: &str) -> u64 {
-    egressc::elect::hash::weight(gateway_hash(gateway), node_hash(node))
+    egressc_core::elect::hash::weight(gateway_hash(gateway), node_hash(node))
 }
 
 /// The eligibility rule, written out independently of the implementation.

@@ -1,4 +1,4 @@
-//! Test cluster for `tests/sync_e2e.rs`: kube-testserver in-process with egressc's CRDs, the
+//! Test cluster for `tests/sync_e2e.rs` and `tests/install_rbac.rs`: kube-testserver in-process with egressc's CRDs, the
 //! CiliumNode and CEGP CRD fixtures, Ready Nodes with CiliumNodes, cilium-agent Pods and
 //! heartbeat Leases that a background task keeps renewing for the nodes marked alive.
 

@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use egressc::elect::{Election, ElectionReason, GatewayElection};
-use egressc::model::catalog::{Catalog, Gateway, NodeFacts, Policy, SourceIp};
-use egressc::model::labels::{MEMBER_LABEL, active_for_label};
-use egressc::render::{RenderOptions, Renderer, Templates, label_value};
-use egressc::strict_cegp::{self as cilium, CiliumEgressGatewayPolicy};
+use egressc_core::elect::{Election, ElectionReason, GatewayElection};
+use egressc_core::model::catalog::{Catalog, Gateway, NodeFacts, Policy, SourceIp};
+use egressc_core::model::labels::{MEMBER_LABEL, active_for_label};
+use egressc_core::render::{RenderOptions, Renderer, Templates, label_value};
+use egressc_core::strict_cegp::{self as cilium, CiliumEgressGatewayPolicy};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use proptest::prelude::*;
 use serde_json::Value as Json;
