@@ -33,6 +33,7 @@
 //! - VIP gateways follow docs/lease-protocol.md: grant, wait for the agent's confirmation,
 //!   only then move the label.
 
+pub mod conditions;
 mod gaps;
 mod health;
 mod labels;
@@ -44,13 +45,14 @@ mod status;
 mod time;
 mod vip;
 
+pub use conditions::VIP_PENDING;
 pub use gaps::{DISRUPTION_MIN_NODES, DISRUPTION_PERCENT, DisruptionChange};
 pub use health::{HealthReason, NodeObservation};
 pub use plan::{DecisionLatency, Event, LabelPatch, NodeKind, Plan, VipWrite};
 pub use probe::{ProbeTarget, ProbeTargets};
 pub use state::Controller;
 pub use status::{
-    ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime, VIP_PENDING,
+    ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime,
 };
 pub use time::{Instant, Timing};
 pub use vip::{

@@ -13,6 +13,7 @@ use super::index::Index;
 use super::objects::Verdict;
 use super::patches;
 use crate::controller::Plan;
+use crate::controller::conditions::{self, PolicyState};
 
 /// Status merge patches to send: `(object name, body)` per kind.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -70,11 +71,11 @@ fn gateway_bodies(
             continue;
         };
         let stored = convert::conditions_of(object);
-        let accepted = patches::accepted_condition(&stored, message(verdict), now);
+        let accepted = conditions::gateway_accepted(&stored, message(verdict), now);
         let update = updates.get(name).copied();
         let accepted_changed = accepted
             .as_ref()
-            .is_some_and(|c| patches::condition_differs(&stored, c));
+            .is_some_and(|c| conditions::condition_differs(&stored, c));
         if update.is_some() || accepted_changed {
             bodies.push((
                 name.to_owned(),
@@ -94,14 +95,12 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
             continue;
         };
         let stored = convert::conditions_of(&object);
-        let ready = match verdict {
-            Verdict::Valid if index.cegp_conflicts.contains(name) => {
-                patches::policy_conflict(&stored, name, now)
-            }
-            Verdict::Valid | Verdict::Invalid(_) => {
-                patches::policy_ready(&stored, message(verdict), name, now)
-            }
+        let state = match verdict {
+            Verdict::Valid if index.cegp_conflicts.contains(name) => PolicyState::Conflict,
+            Verdict::Valid => PolicyState::Compiled,
+            Verdict::Invalid(message) => PolicyState::Invalid(message),
         };
+        let ready = conditions::policy_ready(&stored, name, state, now);
         let generation = object
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -109,7 +108,7 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
         let observed = object
             .pointer("/status/observedGeneration")
             .and_then(Value::as_i64);
-        if observed != Some(generation) || patches::condition_differs(&stored, &ready) {
+        if observed != Some(generation) || conditions::condition_differs(&stored, &ready) {
             bodies.push((name.clone(), patches::policy_status(generation, ready)));
         }
     }
