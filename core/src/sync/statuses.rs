@@ -29,13 +29,23 @@ pub struct StatusBodies {
 /// last call are looked at; the caller marks a policy whose write failed with
 /// [`super::objects::PolicyStore::unsettle`].
 pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
+    StatusBodies {
+        gateways: gateways(index, plan, now),
+        policies: policies(index, now),
+    }
+}
+
+/// The gateway half of [`bodies`]: the core's updates in `plan` merged with `Accepted`.
+pub fn gateways(index: &mut Index, plan: &Plan, now: &Time) -> Vec<(String, Value)> {
+    let unsettled = index.gateways.take_unsettled();
+    gateway_bodies(index, &unsettled, plan, now)
+}
+
+/// The policy half of [`bodies`]: settles the deferred policy checks first.
+pub fn policies(index: &mut Index, now: &Time) -> Vec<(String, Value)> {
     index.settle_policies();
     let unsettled = index.policies.take_unsettled();
-    let gateways = index.gateways.take_unsettled();
-    StatusBodies {
-        gateways: gateway_bodies(index, &gateways, plan, now),
-        policies: policy_bodies(index, &unsettled, now),
-    }
+    policy_bodies(index, &unsettled, now)
 }
 
 fn message(verdict: &Verdict) -> Option<&str> {
@@ -129,7 +139,8 @@ mod tests {
 
     #[test]
     fn a_policy_status_is_looked_at_again_only_after_a_change_or_a_failed_write() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
+        let mut core = Controller::new(Timing::default());
         let policy = json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
             "metadata": {"name": "p", "uid": "u-p", "generation": 1},
@@ -141,6 +152,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Policy(policy.clone())),
+            &mut core,
         );
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(policy_names(&first), ["p"]);
@@ -159,13 +171,15 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Policy(echoed)),
+            &mut core,
         );
         assert!(bodies(&mut index, &plan, &now).policies.is_empty());
     }
 
     #[test]
     fn a_gateway_accepted_condition_is_looked_at_again_only_after_a_change_or_a_failed_write() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
+        let mut core = Controller::new(Timing::default());
         let gateway = json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
             "metadata": {"name": "gw", "uid": "u-gw", "generation": 1},
@@ -176,6 +190,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Gateway(gateway.clone())),
+            &mut core,
         );
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(first.gateways.len(), 1, "Accepted=False is new");
@@ -192,6 +207,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Gateway(echoed)),
+            &mut core,
         );
         assert!(bodies(&mut index, &plan, &now).gateways.is_empty());
     }
