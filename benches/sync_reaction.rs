@@ -2,8 +2,8 @@
 //! writes it causes, on 5,000 nodes (10 groups of 500, each with a Node, CiliumNode,
 //! cilium-agent Pod and heartbeat Lease), 1,000 gateways (100 per group) and 10,000 policies
 //! (10 per gateway). The core is driven exactly as the watch loop drives it:
-//! `SyncCore::handle` per event, then both stages of a reconcile (`reconcile`: labels and
-//! gateway statuses; `reconcile_policies`: policy statuses and CEGPs).
+//! `SyncCore::handle` per event, then both stages of a reconcile (`reconcile`: labels and VIP
+//! Leases; `reconcile_after_labels`: statuses, Events and CEGPs).
 //!
 //! Run with `cargo bench --bench sync_reaction`. Network and API server time are not part of
 //! these numbers (see BENCHMARKS.md for the end-to-end reaction).
@@ -188,8 +188,8 @@ fn echo(core: &mut SyncCore, plan: &Plan, now: Instant) {
 
 /// Both stages of one reconcile at `now`, as the loop runs them.
 fn reconcile(core: &mut SyncCore, now: Instant) -> (Plan, Plan) {
-    let first = core.reconcile(now, &wall());
-    (first, core.reconcile_policies(&wall()))
+    let first = core.reconcile(now);
+    (first, core.reconcile_after_labels(&wall()))
 }
 
 fn nothing_to_write(plan: &Plan) -> bool {
@@ -263,7 +263,7 @@ fn initial_list_and_first_plan(bencher: divan::Bencher) {
             for event in events {
                 core.handle(at(0), Input::Watch(event));
             }
-            core.reconcile(at(1), &wall())
+            core.reconcile(at(1))
         });
 }
 
@@ -280,7 +280,7 @@ fn node_not_ready_to_plan(bencher: divan::Bencher) {
             let event = node(node_json(&failed, group, false, &json!({})));
             core.handle(at(3), Input::Watch(WatchEvent::Apply(event)));
             let (first, second) = reconcile(&mut core, at(3));
-            assert!(!first.labels.is_empty() && !first.gateway_statuses.is_empty());
+            assert!(!first.labels.is_empty() && !second.gateway_statuses.is_empty());
             (core, first, second)
         });
 }
@@ -327,16 +327,16 @@ fn policy_status_echo(bencher: divan::Bencher) {
 }
 
 /// Parts of one reaction, measured apart on the steady cluster with nothing changed: the
-/// first stage alone (the election's reconcile and the gateway status scan).
+/// first stage alone (the election's reconcile: labels and VIP Leases).
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn part_reconcile_unchanged(bencher: divan::Bencher) {
     let mut core = steady();
-    bencher.bench_local(|| core.reconcile(at(3), &wall()));
+    bencher.bench_local(|| core.reconcile(at(3)));
 }
 
-/// The second stage alone (policy status scan and CEGP decisions).
+/// The second stage alone (the gateway and policy status scans and CEGP decisions).
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn part_status_scan_unchanged(bencher: divan::Bencher) {
     let mut core = steady();
-    bencher.bench_local(|| core.reconcile_policies(&wall()));
+    bencher.bench_local(|| core.reconcile_after_labels(&wall()));
 }

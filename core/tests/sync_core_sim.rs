@@ -251,9 +251,9 @@ impl Sim {
             self.watch(WatchEvent::Apply(lease));
         }
         let (now, wall) = (self.now(), self.wall());
-        let first = self.core.reconcile(now, &wall);
+        let first = self.core.reconcile(now);
         self.carry_out(&first);
-        let second = self.core.reconcile_policies(&wall);
+        let second = self.core.reconcile_after_labels(&wall);
         self.carry_out(&second);
         self.plans = (first, second);
         self.check_invariants();

@@ -275,10 +275,10 @@ impl Loop {
             return TokioInstant::now() + IDLE;
         }
         let decided_at = TokioInstant::now();
-        let plan = self.core.reconcile(now, &wall_clock());
+        let plan = self.core.reconcile(now);
         tracing::debug!(
             labels = plan.labels.len(),
-            statuses = plan.gateway_statuses.len(),
+            statuses = plan.gateway_updates.len(),
             batch = self.intake.events,
             indexing = ?self.intake.indexed.duration_since(self.intake.taken),
             took = ?decided_at.elapsed(),
@@ -345,8 +345,8 @@ impl Loop {
         }
     }
 
-    /// Writes the plan, then the core's second stage (policy statuses, Events, CEGPs); false
-    /// if any write failed. `now` is the core's clock of the reconcile that made the plan,
+    /// Writes the plan (labels, VIP Leases), then the core's second stage (statuses, Events,
+    /// CEGPs); false if any write failed. `now` is the core's clock of the reconcile that made the plan,
     /// started at `decided_at`.
     async fn apply(&mut self, plan: Plan, now: Instant, decided_at: TokioInstant) -> bool {
         let planned = TokioInstant::now();
@@ -377,16 +377,12 @@ impl Loop {
                 ok = false;
             }
         }
-        ok &= self
-            .write_statuses(plan.gateway_statuses, plan.policy_statuses)
-            .await;
-        tracing::debug!(took = ?decided_at.elapsed(), "labels and statuses written");
-        self.write_events(&plan.events).await;
-        let second = self.core.reconcile_policies(&wall_clock());
+        let second = self.core.reconcile_after_labels(&wall_clock());
         self.export_second_stage(&second);
         ok &= self
             .write_statuses(second.gateway_statuses, second.policy_statuses)
             .await;
+        tracing::debug!(took = ?decided_at.elapsed(), "labels and statuses written");
         self.write_events(&second.events).await;
         self.current.cegps = second.cegps.len();
         ok &= self.write_cegps(&second.cegps).await;

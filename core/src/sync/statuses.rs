@@ -12,8 +12,8 @@ use super::convert;
 use super::index::Index;
 use super::objects::Verdict;
 use super::patches;
-use crate::controller::Plan;
 use crate::controller::conditions::{self, PolicyState};
+use crate::controller::{Plan, StatusUpdate};
 
 /// Status merge patches to send: `(object name, body)` per kind.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -30,15 +30,15 @@ pub struct StatusBodies {
 /// [`super::objects::PolicyStore::unsettle`].
 pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
     StatusBodies {
-        gateways: gateways(index, plan, now),
+        gateways: gateways(index, &plan.statuses, now),
         policies: policies(index, now),
     }
 }
 
-/// The gateway half of [`bodies`]: the core's updates in `plan` merged with `Accepted`.
-pub fn gateways(index: &mut Index, plan: &Plan, now: &Time) -> Vec<(String, Value)> {
+/// The gateway half of [`bodies`]: the election's `updates` merged with `Accepted`.
+pub fn gateways(index: &mut Index, updates: &[StatusUpdate], now: &Time) -> Vec<(String, Value)> {
     let unsettled = index.gateways.take_unsettled();
-    gateway_bodies(index, &unsettled, plan, now)
+    gateway_bodies(index, &unsettled, updates, now)
 }
 
 /// The policy half of [`bodies`]: settles the deferred policy checks first.
@@ -60,14 +60,10 @@ fn message(verdict: &Verdict) -> Option<&str> {
 fn gateway_bodies(
     index: &Index,
     unsettled: &BTreeSet<String>,
-    plan: &Plan,
+    updates: &[StatusUpdate],
     now: &Time,
 ) -> Vec<(String, Value)> {
-    let updates: BTreeMap<&str, _> = plan
-        .statuses
-        .iter()
-        .map(|u| (u.gateway.as_str(), u))
-        .collect();
+    let updates: BTreeMap<&str, _> = updates.iter().map(|u| (u.gateway.as_str(), u)).collect();
     let names: BTreeSet<&str> = updates
         .keys()
         .copied()

@@ -1,7 +1,7 @@
 //! Every decision of `egressc sync` in one place. [`SyncCore`] owns the [`Index`] of watched
 //! objects, the election's [`Controller`] and the CEGP compiler. The shell hands it every watch
 //! event, probe result, leadership gain and failed write ([`SyncCore::handle`]) and asks it what
-//! to write ([`SyncCore::reconcile`], then [`SyncCore::reconcile_policies`]): label moves, VIP
+//! to write ([`SyncCore::reconcile`], then [`SyncCore::reconcile_after_labels`]): label moves, VIP
 //! Lease writes, every status condition (gateway `Ready` and `Accepted`, policy `Ready`),
 //! Events, and every CEGP create, update and delete. The shell only watches, writes each
 //! [`Plan`] in order (label removals, label additions, VIP Leases, statuses, Events, CEGPs),
@@ -9,13 +9,14 @@
 //! clock, `wall` the timestamp a flipped condition gets.
 //!
 //! A reconcile has two stages, written in this order. [`SyncCore::reconcile`] is the failover
-//! path: labels, VIP Leases, gateway statuses and the election's Events. Once its label writes
-//! succeeded, [`SyncCore::reconcile_policies`] runs the policy checks deferred until then and
-//! decides policy statuses, validity Events and CEGPs: validating 10,000 listed policies and
-//! rendering their CEGPs takes about a second, which the first labels after a start must not
-//! wait for (BENCHMARKS.md, "Initial sync"). Both stages look only at what changed: node events
-//! never re-validate anything, and every CEGP is compared again only after a gateway or policy
-//! change, a leadership gain or a failed CEGP write.
+//! path, kept as short as the decision allows: label moves and VIP Lease writes. Once its label
+//! writes succeeded, [`SyncCore::reconcile_after_labels`] decides the rest: gateway and policy
+//! statuses, Events and CEGPs, after running the policy checks deferred until then.
+//! Validating 10,000 listed policies and rendering their CEGPs takes about a second, which the
+//! first labels after a start must not wait for (BENCHMARKS.md, "Initial sync"), and a
+//! failover's labels need not wait for 100 status bodies either. Both stages look only at what
+//! changed: node events never re-validate anything, and every CEGP is compared again only
+//! after a gateway or policy change, a leadership gain or a failed CEGP write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -31,8 +32,8 @@ use super::patches;
 use super::statuses;
 use crate::controller::conditions::{CEGP_CONFLICT_REASON, INVALID_REASON, cegp_conflict_message};
 use crate::controller::{
-    Controller, DecisionLatency, DisruptionChange, Instant, LabelPatch, NodeKind, ProbeTarget,
-    ProbeTargets, StatusUpdate, Timing, VipWrite,
+    Controller, DecisionLatency, DisruptionChange, Event as ControllerEvent, Instant, LabelPatch,
+    NodeKind, ProbeTarget, ProbeTargets, StatusUpdate, Timing, VipWrite,
 };
 use crate::render::RenderError;
 use crate::validate::Options;
@@ -199,6 +200,10 @@ pub struct SyncCore {
     cegps_dirty: bool,
     /// Every watch has listed since its last failure (as last told to the controller).
     synced: bool,
+    /// The election's status updates and Events of the last [`SyncCore::reconcile`], written
+    /// by the second stage (replaced by the next reconcile: status updates are planned again
+    /// until observed, and the Events of a batch whose labels failed are dropped).
+    after_labels: (Vec<StatusUpdate>, Vec<ControllerEvent>),
 }
 
 impl SyncCore {
@@ -213,6 +218,7 @@ impl SyncCore {
             compiler,
             cegps_dirty: true,
             synced: false,
+            after_labels: (Vec::new(), Vec::new()),
         })
     }
 
@@ -245,17 +251,14 @@ impl SyncCore {
         self.synced
     }
 
-    /// The failover path at `now`: label moves, VIP Lease writes, gateway statuses and the
-    /// election's Events. Write it, then ask [`SyncCore::reconcile_policies`].
-    pub fn reconcile(&mut self, now: Instant, wall: &Time) -> Plan {
+    /// The failover path at `now`: label moves and VIP Lease writes. Write them, then ask
+    /// [`SyncCore::reconcile_after_labels`] for the rest.
+    pub fn reconcile(&mut self, now: Instant) -> Plan {
+        self.after_labels = (Vec::new(), Vec::new());
         if !self.synced {
             return Plan::default();
         }
         let decided = self.controller.reconcile(now);
-        let gateway_statuses = statuses::gateways(&mut self.index, &decided, wall)
-            .into_iter()
-            .map(|(name, body)| StatusWrite { name, body })
-            .collect();
         let empty = BTreeMap::new();
         let labels = decided
             .labels
@@ -271,23 +274,10 @@ impl SyncCore {
             .into_iter()
             .filter_map(|write| self.vip_request(write))
             .collect();
-        let events = decided
-            .events
-            .into_iter()
-            .filter_map(|event| {
-                Some(EventWrite {
-                    regarding: reference(self.index.gateways.object(&event.gateway)?),
-                    warning: event.warning,
-                    reason: event.reason.to_owned(),
-                    note: event.message,
-                })
-            })
-            .collect();
+        self.after_labels = (decided.statuses.clone(), decided.events);
         Plan {
             labels,
             vip,
-            gateway_statuses,
-            events,
             gateway_updates: decided.statuses,
             decision_latencies: decided.decision_latencies,
             disruption: decided.disruption,
@@ -296,14 +286,33 @@ impl SyncCore {
         }
     }
 
-    /// The second stage (after [`SyncCore::reconcile`]'s labels were written): settles the
-    /// deferred policy checks and decides policy statuses, validity Events and CEGP writes.
-    pub fn reconcile_policies(&mut self, wall: &Time) -> Plan {
+    /// The second stage (after [`SyncCore::reconcile`]'s labels were written): gateway
+    /// statuses (the election's `Ready` with `Accepted`) and the election's Events, then the
+    /// deferred policy checks, policy statuses, validity Events and CEGP writes.
+    pub fn reconcile_after_labels(&mut self, wall: &Time) -> Plan {
+        let (updates, election_events) = std::mem::take(&mut self.after_labels);
         if !self.synced {
             return Plan::default();
         }
+        let mut plan = Plan {
+            gateway_statuses: statuses::gateways(&mut self.index, &updates, wall)
+                .into_iter()
+                .map(|(name, body)| StatusWrite { name, body })
+                .collect(),
+            ..Plan::default()
+        };
+        for event in election_events {
+            let Some(object) = self.index.gateways.object(&event.gateway) else {
+                continue;
+            };
+            plan.events.push(EventWrite {
+                regarding: reference(object),
+                warning: event.warning,
+                reason: event.reason.to_owned(),
+                note: event.message,
+            });
+        }
         self.index.settle_policies();
-        let mut plan = Plan::default();
         let changes = self.index.take_verdict_changes();
         let touched = self.index.take_cegp_changes();
         let full = self.index.take_catalog_change() || self.cegps_dirty;
