@@ -1,8 +1,11 @@
-//! The pure core of `egressc sync`: a state machine fed with observations from watches and
+//! The election half of `egressc sync`'s core: a state machine fed with observations from watches and
 //! asked, at any instant, what to write. It does no I/O, holds no client and reads no clock:
 //! every call takes `now` ([`Instant`]).
 //!
-//! # How the shell drives it
+//! # How it is driven
+//!
+//! `sync::sync_core::SyncCore` owns the controller and drives it as below (the shell only talks
+//! to `SyncCore`); the deterministic simulation `tests/controller_sim.rs` drives it directly.
 //!
 //! 1. Create a [`Controller`] with [`Timing`].
 //! 2. For every watch event call the matching method: `apply_node` / `delete_node`,
