@@ -299,29 +299,41 @@ impl Sim {
             self.writes.push(format!("labels/{node}"));
             self.watch(WatchEvent::Apply(object));
         }
-        for write in &plan.gateway_statuses {
-            let key = format!("gateway-status/{}", write.name);
-            if self.fails(&key, Written::GatewayStatus(write.name.clone())) {
-                continue;
+        let statuses = [
+            (true, &plan.gateway_statuses),
+            (false, &plan.policy_statuses),
+        ];
+        for (is_gateway, writes) in statuses {
+            for write in writes {
+                let name = write.name.clone();
+                let (key, written) = if is_gateway {
+                    (
+                        format!("gateway-status/{name}"),
+                        Written::GatewayStatus(name),
+                    )
+                } else {
+                    (format!("policy-status/{name}"), Written::PolicyStatus(name))
+                };
+                if self.fails(&key, written) {
+                    continue;
+                }
+                let rv = self.next_rv();
+                let store = if is_gateway {
+                    &mut self.gateways
+                } else {
+                    &mut self.policies
+                };
+                let object = store.get_mut(&write.name).expect("written object exists");
+                merge_status(object, &write.body, &rv);
+                let object = object.clone();
+                self.writes.push(key);
+                let object = if is_gateway {
+                    Object::Gateway(object)
+                } else {
+                    Object::Policy(object)
+                };
+                self.watch(WatchEvent::Apply(object));
             }
-            let rv = self.next_rv();
-            let object = self.gateways.get_mut(&write.name).expect("gateway");
-            merge_status(object, &write.body, &rv);
-            let object = object.clone();
-            self.writes.push(key);
-            self.watch(WatchEvent::Apply(Object::Gateway(object)));
-        }
-        for write in &plan.policy_statuses {
-            let key = format!("policy-status/{}", write.name);
-            if self.fails(&key, Written::PolicyStatus(write.name.clone())) {
-                continue;
-            }
-            let rv = self.next_rv();
-            let object = self.policies.get_mut(&write.name).expect("policy");
-            merge_status(object, &write.body, &rv);
-            let object = object.clone();
-            self.writes.push(key);
-            self.watch(WatchEvent::Apply(Object::Policy(object)));
         }
         for event in &plan.events {
             self.events.push((self.secs, event.clone()));

@@ -188,10 +188,11 @@ pub fn condition_differs(stored: &[Condition], wanted: &Condition) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use k8s_openapi::jiff::Timestamp;
 
-    fn at(text: &str) -> Time {
-        serde_json::from_value(json!(text)).expect("timestamp")
+    /// `seconds` after the epoch, as a condition timestamp.
+    fn at(seconds: i64) -> Time {
+        Time(Timestamp::from_second(seconds).expect("in range"))
     }
 
     #[test]
@@ -204,7 +205,7 @@ mod tests {
 
     #[test]
     fn all_three_conditions_follow_the_one_rule() {
-        let (t0, now) = (at("2025-01-01T00:00:00Z"), at("2025-03-03T00:00:00Z"));
+        let (t0, now) = (at(1_735_689_600), at(1_740_960_000));
         // Accepted: refused, still refused with another message → time kept; fixed → moves.
         let refused = gateway_accepted(&[], Some("bad"), &t0).expect("refused");
         let stored = [refused];
