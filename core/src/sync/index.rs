@@ -200,8 +200,9 @@ impl Index {
     }
 
     /// Policies are validated only when [`Index::settle_policies`] is called, not per event.
-    /// The loop settles them after the label writes: validating 10,000 listed policies
-    /// (election does not depend on them) would otherwise delay the first labels.
+    /// `SyncCore` settles them in its second stage, after the label writes: validating 10,000
+    /// listed policies (election does not depend on them) would otherwise delay the first
+    /// labels.
     pub fn defer_policy_checks(&mut self) {
         self.defer_policy_checks = true;
     }
@@ -441,10 +442,8 @@ impl Index {
     }
 
     /// Validates the policies changed (or whose gateway changed) since the last call. Runs
-    /// on every event unless [`Index::defer_policy_checks`] was called; [`statuses::bodies`]
-    /// calls it first.
-    ///
-    /// [`statuses::bodies`]: super::statuses::bodies
+    /// on every event unless [`Index::defer_policy_checks`] was called; the policy status scan
+    /// ([`super::statuses::policies`]) calls it first.
     pub fn settle_policies(&mut self) {
         if self.policies.revalidate(&self.gateways, &self.options) {
             self.catalog_changed = true;

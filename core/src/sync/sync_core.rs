@@ -543,7 +543,7 @@ impl SyncCore {
 }
 
 /// The reference an Event about `object` (a gateway or policy as JSON) carries.
-pub fn reference(object: &Value) -> ObjectReference {
+fn reference(object: &Value) -> ObjectReference {
     let text = |pointer: &str| {
         object
             .pointer(pointer)
