@@ -1,18 +1,19 @@
 //! Sync reaction benchmarks: the CPU work `egressc sync` does between a watch event and the
 //! writes it causes, on 5,000 nodes (10 groups of 500, each with a Node, CiliumNode,
 //! cilium-agent Pod and heartbeat Lease), 1,000 gateways (100 per group) and 10,000 policies
-//! (10 per gateway). The index is driven exactly as the watch loop drives it:
-//! `Index::handle` per event, then `Controller::reconcile` and the status scan.
+//! (10 per gateway). The core is driven exactly as the watch loop drives it:
+//! `SyncCore::handle` per event, then both stages of a reconcile (`reconcile`: labels and VIP
+//! Leases; `reconcile_after_labels`: statuses, Events and CEGPs).
 //!
 //! Run with `cargo bench --bench sync_reaction`. Network and API server time are not part of
 //! these numbers (see BENCHMARKS.md for the end-to-end reaction).
 
 use std::time::Duration;
 
-use egressc::controller::{Controller, Instant, NodeKind, Plan, Timing};
-use egressc::sync::index::{Index, Object, Source, WatchEvent};
+use egressc::controller::{Instant, NodeKind, Timing};
+use egressc::sync::index::{Object, Source, WatchEvent};
 use egressc::sync::objects::Verdict;
-use egressc::sync::statuses;
+use egressc::sync::sync_core::{Input, Plan, SyncCore};
 use egressc::validate::Options;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Value, json};
@@ -152,30 +153,12 @@ fn wall() -> Time {
     Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
 }
 
-fn labels_after(observed: Option<&Value>, set: &[String], remove: &[String]) -> Value {
-    let mut labels = observed
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for key in remove {
-        labels.remove(key);
-    }
-    for key in set {
-        labels.insert(key.clone(), json!(""));
-    }
-    Value::Object(labels)
-}
-
 /// Feeds the writes of `plan` back as the watch events the API server would send: the label
 /// patches on Nodes and CiliumNodes, and the gateway and policy status patches.
-fn echo(index: &mut Index, plan: &Plan, now: Instant) {
-    let bodies = statuses::bodies(&mut *index, plan, &wall());
-    for patch in &plan.labels {
-        let set: Vec<String> = patch.set.keys().cloned().collect();
-        let remove: Vec<String> = patch.remove.iter().cloned().collect();
-        let observed = index.node_labels.get(&(patch.kind, patch.node.clone()));
-        let observed = observed.map(|l| json!(l));
-        let labels = labels_after(observed.as_ref(), &set, &remove);
+fn echo(core: &mut SyncCore, plan: &Plan, now: Instant) {
+    for write in &plan.labels {
+        let patch = &write.patch;
+        let labels = json!(write.labels);
         let object = match patch.kind {
             NodeKind::Node => {
                 let group = group_of(&patch.node);
@@ -185,20 +168,36 @@ fn echo(index: &mut Index, plan: &Plan, now: Instant) {
                 "apiVersion": "cilium.io/v2", "kind": "CiliumNode",
                 "metadata": {"name": patch.node, "labels": labels}})),
         };
-        index.handle(now, WatchEvent::Apply(object));
+        core.handle(now, Input::Watch(WatchEvent::Apply(object)));
     }
-    for (name, body) in bodies.gateways {
-        if let Some(mut object) = index.gateways.object(&name).cloned() {
-            object["status"] = body["status"].clone();
-            index.handle(now, WatchEvent::Apply(Object::Gateway(object)));
+    for write in &plan.gateway_statuses {
+        if let Some(mut object) = core.index().gateways.object(&write.name).cloned() {
+            object["status"] = write.body["status"].clone();
+            let event = WatchEvent::Apply(Object::Gateway(object));
+            core.handle(now, Input::Watch(event));
         }
     }
-    for (name, body) in bodies.policies {
-        if let Some(mut object) = index.policies.object(&name) {
-            object["status"] = body["status"].clone();
-            index.handle(now, WatchEvent::Apply(Object::Policy(object)));
+    for write in &plan.policy_statuses {
+        if let Some(mut object) = core.index().policies.object(&write.name) {
+            object["status"] = write.body["status"].clone();
+            let event = WatchEvent::Apply(Object::Policy(object));
+            core.handle(now, Input::Watch(event));
         }
     }
+}
+
+/// Both stages of one reconcile at `now`, as the loop runs them.
+fn reconcile(core: &mut SyncCore, now: Instant) -> (Plan, Plan) {
+    let first = core.reconcile(now);
+    (first, core.reconcile_after_labels(&wall()))
+}
+
+fn nothing_to_write(plan: &Plan) -> bool {
+    plan.labels.is_empty()
+        && plan.vip.is_empty()
+        && plan.statuses() == 0
+        && plan.events.is_empty()
+        && plan.cegps.is_empty()
 }
 
 fn group_of(node: &str) -> usize {
@@ -208,42 +207,45 @@ fn group_of(node: &str) -> usize {
         .unwrap_or_default()
 }
 
-/// The cluster after its first reconcile, with every write observed back: the steady state
-/// in which one event arrives.
-fn steady() -> Index {
-    let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+/// The cluster after its first reconcile, with every write observed back (CEGPs are not
+/// echoed: nothing reads them again until a gateway or policy changes): the steady state in
+/// which one event arrives.
+fn steady() -> SyncCore {
+    let mut core = SyncCore::new(Timing::default(), Options::default()).expect("templates");
     for event in initial_events() {
-        index.handle(at(0), event);
+        core.handle(at(0), Input::Watch(event));
     }
-    assert!(index.synced(), "every watch listed");
-    index.controller.set_synced(at(0), true);
-    let plan = index.controller.reconcile(at(1));
+    assert!(core.synced(), "every watch listed");
+    let (first, second) = reconcile(&mut core, at(1));
     assert_eq!(
-        plan.statuses.len(),
+        first.gateway_updates.len(),
         GROUPS * GATEWAYS_PER_GROUP,
         "every gateway elected"
     );
-    echo(&mut index, &plan, at(1));
-    let plan = index.controller.reconcile(at(2));
-    assert!(plan.has_no_writes(), "the echo leaves nothing to write");
+    echo(&mut core, &first, at(1));
+    echo(&mut core, &second, at(1));
+    let (first, second) = reconcile(&mut core, at(2));
+    assert!(nothing_to_write(&first), "the echo leaves nothing to write");
     // The status echoes are looked at once (as the loop's next step would), so that the
     // benches below time their own event, not this one-time scan of 10,000 policies.
-    let bodies = statuses::bodies(&mut index, &plan, &wall());
     assert!(
-        bodies.gateways.is_empty() && bodies.policies.is_empty(),
+        nothing_to_write(&second),
         "the echo leaves no status to write"
     );
     assert!(
-        index.policies.verdicts().all(|(_, v)| *v == Verdict::Valid),
+        core.index()
+            .policies
+            .verdicts()
+            .all(|(_, v)| *v == Verdict::Valid),
         "every policy valid"
     );
-    index
+    core
 }
 
 /// The node holding `gateway`'s active label.
-fn holder(index: &Index, gateway: &str) -> String {
+fn holder(core: &SyncCore, gateway: &str) -> String {
     let key = egressc::model::labels::active_for_label(gateway);
-    index
+    core.index()
         .node_labels
         .iter()
         .find(|((kind, _), labels)| *kind == NodeKind::Node && labels.contains_key(&key))
@@ -257,83 +259,84 @@ fn initial_list_and_first_plan(bencher: divan::Bencher) {
     bencher
         .with_inputs(initial_events)
         .bench_local_values(|events| {
-            let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+            let mut core = SyncCore::new(Timing::default(), Options::default()).expect("templates");
             for event in events {
-                index.handle(at(0), event);
+                core.handle(at(0), Input::Watch(event));
             }
-            index.controller.set_synced(at(0), true);
-            index.controller.reconcile(at(1))
+            core.reconcile(at(1))
         });
 }
 
-/// A gateway's active node goes NotReady: the Node event, reconcile, and the status scan,
-/// up to the plan that moves the label.
+/// A gateway's active node goes NotReady: the Node event and both reconcile stages, up to
+/// the plan that moves the label.
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn node_not_ready_to_plan(bencher: divan::Bencher) {
-    let index = steady();
-    let failed = holder(&index, "gw-3-042");
+    let core = steady();
+    let failed = holder(&core, "gw-3-042");
     let group = group_of(&failed);
     bencher
-        .with_inputs(|| index.clone())
-        .bench_local_values(|mut index| {
+        .with_inputs(|| core.clone())
+        .bench_local_values(|mut core| {
             let event = node(node_json(&failed, group, false, &json!({})));
-            index.handle(at(3), WatchEvent::Apply(event));
-            let plan = index.controller.reconcile(at(3));
-            let bodies = statuses::bodies(&mut index, &plan, &wall());
-            assert!(!plan.labels.is_empty() && !bodies.gateways.is_empty());
-            (index, plan, bodies)
+            core.handle(at(3), Input::Watch(WatchEvent::Apply(event)));
+            let (first, second) = reconcile(&mut core, at(3));
+            assert!(!first.labels.is_empty() && !second.gateway_statuses.is_empty());
+            (core, first, second)
         });
 }
 
 /// One kubelet heartbeat renewal (5,000 nodes renewing every 10 s send 500 per second):
-/// the Lease event, reconcile and status scan; nothing to write.
+/// the Lease event and both reconcile stages; nothing to write.
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn heartbeat_renewal(bencher: divan::Bencher) {
-    let mut index = steady();
+    let mut core = steady();
     let mut tick = 0u64;
     bencher.bench_local(|| {
         tick += 1;
         let name = node_name((tick as usize) % GROUPS, (tick as usize) % NODES_PER_GROUP);
         let renew = format!("2026-01-01T00:00:{:02}.{:06}Z", tick % 60, tick % 1_000_000);
-        index.handle(at(3), WatchEvent::Apply(heartbeat(&name, &renew)));
-        let plan = index.controller.reconcile(at(3));
-        let bodies = statuses::bodies(&mut index, &plan, &wall());
-        assert!(plan.has_no_writes() && bodies.gateways.is_empty() && bodies.policies.is_empty());
+        core.handle(
+            at(3),
+            Input::Watch(WatchEvent::Apply(heartbeat(&name, &renew))),
+        );
+        let (first, second) = reconcile(&mut core, at(3));
+        assert!(nothing_to_write(&first) && nothing_to_write(&second));
     });
 }
 
 /// The echo of one policy status write (the controller writes one per policy at start):
-/// the policy event, reconcile and status scan.
+/// the policy event and both reconcile stages.
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn policy_status_echo(bencher: divan::Bencher) {
-    let mut index = steady();
+    let mut core = steady();
     let mut tick = 0u64;
     bencher.bench_local(|| {
         tick += 1;
         let name = format!("gw-{}-{:03}-p{}", tick % 10, tick % 100, tick % 10);
-        let Some(mut object) = index.policies.object(&name) else {
+        let Some(mut object) = core.index().policies.object(&name) else {
             return;
         };
         object["metadata"]["resourceVersion"] = json!(format!("{}", tick + 1));
-        index.handle(at(3), WatchEvent::Apply(Object::Policy(object)));
-        let plan = index.controller.reconcile(at(3));
-        let bodies = statuses::bodies(&mut index, &plan, &wall());
-        assert!(plan.has_no_writes() && bodies.policies.is_empty());
+        core.handle(
+            at(3),
+            Input::Watch(WatchEvent::Apply(Object::Policy(object))),
+        );
+        let (first, second) = reconcile(&mut core, at(3));
+        assert!(nothing_to_write(&first) && nothing_to_write(&second));
     });
 }
 
 /// Parts of one reaction, measured apart on the steady cluster with nothing changed: the
-/// core's reconcile alone.
+/// first stage alone (the election's reconcile: labels and VIP Leases).
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn part_reconcile_unchanged(bencher: divan::Bencher) {
-    let mut index = steady();
-    bencher.bench_local(|| index.controller.reconcile(at(3)));
+    let mut core = steady();
+    bencher.bench_local(|| core.reconcile(at(3)));
 }
 
-/// The status scan alone (every gateway's and policy's stored conditions against the wanted).
+/// The second stage alone (the gateway and policy status scans and CEGP decisions).
 #[divan::bench(sample_count = 50, sample_size = 1)]
 fn part_status_scan_unchanged(bencher: divan::Bencher) {
-    let mut index = steady();
-    let plan = Plan::default();
-    bencher.bench_local(|| statuses::bodies(&mut index, &plan, &wall()));
+    let mut core = steady();
+    bencher.bench_local(|| core.reconcile_after_labels(&wall()));
 }

@@ -1,17 +1,18 @@
-//! `egressc sync`, the in-cluster controller shell around the pure core: watches feed an
-//! [`index::Index`], a single loop ([`run::Loop`]) reconciles and writes while it leads,
-//! metrics and probes are served over HTTP.
+//! `egressc sync`, the in-cluster controller shell around the pure core: watches and probes
+//! feed a [`sync_core::SyncCore`], which makes every decision; a single loop ([`run::Loop`])
+//! asks it for plans and writes them while it leads; metrics and probes are served over HTTP.
 //!
-//! Pure, in `egressc_core::sync` (re-exported here): `convert` (API objects → controller
-//! observations), `validation` and `objects` (gateways and policies validated by
-//! `pipeline::check`, cached per object), `index` (watch events → controller, relist
-//! bookkeeping), `patches` (plan → request bodies), `statuses` (which status patches a
+//! Pure, in `egressc_core::sync` (re-exported here): `sync_core` (the one entry point:
+//! `handle` every report, `reconcile` to a plan of every write), `convert` (API objects →
+//! controller observations), `validation` and `objects` (gateways and policies validated by
+//! `pipeline::check`, cached per object), `index` (watch events → objects and observations,
+//! relist bookkeeping), `patches` (request bodies), `statuses` (which status patches a
 //! reconcile needs), `cegp` (CEGPs rendered by `render`).
 //! Shell: `watch`, `writer`, `leader` (with `leader_release`), `metrics`, `probe` (direct node probing), `run` (the
 //! I/O) and `config`.
 
 pub use egressc_core::sync::{
-    cegp, convert, index, leader_fence, objects, patches, statuses, validation,
+    cegp, convert, index, leader_fence, objects, patches, statuses, sync_core, validation,
 };
 
 pub mod config;
@@ -30,7 +31,6 @@ use std::time::Duration;
 
 pub use config::SyncConfig;
 
-use crate::controller::Controller;
 use crate::validate::Options;
 
 /// Why `egressc sync` stopped.
@@ -91,7 +91,6 @@ pub async fn run(
             source,
         })?;
     tokio::spawn(metrics::serve(listener, metrics.clone()));
-    let compiler = cegp::CegpCompiler::new(config.cilium_version)?;
     let mut shutdown = std::pin::pin!(shutdown);
     let mut leadership = if config.leader_elect {
         let elect = leader::Leadership::elect(
@@ -116,7 +115,7 @@ pub async fn run(
         cilium: config.cilium_version,
         ignore_unknown_kinds: false,
     };
-    let index = index::Index::new(Controller::new(config.timing), options);
+    let core = sync_core::SyncCore::new(config.timing, options)?;
     let writer = writer::Writer::new(client.clone(), &config.namespace, &config.identity);
     let events = watch::spawn_all(&client, &config);
     let release = leadership.release_handle();
@@ -128,7 +127,7 @@ pub async fn run(
     };
     tracing::info!(identity = %config.identity, namespace = %config.namespace, "egressc sync started");
     let (stop, stopping) = tokio::sync::watch::channel(false);
-    let main = run::Loop::new(index, compiler, writer, metrics, leadership)
+    let main = run::Loop::new(core, writer, metrics, leadership)
         .with_prober(prober, config.probe.clone())
         .with_slow_reaction(config.slow_reaction);
     let mut reconciling = Box::pin(main.run(events, probe_results, stopping));

@@ -1,31 +1,33 @@
-//! The reconcile loop: drain watch events into the [`Index`], and after each batch (or at the
-//! plan's wakeup, or a retry) ask the core for a plan and — only while every cache is synced
-//! and this replica leads — write it. Writes run in order: label removals before additions,
-//! then VIP Leases, statuses, Events, CEGPs. A failed label write ends the batch, so a new
-//! active label is never added while the old one may still be in place.
+//! The reconcile loop: drain watch events and probe results into the [`SyncCore`], and after
+//! each batch (or at the plan's wakeup, or a retry) ask it for a plan and — only while every
+//! cache is synced and this replica leads — write it. Writes run in order: label removals
+//! before additions, then VIP Leases, statuses, Events, then the second stage's policy
+//! statuses, Events and CEGPs. A failed label write ends the batch, so a new active label is
+//! never added while the old one may still be in place. Failed writes are reported back to
+//! the core, which plans them again; every decision is the core's.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant as TokioInstant;
 
-use super::cegp::CegpCompiler;
-use super::index::{Index, WatchEvent};
+use super::index::WatchEvent;
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
-use super::patches;
 use super::probe::{Endpoints, ProbeConfig, ProbeResult, Prober};
 use super::reaction::{self, Intake, Phases, StepSummary};
-use super::statuses;
+use super::sync_core::{
+    CegpWrite, EventWrite, Input, LabelWrite, Plan, StatusWrite, SyncCore, Written,
+};
 use super::watch::Seen;
 use super::writer::Writer;
 use futures::{StreamExt, stream};
 
-use crate::controller::{Instant, LabelPatch, Plan, ProbeTargets};
+use crate::controller::conditions::CEGP_CONFLICT_REASON;
+use crate::controller::{Instant, ProbeTargets};
 use crate::model::labels::is_active_for_label;
-use crate::validate::documents::GATEWAY_KIND;
 
 const IDLE: Duration = Duration::from_secs(3600);
 const MIN_RETRY: Duration = Duration::from_millis(200);
@@ -46,15 +48,13 @@ async fn concurrently<W: std::future::Future>(
 
 /// The loop's state.
 pub struct Loop {
-    pub(super) index: Index,
-    pub(super) compiler: CegpCompiler,
+    pub(super) core: SyncCore,
     pub(super) writer: Writer,
     pub(super) metrics: Arc<Metrics>,
     pub(super) leadership: Leadership,
     epoch: TokioInstant,
     synced: bool,
     retry: Duration,
-    cegps_dirty: bool,
     failovers_seen: BTreeMap<String, u64>,
     active_seen: BTreeMap<String, Option<String>>,
     prober: Option<(Prober, ProbeConfig)>,
@@ -69,8 +69,6 @@ pub struct Loop {
     previous: StepSummary,
     /// What the current step does.
     current: StepSummary,
-    /// CEGP writes of the current step.
-    cegp_writes: usize,
     /// Reactions slower than this are logged.
     slow_reaction: Duration,
 }
@@ -78,24 +76,19 @@ pub struct Loop {
 impl Loop {
     /// A loop over the given parts; its monotonic epoch is now.
     pub fn new(
-        index: Index,
-        compiler: CegpCompiler,
+        core: SyncCore,
         writer: Writer,
         metrics: Arc<Metrics>,
         leadership: Leadership,
     ) -> Self {
-        let mut index = index;
-        index.defer_policy_checks();
         Loop {
-            index,
-            compiler,
+            core,
             writer,
             metrics,
             leadership,
             epoch: TokioInstant::now(),
             synced: false,
             retry: MIN_RETRY,
-            cegps_dirty: true,
             failovers_seen: BTreeMap::new(),
             active_seen: BTreeMap::new(),
             prober: None,
@@ -105,7 +98,6 @@ impl Loop {
             intake: Intake::none(TokioInstant::now()),
             previous: StepSummary::default(),
             current: StepSummary::default(),
-            cegp_writes: 0,
             slow_reaction: Duration::from_millis(100),
         }
     }
@@ -125,9 +117,12 @@ impl Loop {
     /// Feeds probe results to the core.
     fn apply_probe(&mut self, result: ProbeResult) {
         let now = self.now();
-        self.index
-            .controller
-            .apply_probe(now, &result.node, result.target, result.ok);
+        let probe = Input::Probe {
+            node: result.node,
+            target: result.target,
+            ok: result.ok,
+        };
+        self.core.handle(now, probe);
     }
 
     /// Points the prober at the core's targets on their current InternalIPs; a standby probes
@@ -137,25 +132,25 @@ impl Loop {
             return;
         };
         let now = Instant(self.epoch.elapsed());
-        let changed = match self.index.controller.probe_targets(now) {
+        let changed = match self.core.probe_targets(now) {
             Some(targets) => {
                 self.probe_targets = targets;
                 true
             }
             None => false,
         };
-        if !(self.index.take_node_ips_change() || changed || self.leadership_changed) {
+        if !(self.core.take_node_ips_change() || changed || self.leadership_changed) {
             return;
         }
         self.leadership_changed = false;
         let mut endpoints = Endpoints::new();
         if self.leadership.is_leader() {
             for (node, targets) in &self.probe_targets {
-                let Some(ip) = self.index.node_ips.get(node) else {
+                let Some(ip) = self.core.node_ip(node) else {
                     continue;
                 };
                 for target in targets {
-                    if let Some(url) = config.url(*ip, *target) {
+                    if let Some(url) = config.url(ip, *target) {
                         endpoints.insert((node.clone(), *target), url);
                     }
                 }
@@ -185,7 +180,7 @@ impl Loop {
             self.metrics.reactions.listed(*source);
         }
         let now = self.observed_at(seen.at);
-        self.index.handle(now, seen.event);
+        self.core.handle(now, Input::Watch(seen.event));
     }
 
     /// Runs until `stop` turns true (or the watches end, which they do not); a step already
@@ -232,8 +227,8 @@ impl Loop {
                     self.leadership_changed = true;
                     if self.leadership.is_leader() {
                         tracing::info!("became leader; adopting the labels in place");
-                        self.index.controller.readopt();
-                        self.cegps_dirty = true;
+                        let now = self.now();
+                        self.core.handle(now, Input::Leading);
                     } else {
                         tracing::warn!("lost leadership; writing stops");
                     }
@@ -270,10 +265,9 @@ impl Loop {
             .operator
             .leader
             .set(i64::from(self.leadership.is_leader()));
-        let synced = self.index.synced();
+        let synced = self.core.synced();
         if synced != self.synced {
             self.synced = synced;
-            self.index.controller.set_synced(now, synced);
             self.metrics.set_ready(synced);
             tracing::info!(synced, "watch caches");
         }
@@ -281,10 +275,10 @@ impl Loop {
             return TokioInstant::now() + IDLE;
         }
         let decided_at = TokioInstant::now();
-        let plan = self.index.controller.reconcile(now);
+        let plan = self.core.reconcile(now);
         tracing::debug!(
             labels = plan.labels.len(),
-            statuses = plan.statuses.len(),
+            statuses = plan.gateway_updates.len(),
             batch = self.intake.events,
             indexing = ?self.intake.indexed.duration_since(self.intake.taken),
             took = ?decided_at.elapsed(),
@@ -320,7 +314,7 @@ impl Loop {
     }
 
     fn export_decisions(&mut self, plan: &Plan) {
-        for (gateway, total) in self.index.controller.failovers_total() {
+        for (gateway, total) in self.core.failovers_total() {
             let seen = self.failovers_seen.entry(gateway.clone()).or_default();
             if *total > *seen {
                 self.metrics
@@ -332,7 +326,7 @@ impl Loop {
                 *seen = *total;
             }
         }
-        for update in &plan.statuses {
+        for update in &plan.gateway_updates {
             let previous = self
                 .active_seen
                 .insert(update.gateway.clone(), update.active_node.clone())
@@ -351,11 +345,12 @@ impl Loop {
         }
     }
 
-    /// Writes the plan and everything validation asks for; false if any write failed.
-    /// `now` is the core's clock of the reconcile that made the plan, started at `decided_at`.
+    /// Writes the plan (labels, VIP Leases), then the core's second stage (statuses, Events,
+    /// CEGPs); false if any write failed. `now` is the core's clock of the reconcile that made the plan,
+    /// started at `decided_at`.
     async fn apply(&mut self, plan: Plan, now: Instant, decided_at: TokioInstant) -> bool {
         let planned = TokioInstant::now();
-        let Some(removed) = self.write_labels(&plan).await else {
+        let Some(removed) = self.write_labels(&plan.labels).await else {
             return false;
         };
         let labelled = TokioInstant::now();
@@ -365,7 +360,6 @@ impl Loop {
             "labels written"
         );
         self.record_reactions(&plan, now, planned, removed, labelled);
-        self.index.settle_policies();
         let applied = decided_at.elapsed();
         for decision in &plan.decision_latencies {
             self.metrics.observe_label_move(decision.latency + applied);
@@ -378,31 +372,40 @@ impl Loop {
         }
         let mut ok = true;
         for write in &plan.vip {
-            if let Err(error) = self.writer.vip(write, &self.index.vip_leases).await {
-                tracing::warn!(?write, %error, "VIP Lease write failed");
+            if let Err(error) = self.writer.vip(write).await {
+                tracing::warn!(write = ?write.write, %error, "VIP Lease write failed");
                 ok = false;
             }
         }
-        ok &= self.write_statuses(&plan).await;
+        let second = self.core.reconcile_after_labels(&wall_clock());
+        self.export_second_stage(&second);
+        ok &= self
+            .write_statuses(second.gateway_statuses, second.policy_statuses)
+            .await;
         tracing::debug!(took = ?decided_at.elapsed(), "labels and statuses written");
-        let (writer, gateways) = (&self.writer, &self.index.gateways);
-        let events = plan.events.iter().filter_map(|event| {
-            let object = gateways.object(&event.gateway)?;
-            Some(async move {
-                if let Err(error) = writer
-                    .event(object, event.warning, event.reason, event.message.clone())
-                    .await
-                {
-                    tracing::warn!(gateway = %event.gateway, %error, "event failed");
-                }
-            })
-        });
-        concurrently(events).await;
-        ok &= self.write_verdict_events().await;
-        ok &= self.write_cegps().await;
-        self.current.cegps = std::mem::take(&mut self.cegp_writes);
+        self.write_events(&second.events).await;
+        self.current.cegps = second.cegps.len();
+        ok &= self.write_cegps(&second.cegps).await;
         tracing::debug!(took = ?decided_at.elapsed(), cegps = self.current.cegps, "plan written");
         ok
+    }
+
+    /// Metrics and logs of the second stage's decisions.
+    fn export_second_stage(&self, plan: &Plan) {
+        if let Some(orphans) = plan.orphan_policies {
+            self.metrics
+                .operator
+                .orphan_policies
+                .set(i64::try_from(orphans).unwrap_or(i64::MAX));
+        }
+        for (policy, error) in &plan.unrenderable {
+            tracing::warn!(%policy, %error, "cannot render; keeping the CEGP in place");
+        }
+        for event in &plan.events {
+            if event.reason == CEGP_CONFLICT_REASON {
+                tracing::warn!(policy = ?event.regarding.name, "a CiliumEgressGatewayPolicy of that name exists and is not managed by egressc; leaving it alone");
+            }
+        }
     }
 
     /// One reaction per observation that moved gateways (the moves of one node share it).
@@ -436,28 +439,22 @@ impl Loop {
     /// `active-for-…` label is answered before any other is sent, so a new active label is
     /// never added while the old one may still be in place. A failure ends the batch.
     /// Returns when the removals were answered, `None` after a failure.
-    async fn write_labels(&self, plan: &Plan) -> Option<TokioInstant> {
-        let empty = BTreeMap::new();
-        let removing = |patch: &LabelPatch| patch.remove.iter().any(|k| is_active_for_label(k));
-        let (removals, others): (Vec<&LabelPatch>, Vec<&LabelPatch>) =
-            plan.labels.iter().partition(|patch| removing(patch));
+    async fn write_labels(&self, labels: &[LabelWrite]) -> Option<TokioInstant> {
+        let removing =
+            |write: &LabelWrite| write.patch.remove.iter().any(|k| is_active_for_label(k));
+        let (removals, others): (Vec<&LabelWrite>, Vec<&LabelWrite>) =
+            labels.iter().partition(|write| removing(write));
         let mut removed = TokioInstant::now();
         for (n, phase) in [removals, others].into_iter().enumerate() {
-            let writes = phase.into_iter().map(|patch| {
-                let observed = self
-                    .index
-                    .node_labels
-                    .get(&(patch.kind, patch.node.clone()))
-                    .unwrap_or(&empty);
-                async move {
-                    // Checked before every write: a replica that lost the Lease stops at once.
-                    if !self.leadership.is_leader() {
-                        return Ok(());
-                    }
-                    self.writer.labels(patch, observed).await.map_err(|error| {
-                        tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
-                    })
+            let writes = phase.into_iter().map(|write| async move {
+                // Checked before every write: a replica that lost the Lease stops at once.
+                if !self.leadership.is_leader() {
+                    return Ok(());
                 }
+                self.writer.labels(write).await.map_err(|error| {
+                    let patch = &write.patch;
+                    tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
+                })
             });
             if concurrently(writes).await.iter().any(Result::is_err) {
                 return None;
@@ -469,211 +466,83 @@ impl Loop {
         Some(removed)
     }
 
-    /// Gateway statuses (the core's, plus `Accepted`) and policy statuses.
-    async fn write_statuses(&mut self, plan: &Plan) -> bool {
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let bodies = statuses::bodies(&mut self.index, plan, &now);
-        self.current.statuses = bodies.gateways.len() + bodies.policies.len();
+    /// Gateway statuses, then policy statuses; a failed one is reported to the core.
+    async fn write_statuses(
+        &mut self,
+        gateways: Vec<StatusWrite>,
+        policies: Vec<StatusWrite>,
+    ) -> bool {
+        self.current.statuses += gateways.len() + policies.len();
         let writer = &self.writer;
-        let gateways = bodies.gateways.into_iter().map(|(name, body)| async move {
-            match writer.gateway_status(&name, body).await {
-                Ok(_) => None,
+        let gateways = gateways.into_iter().map(|write| async move {
+            match writer.gateway_status(&write.name, write.body).await {
+                Ok(()) => None,
                 Err(error) => {
-                    tracing::warn!(gateway = %name, %error, "status write failed");
-                    Some(name)
+                    tracing::warn!(gateway = %write.name, %error, "status write failed");
+                    Some(Written::GatewayStatus(write.name))
                 }
             }
         });
-        let gateways_failed = concurrently(gateways).await;
-        let policies = bodies.policies.into_iter().map(|(name, body)| async move {
-            match writer.policy_status(&name, body).await {
-                Ok(_) => None,
+        let mut failed = concurrently(gateways).await;
+        let policies = policies.into_iter().map(|write| async move {
+            match writer.policy_status(&write.name, write.body).await {
+                Ok(()) => None,
                 Err(error) => {
-                    tracing::warn!(policy = %name, %error, "status write failed");
-                    Some(name)
+                    tracing::warn!(policy = %write.name, %error, "status write failed");
+                    Some(Written::PolicyStatus(write.name))
                 }
             }
         });
-        let failed = concurrently(policies).await;
+        failed.extend(concurrently(policies).await);
+        self.report_failed(failed)
+    }
+
+    /// Reports failed writes to the core (it plans them again); true if there were none.
+    fn report_failed(&mut self, failed: Vec<Option<Written>>) -> bool {
+        let now = self.now();
         let mut ok = true;
-        for name in gateways_failed.into_iter().flatten() {
-            // The core plans its part again by itself; `Accepted` needs another look.
-            self.index.gateways.unsettle(&name);
-            ok = false;
-        }
-        for name in failed.into_iter().flatten() {
-            self.index.policies.unsettle(&name);
+        for written in failed.into_iter().flatten() {
+            self.core.handle(now, Input::Failed(written));
             ok = false;
         }
         ok
     }
 
-    /// `egressc_orphan_policies`: counted again whenever some verdict changed (a gateway or
-    /// policy added, removed or edited changes one).
-    fn export_orphans(&self) {
-        let orphans = self
-            .index
-            .policies
-            .verdicts()
-            .filter(|(name, _)| {
-                self.index
-                    .policies
-                    .object(name)
-                    .and_then(|p| {
-                        p.pointer("/spec/egressGatewayName")
-                            .and_then(serde_json::Value::as_str)
-                            .map(|g| self.index.gateways.object(g).is_none())
-                    })
-                    .unwrap_or(false)
-            })
-            .count();
-        self.metrics
-            .operator
-            .orphan_policies
-            .set(i64::try_from(orphans).unwrap_or(i64::MAX));
-    }
-
-    async fn write_verdict_events(&mut self) -> bool {
-        let changes = self.index.take_verdict_changes();
-        if !changes.is_empty() {
-            self.export_orphans();
-        }
-        for change in changes {
-            let object = if change.kind == GATEWAY_KIND {
-                self.index.gateways.object(&change.name).cloned()
-            } else {
-                self.index.policies.object(&change.name)
-            };
-            let Some(object) = object else { continue };
-            let (warning, reason, note) = match change.invalid {
-                Some(message) => (true, patches::INVALID_REASON, message),
-                None => (false, "Valid", "the spec is valid again".to_owned()),
-            };
-            if let Err(error) = self.writer.event(&object, warning, reason, note).await {
-                tracing::warn!(name = %change.name, %error, "event failed");
+    /// Events, many at a time; a failed one is logged (an Event is not planned again).
+    async fn write_events(&self, events: &[EventWrite]) {
+        let writer = &self.writer;
+        let writes = events.iter().map(|event| async move {
+            if let Err(error) = writer.event(event).await {
+                tracing::warn!(regarding = ?event.regarding.name, reason = %event.reason, %error, "event failed");
             }
-        }
-        true
+        });
+        concurrently(writes).await;
     }
 
-    /// Finds the policies among `names` (all policies when `full`) whose CEGP name is taken by a
-    /// CEGP egressc does not own, and reports each change: the policy's `Ready` condition says
-    /// so (written here, since statuses went out before the CEGPs) and a Warning Event names the
-    /// conflict; a resolved conflict restores the condition.
-    async fn report_cegp_conflicts(&mut self, names: &[String], full: bool) {
-        let index = &self.index;
-        let conflicted = |name: &String| {
-            index.policies.contains(name)
-                && index.cegps.get(name).is_some_and(|cegp| !cegp.is_owned())
-        };
-        let now: BTreeSet<String> = names.iter().filter(|n| conflicted(n)).cloned().collect();
-        let looked_at: BTreeSet<&String> = names.iter().collect();
-        let before: BTreeSet<String> = self
-            .index
-            .cegp_conflicts
-            .iter()
-            .filter(|name| full || looked_at.contains(name) || !self.index.policies.contains(name))
-            .cloned()
-            .collect();
-        let started: Vec<String> = now.difference(&before).cloned().collect();
-        let ended: Vec<String> = before.difference(&now).cloned().collect();
-        if started.is_empty() && ended.is_empty() {
-            return;
-        }
-        for name in &ended {
-            self.index.cegp_conflicts.remove(name);
-            self.index.policies.unsettle(name);
-        }
-        for name in &started {
-            tracing::warn!(policy = %name, "a CiliumEgressGatewayPolicy of that name exists and is not managed by egressc; leaving it alone");
-            self.index.cegp_conflicts.insert(name.clone());
-            self.index.policies.unsettle(name);
-        }
-        self.write_statuses(&Plan::default()).await;
-        for name in &started {
-            let Some(object) = self.index.policies.object(name) else {
-                continue;
-            };
-            let note = patches::cegp_conflict_message(name);
-            if let Err(error) = self
-                .writer
-                .event(&object, true, patches::CEGP_CONFLICT_REASON, note)
-                .await
-            {
-                tracing::warn!(policy = %name, %error, "event failed");
-            }
-        }
-    }
-
-    /// Applies changed CEGPs and deletes egressc's own ones whose policy is gone: all of them
-    /// after a catalog change, otherwise only the CEGPs someone else changed or deleted. A CEGP
-    /// egressc does not own is never written or deleted (see [`Loop::report_cegp_conflicts`]).
-    async fn write_cegps(&mut self) -> bool {
-        let touched = self.index.take_cegp_changes();
-        let full = self.index.take_catalog_change() || self.cegps_dirty;
-        if full {
-            // A policy or gateway appeared or went: orphans may have too.
-            self.export_orphans();
-        }
-        if !full && touched.is_empty() {
-            return true;
-        }
-        self.cegps_dirty = false;
-        let names = if full {
-            let started = TokioInstant::now();
-            let (gateways, policies) = self.index.catalog_refs();
-            let names = self.compiler.render(&gateways, &policies);
-            tracing::debug!(cegps = names.len(), took = ?started.elapsed(), "CEGPs rendered");
-            names
-        } else {
-            touched.iter().cloned().collect()
-        };
-        self.report_cegp_conflicts(&names, full).await;
-        let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
-        // Bodies are built as the writes go, so that only the writes in flight hold a copy.
-        let applies = names.iter().filter_map(|name| {
-            let rendered = match compiler.cached(name)? {
-                Ok(rendered) => rendered,
-                Err(error) => {
-                    tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
-                    return None;
+    /// CEGP applies and deletes; the body of an apply is built as it is sent, so that only
+    /// the writes in flight hold a copy.
+    async fn write_cegps(&mut self, cegps: &[CegpWrite]) -> bool {
+        let (writer, core) = (&self.writer, &self.core);
+        let writes = cegps.iter().map(|write| async move {
+            let (name, result) = match write {
+                CegpWrite::Apply { name, force } => {
+                    let body = core.cegp_body(name)?;
+                    (name, writer.apply_cegp(name, body, *force).await)
+                }
+                CegpWrite::Delete { name, uid } => {
+                    (name, writer.delete_cegp(name, uid.as_deref()).await)
                 }
             };
-            let observed = index.cegps.get(name);
-            if observed.is_some_and(|cegp| !cegp.is_owned()) {
-                // Someone else's CEGP of that name: reported, never written.
-                return None;
-            }
-            let uid = index.policies.uid(name).unwrap_or_default();
-            let force = observed.is_some();
-            rendered.differs(observed, name, uid).then_some(async move {
-                let result = writer.apply_cegp(name, rendered.body(name, uid), force).await;
-                if let Err(error) = &result {
-                    tracing::warn!(policy = %name, %error, "CEGP write failed");
-                }
-                result.is_ok()
-            })
+            let error = result.err()?;
+            tracing::warn!(cegp = %name, %error, "CEGP write failed");
+            Some(Written::Cegp(name.clone()))
         });
-        let mut results = concurrently(applies).await;
-        let orphans: Vec<(&String, Option<&str>)> = self
-            .index
-            .cegps
-            .iter()
-            .filter(|(name, cegp)| (full || touched.contains(*name)) && cegp.is_owned())
-            .filter(|(name, _)| !self.index.policies.contains(name))
-            .map(|(name, cegp)| (name, cegp.uid()))
-            .collect();
-        let deletes = orphans.into_iter().map(|(name, uid)| async move {
-            let result = writer.delete_cegp(name, uid).await;
-            if let Err(error) = &result {
-                tracing::warn!(cegp = %name, %error, "CEGP delete failed");
-            }
-            result.is_ok()
-        });
-        results.extend(concurrently(deletes).await);
-        self.cegp_writes = results.len();
-        let ok = results.into_iter().all(|ok| ok);
-        self.cegps_dirty = !ok;
-        ok
+        let failed = concurrently(writes).await;
+        self.report_failed(failed)
     }
+}
+
+/// The wall clock a flipped condition gets as its `lastTransitionTime`.
+fn wall_clock() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
 }

@@ -8,8 +8,6 @@
 //! key of its own, the cache grew by one entry per Event for 6 minutes (100 per failover of a
 //! node carrying 100 gateways), and every publish scanned all of it under a lock.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, ObjectReference};
 use k8s_openapi::api::events::v1::Event;
@@ -21,8 +19,9 @@ use kube::api::{
 use serde_json::Value;
 
 use super::patches::{self, FIELD_MANAGER};
+use super::sync_core::{EventWrite, LabelWrite, VipLeaseWrite, VipRequest};
 use super::watch::{cegp_resource, cilium_node_resource};
-use crate::controller::{LabelPatch, NodeKind, VipWrite};
+use crate::controller::NodeKind;
 use crate::model::api::{EgressGateway, EgressGatewayPolicy};
 
 /// Holds the clients of every write.
@@ -71,12 +70,9 @@ impl Writer {
     }
 
     /// Applies one label patch: removals by merge patch, then the full set of egressc labels
-    /// the object keeps, by apply. `observed` is egressc's labels on the object now.
-    pub async fn labels(
-        &self,
-        patch: &LabelPatch,
-        observed: &BTreeMap<String, String>,
-    ) -> Result<(), kube::Error> {
+    /// the object keeps, by apply.
+    pub async fn labels(&self, write: &LabelWrite) -> Result<(), kube::Error> {
+        let patch = &write.patch;
         let name = patch.node.as_str();
         if !patch.remove.is_empty() {
             let body = Patch::Merge(patches::label_removal(&patch.remove));
@@ -90,11 +86,10 @@ impl Writer {
                     .map(drop)?,
             }
         }
-        let keep = patches::owned_labels(observed, patch);
         if patch.set.is_empty() {
             return Ok(());
         }
-        let body = Patch::Apply(patches::label_apply(patch.kind, name, &keep));
+        let body = Patch::Apply(patches::label_apply(patch.kind, name, &write.labels));
         let params = PatchParams::apply(FIELD_MANAGER).force();
         match patch.kind {
             NodeKind::Node => self.nodes.patch(name, &params, &body).await.map(drop),
@@ -106,42 +101,22 @@ impl Writer {
         }
     }
 
-    /// Makes one VIP Lease write; a lost race (409, or a stale stored version) is not an
-    /// error: the watch delivers the newer version and the next plan decides again.
-    pub async fn vip(
-        &self,
-        write: &VipWrite,
-        stored: &BTreeMap<String, Lease>,
-    ) -> Result<(), kube::Error> {
-        let result = match write {
-            VipWrite::Create {
-                gateway,
-                lease,
-                vip,
-                duration_seconds,
-            } => {
-                let object = patches::new_vip_lease(gateway, lease, vip, *duration_seconds);
-                self.leases
-                    .create(&PostParams::default(), &object)
-                    .await
-                    .map(drop)
-            }
-            VipWrite::Grant { lease, .. } | VipWrite::Withdraw { lease, .. } => {
-                let Some(updated) = stored
-                    .get(lease)
-                    .and_then(|s| patches::updated_vip_lease(s, write))
-                else {
-                    return Ok(());
-                };
-                self.leases
-                    .replace(lease, &PostParams::default(), &updated)
-                    .await
-                    .map(drop)
-            }
-            VipWrite::Delete {
-                lease,
-                resource_version,
-            } => {
+    /// Makes one VIP Lease write; a lost race (409) is not an error: the watch delivers the
+    /// newer version and the next plan decides again.
+    pub async fn vip(&self, write: &VipLeaseWrite) -> Result<(), kube::Error> {
+        let lease = write.lease.as_str();
+        let result = match &write.request {
+            VipRequest::Create(object) => self
+                .leases
+                .create(&PostParams::default(), object)
+                .await
+                .map(drop),
+            VipRequest::Replace(updated) => self
+                .leases
+                .replace(lease, &PostParams::default(), updated)
+                .await
+                .map(drop),
+            VipRequest::Delete { resource_version } => {
                 let params = DeleteParams {
                     preconditions: Some(Preconditions {
                         resource_version: Some(resource_version.clone()),
@@ -207,29 +182,15 @@ impl Writer {
         }
     }
 
-    /// Publishes an Event about `object` (a gateway or policy as JSON).
-    pub async fn event(
-        &self,
-        object: &Value,
-        warning: bool,
-        reason: &str,
-        note: String,
-    ) -> Result<(), kube::Error> {
-        let text = |pointer: &str| {
-            object
-                .pointer(pointer)
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        };
-        let reference = ObjectReference {
-            api_version: text("/apiVersion"),
-            kind: text("/kind"),
-            name: text("/metadata/name"),
-            uid: text("/metadata/uid"),
-            resource_version: text("/metadata/resourceVersion"),
-            ..ObjectReference::default()
-        };
-        let event = new_event(&reference, warning, reason, note, &self.identity);
+    /// Publishes an Event.
+    pub async fn event(&self, write: &EventWrite) -> Result<(), kube::Error> {
+        let event = new_event(
+            &write.regarding,
+            write.warning,
+            &write.reason,
+            write.note.clone(),
+            &self.identity,
+        );
         self.events
             .create(&PostParams::default(), &event)
             .await

@@ -1,8 +1,11 @@
-//! The pure core of `egressc sync`: a state machine fed with observations from watches and
+//! The election half of `egressc sync`'s core: a state machine fed with observations from watches and
 //! asked, at any instant, what to write. It does no I/O, holds no client and reads no clock:
 //! every call takes `now` ([`Instant`]).
 //!
-//! # How the shell drives it
+//! # How it is driven
+//!
+//! `sync::sync_core::SyncCore` owns the controller and drives it as below (the shell only talks
+//! to `SyncCore`); the deterministic simulation `tests/controller_sim.rs` drives it directly.
 //!
 //! 1. Create a [`Controller`] with [`Timing`].
 //! 2. For every watch event call the matching method: `apply_node` / `delete_node`,
@@ -33,6 +36,7 @@
 //! - VIP gateways follow docs/lease-protocol.md: grant, wait for the agent's confirmation,
 //!   only then move the label.
 
+pub mod conditions;
 mod gaps;
 mod health;
 mod labels;
@@ -44,13 +48,14 @@ mod status;
 mod time;
 mod vip;
 
+pub use conditions::VIP_PENDING;
 pub use gaps::{DISRUPTION_MIN_NODES, DISRUPTION_PERCENT, DisruptionChange};
 pub use health::{HealthReason, NodeObservation};
 pub use plan::{DecisionLatency, Event, LabelPatch, NodeKind, Plan, VipWrite};
 pub use probe::{ProbeTarget, ProbeTargets};
 pub use state::Controller;
 pub use status::{
-    ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime, VIP_PENDING,
+    ConditionUpdate, ObservedCondition, ObservedStatus, StatusUpdate, TransitionTime,
 };
 pub use time::{Instant, Timing};
 pub use vip::{

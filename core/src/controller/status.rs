@@ -1,12 +1,10 @@
 //! Gateway status as data: what the status should say, compared with what the cluster already
-//! has, so that a patch is produced only on a real change and the Ready condition's
-//! lastTransitionTime moves only when the condition's status flips.
+//! has, so that a patch is produced only on a real change. The `Ready` condition itself is
+//! decided in `conditions` (with the other conditions and the one lastTransitionTime rule).
 
+use super::conditions;
 use super::health::HealthReason;
-use crate::elect::{ElectionReason, GatewayElection};
-
-/// Reason of a False Ready condition while a VIP gateway waits for its new node's agent.
-pub const VIP_PENDING: &str = "VirtualIPPending";
+use crate::elect::GatewayElection;
 
 /// The status currently stored on the gateway (from the watch).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -105,32 +103,12 @@ pub(super) fn update(
     unhealthy: &[(String, HealthReason)],
     observed: Option<&ObservedStatus>,
 ) -> Option<StatusUpdate> {
-    let observed_ready = observed.and_then(|o| o.ready.as_ref());
-    let (status, reason, message) = match (label_node, &election.active) {
-        (Some(node), Some(active)) if node == active && !vip_pending => {
-            // Elected and Kept both mean "carried"; keep the stored one so that a restart
-            // (which re-elects everything as Kept) writes nothing.
-            let reason = match observed_ready {
-                Some(c) if c.status && is_carried_reason(&c.reason) => c.reason.clone(),
-                _ => election.reason.as_str().to_owned(),
-            };
-            (true, reason, format!("node {node} carries the gateway"))
-        }
-        (_, Some(active)) => (
-            false,
-            VIP_PENDING.to_owned(),
-            format!("waiting for the VIP agent on node {active} to bring the address up"),
-        ),
-        (_, None) => (
-            false,
-            election.reason.as_str().to_owned(),
-            vacant_message(election.reason, unhealthy),
-        ),
-    };
-    let last_transition = match observed_ready {
-        Some(c) if c.status == status => TransitionTime::Keep(c.last_transition.clone()),
-        _ => TransitionTime::Now,
-    };
+    let (status, reason, message, last_transition) = conditions::gateway_ready(
+        election,
+        (label_node, vip_pending),
+        unhealthy,
+        observed.and_then(|o| o.ready.as_ref()),
+    );
     let wanted = StatusUpdate {
         gateway: name.to_owned(),
         observed_generation: generation,
@@ -156,32 +134,11 @@ pub(super) fn update(
     (!unchanged).then_some(wanted)
 }
 
-fn is_carried_reason(reason: &str) -> bool {
-    reason == ElectionReason::Kept.as_str() || reason == ElectionReason::Elected.as_str()
-}
-
-fn vacant_message(reason: ElectionReason, unhealthy: &[(String, HealthReason)]) -> String {
-    match reason {
-        ElectionReason::NoMatchingNode => "no node matches spec.nodeSelector".to_owned(),
-        _ => {
-            let mut message = "nodes match spec.nodeSelector but none is eligible (Ready, \
-                               schedulable, agents Ready)"
-                .to_owned();
-            if !unhealthy.is_empty() {
-                let named: Vec<String> = unhealthy
-                    .iter()
-                    .map(|(node, why)| format!("{node}: {}", why.as_str()))
-                    .collect();
-                message.push_str(&format!("; {}", named.join(", ")));
-            }
-            message
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::conditions::VIP_PENDING;
+    use crate::elect::ElectionReason;
 
     fn carried(reason: ElectionReason, ready: usize) -> GatewayElection {
         GatewayElection {

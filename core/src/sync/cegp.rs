@@ -143,8 +143,10 @@ impl RenderedCegp {
 }
 
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
+#[derive(Clone)]
 pub struct CegpCompiler {
-    renderer: Renderer,
+    /// Shared by clones (the compiled templates never change).
+    renderer: std::sync::Arc<Renderer>,
     options: RenderOptions,
     /// Policy name → (fingerprint of the policy and its gateway, rendering).
     cache: BTreeMap<String, ([u8; 32], Result<RenderedCegp, String>)>,
@@ -167,7 +169,7 @@ impl CegpCompiler {
             ..RenderOptions::default()
         };
         Ok(CegpCompiler {
-            renderer: Renderer::new(&Templates::builtin())?,
+            renderer: std::sync::Arc::new(Renderer::new(&Templates::builtin())?),
             options,
             cache: BTreeMap::new(),
         })

@@ -14,8 +14,7 @@ use crate::controller::{
     READY_ANNOTATION, VipLeaseObservation,
 };
 
-/// Condition type the core reads and writes on EgressGateway status.
-pub const READY_CONDITION: &str = "Ready";
+pub use crate::controller::conditions::READY_CONDITION;
 
 /// A Node as the core sees it; `None` when the object has no name.
 pub fn node(node: &Node) -> Option<NodeObservation> {

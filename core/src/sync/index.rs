@@ -1,8 +1,9 @@
-//! The shell's in-memory index: every watch event goes through [`Index::handle`], which keeps
-//! the raw objects the writer needs (gateways, policies, VIP Leases, managed CEGPs), validates
-//! gateways and policies (cached per object, so node churn never re-validates anything), and
-//! feeds the controller core. It also tracks which watches have listed, so the core is only
-//! told "synced" when every cache is complete. No I/O.
+//! The in-memory index of [`super::sync_core::SyncCore`]: every watch event goes through
+//! [`Index::handle`], which keeps the raw objects the decisions need (gateways, policies, VIP
+//! Leases, managed CEGPs), validates gateways and policies (cached per object, so node churn
+//! never re-validates anything), and feeds the election's [`Controller`] it is handed. It also
+//! tracks which watches have listed, so the controller is only told "synced" when every cache
+//! is complete. No I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -144,8 +145,6 @@ pub struct VerdictChange {
 /// The index. See the module docs.
 #[derive(Clone, Debug)]
 pub struct Index {
-    /// The pure core, fed by [`Index::handle`].
-    pub controller: Controller,
     options: Options,
     listed: BTreeSet<Source>,
     known: BTreeMap<Source, BTreeSet<String>>,
@@ -178,10 +177,9 @@ pub struct Index {
 }
 
 impl Index {
-    /// An empty index around `controller`; validation with `options`.
-    pub fn new(controller: Controller, options: Options) -> Self {
+    /// An empty index; validation with `options`.
+    pub fn new(options: Options) -> Self {
         Index {
-            controller,
             options,
             listed: BTreeSet::new(),
             known: BTreeMap::new(),
@@ -202,8 +200,9 @@ impl Index {
     }
 
     /// Policies are validated only when [`Index::settle_policies`] is called, not per event.
-    /// The loop settles them after the label writes: validating 10,000 listed policies
-    /// (election does not depend on them) would otherwise delay the first labels.
+    /// `SyncCore` settles them in its second stage, after the label writes: validating 10,000
+    /// listed policies (election does not depend on them) would otherwise delay the first
+    /// labels.
     pub fn defer_policy_checks(&mut self) {
         self.defer_policy_checks = true;
     }
@@ -213,8 +212,8 @@ impl Index {
         Source::ALL.iter().all(|s| self.listed.contains(s))
     }
 
-    /// Applies one watch event at `now`.
-    pub fn handle(&mut self, now: Instant, event: WatchEvent) {
+    /// Applies one watch event at `now`, feeding what the election needs to `core`.
+    pub fn handle(&mut self, now: Instant, event: WatchEvent, core: &mut Controller) {
         match event {
             WatchEvent::Init(source) => {
                 self.relisting.insert(source, BTreeSet::new());
@@ -227,13 +226,13 @@ impl Index {
                     }
                     self.known.entry(source).or_default().insert(key);
                 }
-                self.apply(now, object);
+                self.apply(now, object, core);
             }
             WatchEvent::Delete(object) => {
                 let source = object.source();
                 if let Some(key) = object.key() {
                     self.known.entry(source).or_default().remove(&key);
-                    self.forget(now, source, &key);
+                    self.forget(now, source, &key, core);
                 }
             }
             WatchEvent::InitDone(source) => {
@@ -243,7 +242,7 @@ impl Index {
                     .insert(source, listed.clone())
                     .unwrap_or_default();
                 for gone in known.difference(&listed) {
-                    self.forget(now, source, gone);
+                    self.forget(now, source, gone, core);
                 }
                 self.listed.insert(source);
             }
@@ -299,8 +298,7 @@ impl Index {
         (gateways, policies)
     }
 
-    fn apply(&mut self, now: Instant, object: Object) {
-        let core = &mut self.controller;
+    fn apply(&mut self, now: Instant, object: Object, core: &mut Controller) {
         match object {
             Object::Node(node) => {
                 if let Some(seen) = convert::node(&node) {
@@ -335,11 +333,11 @@ impl Index {
             }
             Object::CiliumPod(pod) => match convert::agent_pod(&pod) {
                 Some((key, node, ready)) => core.apply_cilium_pod(now, &key, &node, ready),
-                None => self.forget_pod(now, &pod),
+                None => forget_pod(now, &pod, core),
             },
             Object::VipPod(pod) => match convert::agent_pod(&pod) {
                 Some((key, node, ready)) => core.apply_vip_agent_pod(now, &key, &node, ready),
-                None => self.forget_pod(now, &pod),
+                None => forget_pod(now, &pod, core),
             },
             Object::VipLease(lease) => {
                 if let Some((gateway, seen)) = convert::vip_lease(&lease) {
@@ -356,7 +354,7 @@ impl Index {
                 if self.gateways.apply(value, &self.options) {
                     self.catalog_changed = true;
                 }
-                self.after_gateway_change(now);
+                self.after_gateway_change(now, core);
             }
             Object::Policy(value) => {
                 self.policies.apply(value);
@@ -372,15 +370,7 @@ impl Index {
         }
     }
 
-    fn forget_pod(&mut self, now: Instant, pod: &Pod) {
-        if let Some(name) = &pod.metadata.name {
-            let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
-            self.controller.delete_pod(now, &convert::pod_key(ns, name));
-        }
-    }
-
-    fn forget(&mut self, now: Instant, source: Source, key: &str) {
-        let core = &mut self.controller;
+    fn forget(&mut self, now: Instant, source: Source, key: &str, core: &mut Controller) {
         match source {
             Source::Node => {
                 self.node_labels.remove(&(NodeKind::Node, key.to_owned()));
@@ -408,7 +398,7 @@ impl Index {
                 self.gateways.remove(key);
                 self.policies.gateway_changed(key);
                 self.catalog_changed = true;
-                self.after_gateway_change(now);
+                self.after_gateway_change(now, core);
             }
             Source::Policy => {
                 self.policies.remove(key);
@@ -423,15 +413,14 @@ impl Index {
 
     /// Re-runs the cross-gateway checks, pushes the last good gateways into the core and
     /// re-checks policies (their gateway may have changed).
-    fn after_gateway_change(&mut self, now: Instant) {
+    fn after_gateway_change(&mut self, now: Instant, core: &mut Controller) {
         self.gateways.check_shared_vips(&self.options);
         let (present, gone) = self.gateways.core_updates();
         for (gateway, generation, status) in present {
-            self.controller
-                .apply_gateway(now, gateway, generation, status);
+            core.apply_gateway(now, gateway, generation, status);
         }
         for name in gone {
-            self.controller.delete_gateway(now, &name);
+            core.delete_gateway(now, &name);
         }
         self.changes.extend(
             self.gateways
@@ -453,10 +442,8 @@ impl Index {
     }
 
     /// Validates the policies changed (or whose gateway changed) since the last call. Runs
-    /// on every event unless [`Index::defer_policy_checks`] was called; [`statuses::bodies`]
-    /// calls it first.
-    ///
-    /// [`statuses::bodies`]: super::statuses::bodies
+    /// on every event unless [`Index::defer_policy_checks`] was called; the policy status scan
+    /// ([`super::statuses::policies`]) calls it first.
     pub fn settle_policies(&mut self) {
         if self.policies.revalidate(&self.gateways, &self.options) {
             self.catalog_changed = true;
@@ -479,6 +466,13 @@ impl Index {
     }
 }
 
+fn forget_pod(now: Instant, pod: &Pod, core: &mut Controller) {
+    if let Some(name) = &pod.metadata.name {
+        let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+        core.delete_pod(now, &convert::pod_key(ns, name));
+    }
+}
+
 /// egressc's labels among `labels`.
 fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
     labels
@@ -495,6 +489,11 @@ mod tests {
     use crate::sync::objects::Verdict;
     use serde_json::json;
 
+    /// The election's controller, unused by these tests of the index alone.
+    fn core() -> Controller {
+        Controller::new(Timing::default())
+    }
+
     fn node(name: &str) -> Object {
         Object::Node(Box::new(
             serde_json::from_value(json!({"metadata": {"name": name}})).expect("node"),
@@ -510,22 +509,30 @@ mod tests {
     }
 
     fn listed(index: &mut Index, source: Source, objects: Vec<Object>) {
-        index.handle(Instant::default(), WatchEvent::Init(source));
+        index.handle(Instant::default(), WatchEvent::Init(source), &mut core());
         for object in objects {
-            index.handle(Instant::default(), WatchEvent::Apply(object));
+            index.handle(Instant::default(), WatchEvent::Apply(object), &mut core());
         }
-        index.handle(Instant::default(), WatchEvent::InitDone(source));
+        index.handle(
+            Instant::default(),
+            WatchEvent::InitDone(source),
+            &mut core(),
+        );
     }
 
     #[test]
     fn synced_only_when_every_watch_listed_and_lost_on_failure() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
         for source in Source::ALL {
             assert!(!index.synced());
             listed(&mut index, source, Vec::new());
         }
         assert!(index.synced());
-        index.handle(Instant::default(), WatchEvent::Failed(Source::Node));
+        index.handle(
+            Instant::default(),
+            WatchEvent::Failed(Source::Node),
+            &mut core(),
+        );
         assert!(!index.synced());
         listed(&mut index, Source::Node, Vec::new());
         assert!(index.synced());
@@ -533,7 +540,7 @@ mod tests {
 
     #[test]
     fn a_relist_forgets_objects_not_listed_again() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
         listed(
             &mut index,
             Source::Gateway,
@@ -577,30 +584,42 @@ mod tests {
 
     #[test]
     fn only_the_policies_of_a_changed_gateway_are_checked_again() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
         let now = Instant::default();
-        index.handle(now, WatchEvent::Apply(policy("p-a", "a")));
-        index.handle(now, WatchEvent::Apply(policy("p-b", "b")));
+        index.handle(now, WatchEvent::Apply(policy("p-a", "a")), &mut core());
+        index.handle(now, WatchEvent::Apply(policy("p-b", "b")), &mut core());
         assert!(matches!(
             policy_verdict(&index, "p-a"),
             Some(Verdict::Invalid(_))
         ));
-        index.handle(now, WatchEvent::Apply(gateway("a", "192.0.2.1")));
+        index.handle(
+            now,
+            WatchEvent::Apply(gateway("a", "192.0.2.1")),
+            &mut core(),
+        );
         assert_eq!(policy_verdict(&index, "p-a"), Some(Verdict::Valid));
         assert!(matches!(
             policy_verdict(&index, "p-b"),
             Some(Verdict::Invalid(_))
         ));
         // Moving a policy to another gateway unlinks it from the old one.
-        index.handle(now, WatchEvent::Apply(policy("p-a", "b")));
+        index.handle(now, WatchEvent::Apply(policy("p-a", "b")), &mut core());
         assert!(matches!(
             policy_verdict(&index, "p-a"),
             Some(Verdict::Invalid(_))
         ));
-        index.handle(now, WatchEvent::Apply(gateway("b", "192.0.2.2")));
+        index.handle(
+            now,
+            WatchEvent::Apply(gateway("b", "192.0.2.2")),
+            &mut core(),
+        );
         assert_eq!(policy_verdict(&index, "p-a"), Some(Verdict::Valid));
         assert_eq!(policy_verdict(&index, "p-b"), Some(Verdict::Valid));
-        index.handle(now, WatchEvent::Delete(gateway("b", "192.0.2.2")));
+        index.handle(
+            now,
+            WatchEvent::Delete(gateway("b", "192.0.2.2")),
+            &mut core(),
+        );
         assert!(matches!(
             policy_verdict(&index, "p-b"),
             Some(Verdict::Invalid(_))
@@ -609,17 +628,22 @@ mod tests {
 
     #[test]
     fn an_invalid_edit_keeps_the_last_good_gateway_and_is_reported_once() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
         index.handle(
             Instant::default(),
             WatchEvent::Apply(gateway("gw", "192.0.2.1")),
+            &mut core(),
         );
         assert!(index.take_verdict_changes().is_empty());
         let mut broken = gateway("gw", "not-an-ip");
         if let Object::Gateway(v) = &mut broken {
             v["metadata"]["generation"] = json!(2);
         }
-        index.handle(Instant::default(), WatchEvent::Apply(broken.clone()));
+        index.handle(
+            Instant::default(),
+            WatchEvent::Apply(broken.clone()),
+            &mut core(),
+        );
         let changes = index.take_verdict_changes();
         assert_eq!(changes.len(), 1);
         assert!(
@@ -629,7 +653,7 @@ mod tests {
                 .is_some_and(|m| m.contains("virtualIPAddress"))
         );
         // The same revision again (e.g. a status write): no re-report.
-        index.handle(Instant::default(), WatchEvent::Apply(broken));
+        index.handle(Instant::default(), WatchEvent::Apply(broken), &mut core());
         assert!(index.take_verdict_changes().is_empty());
         let kept = index.catalog().gateways;
         assert_eq!(kept.len(), 1);
@@ -651,7 +675,7 @@ mod tests {
             crate::model::labels::active_for_label(older),
             crate::model::labels::active_for_label(younger)
         );
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
         for (name, ip, created) in [
             (younger, "192.0.2.2", "2026-02-01T00:00:00Z"),
             (older, "192.0.2.1", "2026-01-01T00:00:00Z"),
@@ -660,7 +684,7 @@ mod tests {
             if let Object::Gateway(v) = &mut object {
                 v["metadata"]["creationTimestamp"] = json!(created);
             }
-            index.handle(Instant::default(), WatchEvent::Apply(object));
+            index.handle(Instant::default(), WatchEvent::Apply(object), &mut core());
         }
         assert_eq!(index.gateways.verdict(older), Some(&Verdict::Valid));
         match index.gateways.verdict(younger) {

@@ -5,7 +5,10 @@
 //! - `convert`: API objects → controller observations.
 //! - `validation`, `objects`: gateways and policies validated by `pipeline::check`, cached per
 //!   object, with their last good values.
-//! - `index`: watch events → controller, relist bookkeeping, sync state.
+//! - `sync_core`: [`sync_core::SyncCore`], every decision of `sync` behind one entry point
+//!   (`handle` every report, `reconcile` to a plan of every write).
+//! - `index`: watch events → the objects the decisions need, the election's observations,
+//!   relist bookkeeping, sync state.
 //! - `patches`: plan → request bodies; `statuses`: which status patches a reconcile needs;
 //!   `cegp`: CEGPs rendered by `render`; `leader_fence`: how long a look at the leader Lease lets
 //!   this replica write.
@@ -17,4 +20,5 @@ pub mod leader_fence;
 pub mod objects;
 pub mod patches;
 pub mod statuses;
+pub mod sync_core;
 pub mod validation;

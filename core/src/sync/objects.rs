@@ -1,7 +1,10 @@
-//! Stores of the cluster's EgressGateways and EgressGatewayPolicies: the raw object, its
-//! validation verdict (cached by uid and generation, so only a spec change re-validates) and
-//! the last good validated value. An object that turns invalid keeps its last good value in
-//! use: a typo in an edit must not tear down a working gateway or delete a compiled policy.
+//! Stores of the cluster's EgressGateways and EgressGatewayPolicies: one generic [`Store`]
+//! holding per object the raw object, its validation verdict (cached by uid and generation, so
+//! only a spec change re-validates) and the last good validated value, plus the verdict
+//! transitions to report and the objects whose status may need a write. An object that turns
+//! invalid keeps its last good value in use: a typo in an edit must not tear down a working
+//! gateway or delete a compiled policy. What differs per kind (how an object is validated,
+//! what else is indexed) is in `impl Store<GatewayEntry>` and `impl Store<PolicyEntry>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -58,33 +61,45 @@ fn created_of(object: &Value) -> String {
         .to_owned()
 }
 
-#[derive(Clone, Debug)]
-struct GatewayEntry {
-    object: Value,
-    revision: Revision,
-    /// Validated on its own.
-    own: Result<Gateway, String>,
-    /// After the checks across gateways.
-    verdict: Verdict,
-    last_good: Option<(Gateway, i64)>,
+/// One stored object of a kind.
+pub trait Entry {
+    /// The validated value.
+    type Value;
+    /// What the store of this kind indexes besides the entries.
+    type Index: Clone + std::fmt::Debug + Default;
+    /// The verdict reported so far.
+    fn verdict(&self) -> &Verdict;
+    /// The last good validated value.
+    fn last_good(&self) -> Option<&Self::Value>;
 }
 
-/// The gateways. See the module docs.
-#[derive(Clone, Debug, Default)]
-pub struct GatewayStore {
-    entries: BTreeMap<String, GatewayEntry>,
-    /// Changed since the core was last updated.
-    dirty: BTreeSet<String>,
+/// Objects of one kind by name. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Store<E: Entry> {
+    entries: BTreeMap<String, E>,
     /// Verdict transitions not yet reported.
     changes: Vec<(String, Option<String>)>,
-    /// Gateways whose `Accepted` condition may need a write: changed, verdict changed, or a
-    /// failed status write. Scanning only these keeps a quiet event from costing a pass over
-    /// every gateway.
+    /// Objects whose status may need a write: changed, verdict changed (or re-checked), or a
+    /// failed status write. Scanning only these keeps a node event from costing a pass over
+    /// every object.
     unsettled: BTreeSet<String>,
+    /// The kind's own index.
+    index: E::Index,
 }
 
-impl GatewayStore {
-    /// Takes the gateways whose `Accepted` condition may need a write.
+impl<E: Entry> Default for Store<E> {
+    fn default() -> Self {
+        Store {
+            entries: BTreeMap::new(),
+            changes: Vec::new(),
+            unsettled: BTreeSet::new(),
+            index: E::Index::default(),
+        }
+    }
+}
+
+impl<E: Entry> Store<E> {
+    /// Takes the objects whose status may need a write (see [`Store::unsettle`]).
     pub fn take_unsettled(&mut self) -> BTreeSet<String> {
         std::mem::take(&mut self.unsettled)
     }
@@ -96,6 +111,80 @@ impl GatewayStore {
         }
     }
 
+    /// Is object `name` known?
+    pub fn contains(&self, name: &str) -> bool {
+        self.entries.contains_key(name)
+    }
+
+    /// The verdict of object `name`.
+    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
+        self.entries.get(name).map(Entry::verdict)
+    }
+
+    /// Every object's name and verdict.
+    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
+        self.entries.iter().map(|(n, e)| (n.as_str(), e.verdict()))
+    }
+
+    /// Verdict transitions since the last call: `(name, Some(diagnostic))` when it turned
+    /// invalid, `(name, None)` when it became valid again.
+    pub fn take_changes(&mut self) -> Vec<(String, Option<String>)> {
+        std::mem::take(&mut self.changes)
+    }
+
+    /// The last good value of every object, sorted by name (borrowed: 10,000 policies are
+    /// worth not copying for every CEGP pass).
+    pub fn last_good_refs(&self) -> Vec<&E::Value> {
+        self.entries.values().filter_map(Entry::last_good).collect()
+    }
+}
+
+/// Records a transition of `name`'s verdict from `old` to `new` in `changes`; true if it is one.
+fn report(
+    changes: &mut Vec<(String, Option<String>)>,
+    name: &str,
+    old: &Verdict,
+    new: &Verdict,
+) -> bool {
+    if old == new {
+        return false;
+    }
+    let report = match new {
+        Verdict::Valid => None,
+        Verdict::Invalid(m) => Some(m.clone()),
+    };
+    changes.push((name.to_owned(), report));
+    true
+}
+
+/// A stored gateway.
+#[derive(Clone, Debug)]
+pub struct GatewayEntry {
+    object: Value,
+    revision: Revision,
+    /// Validated on its own.
+    own: Result<Gateway, String>,
+    /// After the checks across gateways.
+    verdict: Verdict,
+    last_good: Option<(Gateway, i64)>,
+}
+
+impl Entry for GatewayEntry {
+    type Value = Gateway;
+    /// Gateways changed since the core was last updated.
+    type Index = BTreeSet<String>;
+    fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+    fn last_good(&self) -> Option<&Gateway> {
+        self.last_good.as_ref().map(|(g, _)| g)
+    }
+}
+
+/// The gateways.
+pub type GatewayStore = Store<GatewayEntry>;
+
+impl Store<GatewayEntry> {
     /// Stores a listed or changed gateway, validating it when its revision is new. Returns
     /// whether the revision is new (a status-only change is not).
     pub fn apply(&mut self, object: Value, options: &Options) -> bool {
@@ -121,7 +210,7 @@ impl GatewayStore {
         };
         self.entries.insert(name.clone(), entry);
         self.unsettled.insert(name.clone());
-        self.dirty.insert(name);
+        self.index.insert(name);
         revised
     }
 
@@ -129,23 +218,13 @@ impl GatewayStore {
     pub fn remove(&mut self, name: &str) {
         self.unsettled.remove(name);
         if self.entries.remove(name).is_some() {
-            self.dirty.insert(name.to_owned());
+            self.index.insert(name.to_owned());
         }
     }
 
     /// The raw object of gateway `name`.
     pub fn object(&self, name: &str) -> Option<&Value> {
         self.entries.get(name).map(|e| &e.object)
-    }
-
-    /// The verdict of gateway `name`.
-    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
-        self.entries.get(name).map(|e| &e.verdict)
-    }
-
-    /// Every gateway's name and verdict.
-    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
-        self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
     }
 
     /// Gateways valid on their own that share a VIP (or an `active-for-…` label key) are
@@ -191,15 +270,10 @@ impl GatewayStore {
                 let generation = entry.revision.1;
                 if entry.last_good.as_ref() != Some(&(gateway.clone(), generation)) {
                     entry.last_good = Some((gateway.clone(), generation));
-                    self.dirty.insert(name.clone());
+                    self.index.insert(name.clone());
                 }
             }
-            if verdict != entry.verdict {
-                let report = match &verdict {
-                    Verdict::Valid => None,
-                    Verdict::Invalid(m) => Some(m.clone()),
-                };
-                self.changes.push((name.clone(), report));
+            if report(&mut self.changes, name, &entry.verdict, &verdict) {
                 self.unsettled.insert(name.clone());
             }
             entry.verdict = verdict;
@@ -211,7 +285,7 @@ impl GatewayStore {
     pub fn core_updates(&mut self) -> (Vec<CoreGateway>, Vec<String>) {
         let mut present = Vec::new();
         let mut gone = Vec::new();
-        for name in std::mem::take(&mut self.dirty) {
+        for name in std::mem::take(&mut self.index) {
             match self.entries.get(&name) {
                 Some(entry) => {
                     if let Some((gateway, generation)) = &entry.last_good {
@@ -224,32 +298,14 @@ impl GatewayStore {
         }
         (present, gone)
     }
-
-    /// Verdict transitions since the last call: `(name, Some(diagnostic))` when it turned
-    /// invalid, `(name, None)` when it became valid again.
-    pub fn take_changes(&mut self) -> Vec<(String, Option<String>)> {
-        std::mem::take(&mut self.changes)
-    }
-
-    /// The last good value of every gateway, sorted by name.
-    pub fn last_good(&self) -> Vec<Gateway> {
-        self.last_good_refs().into_iter().cloned().collect()
-    }
-
-    /// [`GatewayStore::last_good`] without copies.
-    pub fn last_good_refs(&self) -> Vec<&Gateway> {
-        self.entries
-            .values()
-            .filter_map(|e| e.last_good.as_ref().map(|(g, _)| g))
-            .collect()
-    }
 }
 
 /// What a policy's verdict depends on: its own revision and its gateway's.
 type PolicyRevision = (Revision, Option<Revision>);
 
+/// A stored policy.
 #[derive(Clone, Debug)]
-struct PolicyEntry {
+pub struct PolicyEntry {
     /// The object as JSON text: 10,000 policies as JSON values would take several times the
     /// memory, and the object is read only to validate it or write its status.
     raw: String,
@@ -263,19 +319,28 @@ struct PolicyEntry {
     last_good: Option<Policy>,
 }
 
-/// The policies. See the module docs.
+impl Entry for PolicyEntry {
+    type Value = Policy;
+    type Index = PolicyIndex;
+    fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+    fn last_good(&self) -> Option<&Policy> {
+        self.last_good.as_ref()
+    }
+}
+
+/// What the policy store indexes besides its entries.
 #[derive(Clone, Debug, Default)]
-pub struct PolicyStore {
-    entries: BTreeMap<String, PolicyEntry>,
-    changes: Vec<(String, Option<String>)>,
+pub struct PolicyIndex {
     /// Gateway name → the policies naming it, so a gateway event re-checks only those.
     by_gateway: BTreeMap<String, BTreeSet<String>>,
-    /// Policies to check at the next [`PolicyStore::revalidate`].
+    /// Policies to check at the next [`Store::revalidate`].
     pending: BTreeSet<String>,
-    /// Policies whose status may need a write: changed, re-checked, or a failed write.
-    /// Scanning only these keeps a node event from costing a pass over every policy.
-    unsettled: BTreeSet<String>,
 }
+
+/// The policies.
+pub type PolicyStore = Store<PolicyEntry>;
 
 fn gateway_of(object: &Value) -> &str {
     object
@@ -284,17 +349,18 @@ fn gateway_of(object: &Value) -> &str {
         .unwrap_or_default()
 }
 
-impl PolicyStore {
-    /// Stores a listed or changed policy; [`PolicyStore::revalidate`] checks it.
+impl Store<PolicyEntry> {
+    /// Stores a listed or changed policy; [`Store::revalidate`] checks it.
     pub fn apply(&mut self, object: Value) {
         let Some(name) = name_of(&object) else { return };
         self.unlink(&name);
         let gateway = gateway_of(&object).to_owned();
-        self.by_gateway
+        self.index
+            .by_gateway
             .entry(gateway.clone())
             .or_default()
             .insert(name.clone());
-        self.pending.insert(name.clone());
+        self.index.pending.insert(name.clone());
         self.unsettled.insert(name.clone());
         let revision = revision(&object);
         let uid = revision.0.clone();
@@ -326,27 +392,15 @@ impl PolicyStore {
     /// Forgets a deleted policy.
     pub fn remove(&mut self, name: &str) {
         self.unlink(name);
-        self.pending.remove(name);
+        self.index.pending.remove(name);
         self.unsettled.remove(name);
         self.entries.remove(name);
     }
 
-    /// Takes the policies whose status may need a write (see [`PolicyStore::unsettle`]).
-    pub fn take_unsettled(&mut self) -> BTreeSet<String> {
-        std::mem::take(&mut self.unsettled)
-    }
-
-    /// Marks `name`'s status as possibly needing a write again (e.g. after a failed write).
-    pub fn unsettle(&mut self, name: &str) {
-        if self.entries.contains_key(name) {
-            self.unsettled.insert(name.to_owned());
-        }
-    }
-
     /// Gateway `name` changed or went away: its policies are checked again.
     pub fn gateway_changed(&mut self, name: &str) {
-        if let Some(policies) = self.by_gateway.get(name) {
-            self.pending.extend(policies.iter().cloned());
+        if let Some(policies) = self.index.by_gateway.get(name) {
+            self.index.pending.extend(policies.iter().cloned());
         }
     }
 
@@ -356,10 +410,10 @@ impl PolicyStore {
             return;
         };
         let gateway = entry.gateway.as_str();
-        if let Some(policies) = self.by_gateway.get_mut(gateway) {
+        if let Some(policies) = self.index.by_gateway.get_mut(gateway) {
             policies.remove(name);
             if policies.is_empty() {
-                self.by_gateway.remove(gateway);
+                self.index.by_gateway.remove(gateway);
             }
         }
     }
@@ -370,24 +424,9 @@ impl PolicyStore {
         serde_json::from_str(&entry.raw).ok()
     }
 
-    /// Is policy `name` known?
-    pub fn contains(&self, name: &str) -> bool {
-        self.entries.contains_key(name)
-    }
-
     /// `metadata.uid` of policy `name`.
     pub fn uid(&self, name: &str) -> Option<&str> {
         self.entries.get(name).map(|e| e.uid.as_str())
-    }
-
-    /// The verdict of policy `name`.
-    pub fn verdict(&self, name: &str) -> Option<&Verdict> {
-        self.entries.get(name).map(|e| &e.verdict)
-    }
-
-    /// Every policy's name and verdict.
-    pub fn verdicts(&self) -> impl Iterator<Item = (&str, &Verdict)> {
-        self.entries.iter().map(|(n, e)| (n.as_str(), &e.verdict))
     }
 
     /// Validates the policies changed, or whose gateway changed, since the last call when
@@ -395,7 +434,7 @@ impl PolicyStore {
     /// Returns whether any was validated (a status echo is not).
     pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) -> bool {
         let mut validated = false;
-        for name in std::mem::take(&mut self.pending) {
+        for name in std::mem::take(&mut self.index.pending) {
             let Some(entry) = self.entries.get_mut(&name) else {
                 continue;
             };
@@ -419,33 +458,9 @@ impl PolicyStore {
                 }
                 Err(message) => Verdict::Invalid(message),
             };
-            if verdict != entry.verdict {
-                let report = match &verdict {
-                    Verdict::Valid => None,
-                    Verdict::Invalid(m) => Some(m.clone()),
-                };
-                self.changes.push((name.clone(), report));
-            }
+            report(&mut self.changes, name, &entry.verdict, &verdict);
             entry.verdict = verdict;
         }
         validated
-    }
-
-    /// Verdict transitions since the last call (as [`GatewayStore::take_changes`]).
-    pub fn take_changes(&mut self) -> Vec<(String, Option<String>)> {
-        std::mem::take(&mut self.changes)
-    }
-
-    /// The last good value of every policy, sorted by name.
-    pub fn last_good(&self) -> Vec<Policy> {
-        self.last_good_refs().into_iter().cloned().collect()
-    }
-
-    /// [`PolicyStore::last_good`] without copies.
-    pub fn last_good_refs(&self) -> Vec<&Policy> {
-        self.entries
-            .values()
-            .filter_map(|e| e.last_good.as_ref())
-            .collect()
     }
 }

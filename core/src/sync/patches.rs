@@ -15,10 +15,9 @@ use crate::model::labels::{MANAGED_BY, is_egressc_node_label};
 
 /// Field manager of every write of `egressc sync`.
 pub const FIELD_MANAGER: &str = "egressc-sync";
-/// Condition type of a gateway's validity (its `Ready` belongs to the core).
-pub const ACCEPTED_CONDITION: &str = "Accepted";
-/// Condition reason of an object refused by validation.
-pub const INVALID_REASON: &str = "InvalidSpec";
+pub use crate::controller::conditions::{
+    ACCEPTED_CONDITION, CEGP_CONFLICT_REASON, INVALID_REASON, cegp_conflict_message,
+};
 
 /// The egressc labels the object should carry after `patch`: what it carries of ours now,
 /// minus the removals, plus the additions.
@@ -55,63 +54,11 @@ pub fn label_removal(keys: &BTreeSet<String>) -> Value {
     json!({ "metadata": { "labels": labels } })
 }
 
-fn condition(type_: &str, status: bool, reason: &str, message: &str, at: Time) -> Condition {
-    Condition {
-        type_: type_.to_owned(),
-        status: if status { "True" } else { "False" }.to_owned(),
-        reason: reason.to_owned(),
-        message: message.to_owned(),
-        last_transition_time: at,
-        observed_generation: None,
-    }
-}
-
 /// Replaces (or, with `None`, drops) the condition of `type_` in `conditions`.
 fn upsert(conditions: &mut Vec<Condition>, type_: &str, wanted: Option<Condition>) {
     conditions.retain(|c| c.type_ != type_);
     conditions.extend(wanted);
     conditions.sort_by(|a, b| a.type_.cmp(&b.type_));
-}
-
-/// The `Accepted` condition a gateway should carry: `False` with the diagnostic while it is
-/// invalid, `True` once it is fixed after having been refused, none otherwise.
-pub fn accepted_condition(
-    stored: &[Condition],
-    invalid: Option<&str>,
-    now: &Time,
-) -> Option<Condition> {
-    let current = stored.iter().find(|c| c.type_ == ACCEPTED_CONDITION);
-    let keep_or_now = |status: bool| match current {
-        Some(c) if (c.status == "True") == status => c.last_transition_time.clone(),
-        _ => now.clone(),
-    };
-    match (invalid, current) {
-        (Some(message), _) => Some(condition(
-            ACCEPTED_CONDITION,
-            false,
-            INVALID_REASON,
-            message,
-            keep_or_now(false),
-        )),
-        (None, Some(_)) => Some(condition(
-            ACCEPTED_CONDITION,
-            true,
-            "Valid",
-            "the spec is valid",
-            keep_or_now(true),
-        )),
-        (None, None) => None,
-    }
-}
-
-/// Whether `wanted` differs from the stored condition of its type (ignoring timestamps).
-pub fn condition_differs(stored: &[Condition], wanted: &Condition) -> bool {
-    stored
-        .iter()
-        .find(|c| c.type_ == wanted.type_)
-        .is_none_or(|c| {
-            c.status != wanted.status || c.reason != wanted.reason || c.message != wanted.message
-        })
 }
 
 /// The merge patch of a gateway's status subresource: the core's update (if any) merged with
@@ -132,13 +79,14 @@ pub fn gateway_status(
                 .unwrap_or_else(|| now.clone()),
             TransitionTime::Now => now.clone(),
         };
-        let ready = condition(
-            super::convert::READY_CONDITION,
-            update.ready.status,
-            &update.ready.reason,
-            &update.ready.message,
-            at,
-        );
+        let ready = Condition {
+            type_: super::convert::READY_CONDITION.to_owned(),
+            status: if update.ready.status { "True" } else { "False" }.to_owned(),
+            reason: update.ready.reason.clone(),
+            message: update.ready.message.clone(),
+            last_transition_time: at,
+            observed_generation: None,
+        };
         upsert(
             &mut conditions,
             super::convert::READY_CONDITION,
@@ -162,63 +110,6 @@ pub fn gateway_status(
 /// The merge patch of a policy's status: `Ready` says whether it compiled.
 pub fn policy_status(generation: i64, ready: Condition) -> Value {
     json!({ "status": { "observedGeneration": generation, "conditions": [ready] } })
-}
-
-/// Reason of the `Ready=False` condition and the Event of a policy whose CEGP name is taken.
-pub const CEGP_CONFLICT_REASON: &str = "CiliumPolicyConflict";
-
-/// Why policy `name` is not compiled into its CEGP: another manager's object has the name.
-pub fn cegp_conflict_message(name: &str) -> String {
-    format!(
-        "CiliumEgressGatewayPolicy {name} exists and is not managed by egressc (no label \
-         app.kubernetes.io/managed-by: egressc); egressc leaves it alone. Delete or rename it, \
-         or rename this policy"
-    )
-}
-
-/// The `Ready=False` condition of a policy in conflict (see [`CEGP_CONFLICT_REASON`]).
-pub fn policy_conflict(stored: &[Condition], name: &str, now: &Time) -> Condition {
-    let at = stored
-        .iter()
-        .find(|c| c.type_ == super::convert::READY_CONDITION && c.status == "False")
-        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-    condition(
-        super::convert::READY_CONDITION,
-        false,
-        CEGP_CONFLICT_REASON,
-        &cegp_conflict_message(name),
-        at,
-    )
-}
-
-/// The `Ready` condition of a policy.
-pub fn policy_ready(
-    stored: &[Condition],
-    invalid: Option<&str>,
-    cegp: &str,
-    now: &Time,
-) -> Condition {
-    let status = invalid.is_none();
-    let at = stored
-        .iter()
-        .find(|c| c.type_ == super::convert::READY_CONDITION && (c.status == "True") == status)
-        .map_or_else(|| now.clone(), |c| c.last_transition_time.clone());
-    match invalid {
-        Some(message) => condition(
-            super::convert::READY_CONDITION,
-            false,
-            INVALID_REASON,
-            message,
-            at,
-        ),
-        None => condition(
-            super::convert::READY_CONDITION,
-            true,
-            "Compiled",
-            &format!("compiled into CiliumEgressGatewayPolicy {cegp}"),
-            at,
-        ),
-    }
 }
 
 /// A new VIP Lease (no grant), for [`VipWrite::Create`].
@@ -286,6 +177,7 @@ pub fn updated_vip_lease(stored: &Lease, write: &VipWrite) -> Option<Lease> {
 mod tests {
     use super::*;
     use crate::controller::ConditionUpdate;
+    use crate::controller::conditions::gateway_accepted;
     use crate::model::labels::MEMBER_LABEL;
 
     fn at(text: &str) -> Time {
@@ -323,13 +215,8 @@ mod tests {
 
     #[test]
     fn gateway_status_keeps_other_conditions_and_transition_time() {
-        let stored = vec![condition(
-            ACCEPTED_CONDITION,
-            false,
-            INVALID_REASON,
-            "bad",
-            at("2025-01-01T00:00:00Z"),
-        )];
+        let stored =
+            vec![gateway_accepted(&[], Some("bad"), &at("2025-01-01T00:00:00Z")).expect("refused")];
         let update = StatusUpdate {
             gateway: "gw".into(),
             observed_generation: 2,
@@ -344,7 +231,7 @@ mod tests {
         };
         let now = at("2025-03-03T00:00:00Z");
         // Fixed: Accepted flips to True with a new transition time.
-        let accepted = accepted_condition(&stored, None, &now);
+        let accepted = gateway_accepted(&stored, None, &now);
         let body = gateway_status(Some(&update), &stored, accepted, &now);
         let conditions = body["status"]["conditions"].as_array().expect("list");
         assert_eq!(conditions.len(), 2);
@@ -355,8 +242,6 @@ mod tests {
         assert_eq!(conditions[1]["lastTransitionTime"], "2025-02-02T00:00:00Z");
         assert_eq!(body["status"]["activeNodeName"], "n1");
         assert_eq!(body["status"]["readyNodes"], 3);
-        // Never refused: no Accepted condition at all.
-        assert_eq!(accepted_condition(&[], None, &now), None);
     }
 
     #[test]

@@ -12,7 +12,8 @@ use super::convert;
 use super::index::Index;
 use super::objects::Verdict;
 use super::patches;
-use crate::controller::Plan;
+use crate::controller::conditions::{self, PolicyState};
+use crate::controller::{Plan, StatusUpdate};
 
 /// Status merge patches to send: `(object name, body)` per kind.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -28,13 +29,23 @@ pub struct StatusBodies {
 /// last call are looked at; the caller marks a policy whose write failed with
 /// [`super::objects::PolicyStore::unsettle`].
 pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
+    StatusBodies {
+        gateways: gateways(index, &plan.statuses, now),
+        policies: policies(index, now),
+    }
+}
+
+/// The gateway half of [`bodies`]: the election's `updates` merged with `Accepted`.
+pub fn gateways(index: &mut Index, updates: &[StatusUpdate], now: &Time) -> Vec<(String, Value)> {
+    let unsettled = index.gateways.take_unsettled();
+    gateway_bodies(index, &unsettled, updates, now)
+}
+
+/// The policy half of [`bodies`]: settles the deferred policy checks first.
+pub fn policies(index: &mut Index, now: &Time) -> Vec<(String, Value)> {
     index.settle_policies();
     let unsettled = index.policies.take_unsettled();
-    let gateways = index.gateways.take_unsettled();
-    StatusBodies {
-        gateways: gateway_bodies(index, &gateways, plan, now),
-        policies: policy_bodies(index, &unsettled, now),
-    }
+    policy_bodies(index, &unsettled, now)
 }
 
 fn message(verdict: &Verdict) -> Option<&str> {
@@ -49,14 +60,10 @@ fn message(verdict: &Verdict) -> Option<&str> {
 fn gateway_bodies(
     index: &Index,
     unsettled: &BTreeSet<String>,
-    plan: &Plan,
+    updates: &[StatusUpdate],
     now: &Time,
 ) -> Vec<(String, Value)> {
-    let updates: BTreeMap<&str, _> = plan
-        .statuses
-        .iter()
-        .map(|u| (u.gateway.as_str(), u))
-        .collect();
+    let updates: BTreeMap<&str, _> = updates.iter().map(|u| (u.gateway.as_str(), u)).collect();
     let names: BTreeSet<&str> = updates
         .keys()
         .copied()
@@ -70,11 +77,11 @@ fn gateway_bodies(
             continue;
         };
         let stored = convert::conditions_of(object);
-        let accepted = patches::accepted_condition(&stored, message(verdict), now);
+        let accepted = conditions::gateway_accepted(&stored, message(verdict), now);
         let update = updates.get(name).copied();
         let accepted_changed = accepted
             .as_ref()
-            .is_some_and(|c| patches::condition_differs(&stored, c));
+            .is_some_and(|c| conditions::condition_differs(&stored, c));
         if update.is_some() || accepted_changed {
             bodies.push((
                 name.to_owned(),
@@ -94,14 +101,12 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
             continue;
         };
         let stored = convert::conditions_of(&object);
-        let ready = match verdict {
-            Verdict::Valid if index.cegp_conflicts.contains(name) => {
-                patches::policy_conflict(&stored, name, now)
-            }
-            Verdict::Valid | Verdict::Invalid(_) => {
-                patches::policy_ready(&stored, message(verdict), name, now)
-            }
+        let state = match verdict {
+            Verdict::Valid if index.cegp_conflicts.contains(name) => PolicyState::Conflict,
+            Verdict::Valid => PolicyState::Compiled,
+            Verdict::Invalid(message) => PolicyState::Invalid(message),
         };
+        let ready = conditions::policy_ready(&stored, name, state, now);
         let generation = object
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
@@ -109,7 +114,7 @@ fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(St
         let observed = object
             .pointer("/status/observedGeneration")
             .and_then(Value::as_i64);
-        if observed != Some(generation) || patches::condition_differs(&stored, &ready) {
+        if observed != Some(generation) || conditions::condition_differs(&stored, &ready) {
             bodies.push((name.clone(), patches::policy_status(generation, ready)));
         }
     }
@@ -130,7 +135,8 @@ mod tests {
 
     #[test]
     fn a_policy_status_is_looked_at_again_only_after_a_change_or_a_failed_write() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
+        let mut core = Controller::new(Timing::default());
         let policy = json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
             "metadata": {"name": "p", "uid": "u-p", "generation": 1},
@@ -142,6 +148,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Policy(policy.clone())),
+            &mut core,
         );
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(policy_names(&first), ["p"]);
@@ -160,13 +167,15 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Policy(echoed)),
+            &mut core,
         );
         assert!(bodies(&mut index, &plan, &now).policies.is_empty());
     }
 
     #[test]
     fn a_gateway_accepted_condition_is_looked_at_again_only_after_a_change_or_a_failed_write() {
-        let mut index = Index::new(Controller::new(Timing::default()), Options::default());
+        let mut index = Index::new(Options::default());
+        let mut core = Controller::new(Timing::default());
         let gateway = json!({
             "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
             "metadata": {"name": "gw", "uid": "u-gw", "generation": 1},
@@ -177,6 +186,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Gateway(gateway.clone())),
+            &mut core,
         );
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(first.gateways.len(), 1, "Accepted=False is new");
@@ -193,6 +203,7 @@ mod tests {
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Gateway(echoed)),
+            &mut core,
         );
         assert!(bodies(&mut index, &plan, &now).gateways.is_empty());
     }
