@@ -28,6 +28,9 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Total bytes of scalar text (default 128 MiB).
     pub max_scalar_bytes: usize,
+    /// Bytes of one scalar (default 8 MiB): no Kubernetes object holds a larger value (etcd
+    /// stores up to 1.5 MiB per object). E060 ([`super::scalar_cap`]).
+    pub max_single_scalar_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +43,7 @@ impl Default for Limits {
             max_alias_replay: 20_000,
             max_nodes: 20_000_000,
             max_scalar_bytes: 128 * 1024 * 1024,
+            max_single_scalar_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -64,6 +68,7 @@ impl Limits {
                 "max_alias_replay" => &mut self.max_alias_replay,
                 "max_nodes" => &mut self.max_nodes,
                 "max_scalar_bytes" => &mut self.max_scalar_bytes,
+                "max_single_scalar_bytes" => &mut self.max_single_scalar_bytes,
                 other => return Err(format!("unknown budget `{other}`")),
             };
             *field = value;
