@@ -51,7 +51,7 @@ codes! {
     /// **Fix**: correct the syntax at the reported position, e.g. indent `spec:` children by
     /// the same amount.
     YamlSyntax = ("E001", Error, "YAML syntax error"),
-    /// **Flags** an input stream larger than the byte budget (256 MiB).
+    /// **Flags** an input stream larger than the byte budget (192 MiB).
     /// **Why**: protects `build` and CI runners from unbounded memory use.
     /// **Fix**: split the input into several files.
     InputTooLarge = ("E002", Error, "input exceeds the size budget"),

@@ -12,7 +12,8 @@ use crate::diag::{Code, Diagnostic, Span};
 /// The budgets of one input stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes of text (default 256 MiB).
+    /// Bytes of text (default 192 MiB): with the text held once, one value the scanner
+    /// builds by doubling (at most 2 × 128 MiB while it grows) stays under 512 MiB resident.
     pub max_bytes: usize,
     /// Documents (default 100,000).
     pub max_documents: usize,
@@ -36,7 +37,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 256 * 1024 * 1024,
+            max_bytes: 192 * 1024 * 1024,
             max_documents: 100_000,
             max_depth: 64,
             max_aliases: 10_000,
