@@ -95,7 +95,7 @@ fn named_special_files_are_refused_without_blocking() {
 
 #[test]
 fn an_endless_stdin_stops_at_the_byte_budget() {
-    // The budget edge: 256 MiB are read, one byte more proves the stream too large, and the
+    // The budget edge: 192 MiB are read, one byte more proves the stream too large, and the
     // buffer is dropped. Before, the copies of the oversized text reached 2.3 GB.
     let dir = tempfile::tempdir().expect("tempdir");
     let zero = fs::File::open("/dev/zero").expect("/dev/zero");
@@ -108,10 +108,10 @@ fn an_endless_stdin_stops_at_the_byte_budget() {
     assert_eq!(out.code(), Some(1), "{}", out.stderr);
     assert!(out.stderr.contains("\"E002\""), "{}", out.stderr);
     assert!(out.stdout.is_empty());
-    // 256 MiB of input held once, plus the program: well under twice the budget.
+    // 192 MiB of input held once, plus the program: well under twice the budget.
     assert!(
-        out.max_rss_kib < 400 * 1024,
-        "peak RSS {} KiB for a 256 MiB budget",
+        out.max_rss_kib < 320 * 1024,
+        "peak RSS {} KiB for a 192 MiB budget",
         out.max_rss_kib
     );
 }
@@ -426,6 +426,123 @@ fn flag_values_that_end_up_in_objects_are_checked() {
         ],
     );
     assert_eq!(ok.code(), Some(0), "{}", ok.stderr);
+}
+
+#[test]
+fn sync_and_agent_flags_are_checked_before_any_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Every case is refused by clap (exit 2 naming the flag) before the kubeconfig, which does
+    // not exist, is looked at.
+    let missing = ["--kubeconfig", "missing-kubeconfig"];
+    let cases: &[(&[&str], &str)] = &[
+        (&["sync", "--namespace", "Bad_NS"], "--namespace"),
+        (
+            &["sync", "--cilium-namespace", "kube.system"],
+            "--cilium-namespace",
+        ),
+        (
+            &["sync", "--cilium-selector", "k8s app=cilium"],
+            "--cilium-selector",
+        ),
+        (&["sync", "--cilium-selector", ""], "--cilium-selector"),
+        (
+            &["sync", "--vip-agent-selector", "a=b,"],
+            "--vip-agent-selector",
+        ),
+        (&["sync", "--node-lease-grace", "0s"], "--node-lease-grace"),
+        (
+            &["sync", "--leader-lease-duration", "0ms"],
+            "--leader-lease-duration",
+        ),
+        (
+            &["sync", "--node-probe-interval", "0s"],
+            "--node-probe-interval",
+        ),
+        (
+            &["sync", "--node-probe-timeout", "0s"],
+            "--node-probe-timeout",
+        ),
+        (&["sync", "--node-probe-path", "hello"], "--node-probe-path"),
+        (&["sync", "--node-probe-port", "70000"], "--node-probe-port"),
+        (&["sync", "--identity", "a b"], "--identity"),
+        (&["sync", "--settle", "10"], "--settle"),
+        (&["agent", "--node", "Node_1"], "--node"),
+        (&["agent", "--node", "n1", "--namespace=-ns"], "--namespace"),
+        (
+            &["agent", "--node", "n1", "--renew-interval", "0s"],
+            "--renew-interval",
+        ),
+        (
+            &["agent", "--node", "n1", "--address-lifetime", "500ms"],
+            "--address-lifetime",
+        ),
+        (
+            &["agent", "--node", "n1", "--health-addr", "0.0.0.0"],
+            "--health-addr",
+        ),
+    ];
+    for (args, flag) in cases {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&missing);
+        let out = refused(dir.path(), &all, "invalid value");
+        assert!(out.stderr.contains(flag), "{all:?}: {}", out.stderr);
+        assert!(
+            !out.stderr.contains("cannot read"),
+            "{all:?}: {}",
+            out.stderr
+        );
+    }
+    // Values from the environment (as the manifests pass them) are checked the same way.
+    let env = Command::new(env!("CARGO_BIN_EXE_egressc"))
+        .args(["agent", "--kubeconfig", "missing-kubeconfig"])
+        .env("NODE_NAME", "node 1")
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&env.stderr);
+    assert_eq!(env.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--node"), "{stderr}");
+    // Good values pass the flags and stop only at the missing kubeconfig.
+    for args in [
+        &[
+            "sync",
+            "--namespace",
+            "egress",
+            "--cilium-selector",
+            "k8s-app in (cilium, cilium-agent),!canary",
+            "--identity",
+            "sync-0",
+            "--settle",
+            "0s",
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ][..],
+        &[
+            "agent",
+            "--node",
+            "worker-1.example",
+            "--address-lifetime",
+            "1s",
+            "--advert-interval",
+            "0s",
+            "--health-addr",
+            "127.0.0.1:0",
+        ],
+    ] {
+        let mut all = args.to_vec();
+        all.extend_from_slice(&missing);
+        let out = run(dir.path(), &all);
+        assert!(
+            !out.stderr.contains("invalid value"),
+            "{all:?}: {}",
+            out.stderr
+        );
+        assert!(
+            out.stderr.contains("missing-kubeconfig"),
+            "{all:?}: {}",
+            out.stderr
+        );
+    }
 }
 
 // ---- terminal safety -----------------------------------------------------------------------

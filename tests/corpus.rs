@@ -271,8 +271,8 @@ fn assert_single(run: &Run, code: &str) {
 
 #[test]
 fn byte_budget_rejects_an_oversized_file() {
-    // One byte over the default 256 MiB budget; the CLI reads at most budget + 1 bytes.
-    let text = vec![b'#'; 256 * 1024 * 1024 + 1];
+    // One byte over the default 192 MiB budget; the CLI reads at most budget + 1 bytes.
+    let text = vec![b'#'; 192 * 1024 * 1024 + 1];
     let (_dir, run) = check_generated("huge.yaml", &text, &[]);
     assert_single(&run, "E002");
 }
@@ -318,12 +318,29 @@ fn node_budget_rejects_too_many_nodes() {
 }
 
 #[test]
-fn scalar_budget_rejects_a_huge_value() {
-    let mut text = b"a: ".to_vec();
-    text.resize(128 * 1024 * 1024 + 4, b'x');
-    text.push(b'\n');
-    let (_dir, run) = check_generated("scalar.yaml", &text, &[]);
+fn scalar_budget_rejects_many_values_over_the_total() {
+    // 17 values of 8 MiB (each at the per-value cap): 136 MiB of scalar text in a stream
+    // under the byte budget.
+    let value = "x".repeat(8 * 1024 * 1024);
+    let text: String = (0..17).map(|i| format!("k{i}: {value}\n")).collect();
+    let (_dir, run) = check_generated("scalars.yaml", text.as_bytes(), &[]);
     assert_single(&run, "E007");
+}
+
+#[test]
+fn one_value_over_the_cap_is_e060_at_its_position() {
+    let cap = 8 * 1024 * 1024;
+    let text = format!("a: b\nc: {}\n", "x".repeat(cap + 1));
+    let (_dir, run) = check_generated("long.yaml", text.as_bytes(), &[]);
+    assert_single(&run, "E060");
+    let found = reported(&run.stderr).expect("json");
+    assert_eq!(found[0].1, 2, "line of the value");
+    assert_eq!(found[0].2, 4, "column of the value");
+    // At the cap it is an ordinary value.
+    let text = format!("a: {}\n", "x".repeat(cap));
+    let (_dir, run) = check_generated("at-cap.yaml", text.as_bytes(), &[]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!stderr.contains("E060"), "{stderr}");
 }
 
 #[test]
@@ -446,14 +463,49 @@ fn a_100_mb_comment_costs_its_size_once() {
 }
 
 #[test]
-fn a_50_mb_scalar_stays_within_a_small_multiple() {
+fn a_128_mib_scalar_costs_its_size_once() {
+    // The old budget edge (128 MiB + 1 of scalar text, E007): 1050 MiB in release, copied
+    // into the tree, then scanned again by the reference route. Now E060 as the fast route
+    // meets it, a slice of the input; the human report windows its line (a `Vec<char>` of
+    // it was 4 bytes per character).
     let mut text = b"a: ".to_vec();
-    text.resize(50 * 1024 * 1024, b'x');
+    text.resize(128 * 1024 * 1024 + 4, b'x');
     text.push(b'\n');
-    let run = check_measured("scalar.yaml", &text, &[]);
+    let dir = tempfile::tempdir().expect("temp dir");
+    fs::write(dir.path().join("scalar.yaml"), &text).expect("input written");
+    let run = measured::run_with(dir.path(), &["check", "scalar.yaml"], Stdio::null(), None);
     assert_eq!(run.code(), Some(1), "{}", run.stderr);
-    assert!(run.stderr.contains("\"E011\""), "{}", run.stderr);
-    assert!(run.max_rss_kib < 300 * MIB, "{} KiB", run.max_rss_kib);
+    assert!(
+        run.stderr.contains("error[E060]"),
+        "{}",
+        &run.stderr[..200.min(run.stderr.len())]
+    );
+    assert!(
+        run.stderr.len() < 2_000,
+        "{} bytes of report",
+        run.stderr.len()
+    );
+    assert!(run.max_rss_kib < 200 * MIB, "{} KiB", run.max_rss_kib);
+}
+
+#[test]
+fn a_multi_line_value_filling_the_byte_budget_stays_under_512_mib() {
+    // A block scalar is built by the scanner (it cannot be a slice of the input): one
+    // `String` grown by doubling, which the per-value cap can only see once it is complete.
+    // The byte budget (192 MiB) and mimalloc returning outgrown blocks at once keep it under
+    // 512 MiB: the text once plus at most 2 × 128 MiB while the value grows.
+    let line = format!("  {}\n", "x".repeat(1021));
+    let lines = (192 * 1024 * 1024 - 16) / line.len();
+    let mut text = String::with_capacity(lines * line.len() + 8);
+    text.push_str("a: |\n");
+    for _ in 0..lines {
+        text.push_str(&line);
+    }
+    let run = check_measured("block.yaml", text.as_bytes(), &[]);
+    drop(text);
+    assert_eq!(run.code(), Some(1), "{}", run.stderr);
+    assert!(run.stderr.contains("\"E060\""), "{}", run.stderr);
+    assert!(run.max_rss_kib < 512 * MIB, "{} KiB", run.max_rss_kib);
 }
 
 #[test]

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::daemon::parse_duration;
+use super::flags;
 
 use crate::agent::announce::BurstSchedule;
 use crate::agent::conflict::ProbeSchedule;
@@ -22,10 +23,11 @@ use crate::agent::run::{AgentConfig, run};
 #[derive(Debug, Args)]
 pub struct AgentArgs {
     /// This node's name: the Lease holder identity.
-    #[arg(long, env = "NODE_NAME", value_name = "NAME")]
+    #[arg(long, env = "NODE_NAME", value_name = "NAME", value_parser = flags::node_name)]
     node: String,
     /// Namespace of the VIP Leases (where egressc is deployed).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
+    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system",
+          value_parser = flags::namespace)]
     namespace: String,
     /// Address of /healthz, /readyz and /metrics.
     #[arg(long, env = "EGRESSC_HEALTH_ADDR", default_value = "0.0.0.0:9478")]
@@ -36,10 +38,10 @@ pub struct AgentArgs {
     #[arg(long, env = "EGRESSC_HEALTH_IP", value_name = "IP")]
     health_ip: Option<std::net::IpAddr>,
     /// How often the holder renews its Lease (e.g. 500ms, 1s).
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = flags::positive_duration)]
     renew_interval: Duration,
     /// How long a VIP outlives the send of the last successful renewal (whole seconds count).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = address_lifetime)]
     address_lifetime: Duration,
     /// Time between announcement rounds after a VIP is added; 0 sends one round.
     #[arg(long, default_value = "1100ms", value_parser = parse_duration)]
@@ -58,11 +60,6 @@ pub struct AgentArgs {
 /// Runs the agent until SIGTERM/SIGINT.
 pub fn agent(args: AgentArgs) -> ExitCode {
     super::daemon::init_logging(args.shell.log_format);
-    if args.address_lifetime < Duration::from_secs(1) {
-        return super::trouble(
-            "--address-lifetime must be at least 1s (the kernel counts seconds)",
-        );
-    }
     let runtime = match super::daemon::runtime(Some(2)) {
         Ok(runtime) => runtime,
         Err(code) => return code,
@@ -109,6 +106,17 @@ async fn serve(args: AgentArgs) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     tracing::info!("egressc agent stopped: VIPs removed, Leases released");
     Ok(())
+}
+
+/// `--address-lifetime`: at least a second, as the kernel counts address lifetimes in seconds.
+fn address_lifetime(value: &str) -> Result<Duration, String> {
+    let lifetime = parse_duration(value)?;
+    if lifetime < Duration::from_secs(1) {
+        return Err(format!(
+            "`{value}` is shorter than 1s (the kernel counts seconds)"
+        ));
+    }
+    Ok(lifetime)
 }
 
 /// `--health-addr`, with its IP replaced by `--health-ip` when that is given.

@@ -145,7 +145,7 @@ pub fn run() -> ExitCode {
         }
     };
     test_hooks::maybe_panic();
-    match cli.command {
+    let code = match cli.command {
         Command::Check(args) => check(&args.common),
         Command::Build(args) => build::run(args),
         Command::Sync(args) => sync::run(args),
@@ -162,7 +162,9 @@ pub fn run() -> ExitCode {
         Command::Completion { shell } => docs::completion(shell),
         Command::Man => docs::man(),
         Command::Explain { code } => docs::explain(&code),
-    }
+    };
+    test_hooks::record_peak_rss();
+    code
 }
 
 /// Entry point for `main`: installs a panic hook that asks for a bug report instead of

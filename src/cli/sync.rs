@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::daemon::parse_duration;
+use super::flags;
 
 use crate::controller::Timing;
 use crate::model::cilium::CiliumVersion;
@@ -18,26 +19,28 @@ use crate::sync::probe::ProbeConfig;
 #[derive(Debug, Args)]
 pub struct SyncArgs {
     /// The controller's namespace (VIP Leases, leader Lease, VIP agent Pods).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system")]
+    #[arg(long, env = "POD_NAMESPACE", default_value = "egressc-system",
+          value_parser = flags::namespace)]
     namespace: String,
     /// Address of /metrics, /healthz and /readyz (`IP:PORT`; an IPv6 address may go without
     /// brackets, as `$(POD_IP):9477` expands in a manifest).
     #[arg(long, default_value = "0.0.0.0:9477", value_parser = parse_listen_addr)]
     metrics_addr: SocketAddr,
     /// Namespace of the cilium-agent Pods.
-    #[arg(long, default_value = "kube-system")]
+    #[arg(long, default_value = "kube-system", value_parser = flags::namespace)]
     cilium_namespace: String,
     /// Label selector of the cilium-agent Pods.
-    #[arg(long, default_value = "k8s-app=cilium")]
+    #[arg(long, default_value = "k8s-app=cilium", value_parser = flags::label_selector)]
     cilium_selector: String,
     /// Label selector of the VIP agent Pods (as `egressc build` renders them).
     #[arg(
         long,
-        default_value = "app.kubernetes.io/name=egressc,app.kubernetes.io/component=vip-agent"
+        default_value = "app.kubernetes.io/name=egressc,app.kubernetes.io/component=vip-agent",
+        value_parser = flags::label_selector
     )]
     vip_agent_selector: String,
     /// A node whose heartbeat Lease is not seen renewed for this long is unhealthy.
-    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, default_value = "20s", value_parser = flags::positive_duration)]
     node_lease_grace: Duration,
     /// A recovered node gets no new gateways until it has been healthy this long.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
@@ -47,10 +50,10 @@ pub struct SyncArgs {
     leader_elect: bool,
     /// Duration of the leader Lease; a dead leader is replaced after at most this long (a
     /// failover that a dead leader left unfinished waits this long too). At least 2 s.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::positive_duration)]
     leader_lease_duration: Duration,
     /// This replica's identity (default: env POD_NAME, else host name and process id).
-    #[arg(long, env = "POD_NAME")]
+    #[arg(long, env = "POD_NAME", value_parser = flags::identity)]
     identity: Option<String>,
     /// Cilium release to compile CiliumEgressGatewayPolicies for.
     #[arg(long, value_name = "X.Y", default_value_t = CiliumVersion::OLDEST)]
@@ -60,13 +63,13 @@ pub struct SyncArgs {
     #[arg(long, default_value_t = 4240)]
     node_probe_port: u16,
     /// Path probed on that port.
-    #[arg(long, default_value = "/hello")]
+    #[arg(long, default_value = "/hello", value_parser = flags::url_path)]
     node_probe_path: String,
     /// Time between the starts of two probes of one node.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = flags::positive_duration)]
     node_probe_interval: Duration,
     /// A probe not answered within this fails.
-    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "200ms", value_parser = flags::positive_duration)]
     node_probe_timeout: Duration,
     /// Consecutive failed probes that make a node unhealthy (it regains new gateways after
     /// --settle).

@@ -90,8 +90,9 @@ impl Policy {
         policy
     }
 
-    /// Does ServiceAccount `namespace/name` get `request`?
-    pub fn allows(&self, namespace: &str, name: &str, request: &Attributes) -> bool {
+    /// The rules ServiceAccount `namespace/name` holds, each with the namespace it applies in
+    /// (`None`: every namespace and cluster-scoped resources, through a ClusterRoleBinding).
+    pub fn grants(&self, namespace: &str, name: &str) -> Vec<(Option<String>, PolicyRule)> {
         let is_subject = |subjects: &Option<Vec<k8s_openapi::api::rbac::v1::Subject>>| {
             subjects.iter().flatten().any(|s| {
                 s.kind == "ServiceAccount"
@@ -106,34 +107,73 @@ impl Policy {
                 .flat_map(|r| r.rules.clone().unwrap_or_default())
                 .collect()
         };
-        let cluster_wide = self
+        let mut grants: Vec<(Option<String>, PolicyRule)> = self
             .cluster_role_bindings
             .iter()
             .filter(|b| b.role_ref.kind == "ClusterRole" && is_subject(&b.subjects))
-            .flat_map(|b| cluster_role_rules(&b.role_ref.name));
-        if cluster_wide.into_iter().any(|rule| matches(&rule, request)) {
-            return true;
-        }
-        let Some(request_namespace) = request.namespace.as_deref() else {
-            return false;
-        };
-        self.role_bindings
+            .flat_map(|b| cluster_role_rules(&b.role_ref.name))
+            .map(|rule| (None, rule))
+            .collect();
+        for binding in self
+            .role_bindings
             .iter()
-            .filter(|b| b.metadata.namespace.as_deref() == Some(request_namespace))
             .filter(|b| is_subject(&b.subjects))
-            .flat_map(|b| match b.role_ref.kind.as_str() {
-                "ClusterRole" => cluster_role_rules(&b.role_ref.name),
+        {
+            let scope = binding.metadata.namespace.clone();
+            let rules = match binding.role_ref.kind.as_str() {
+                "ClusterRole" => cluster_role_rules(&binding.role_ref.name),
                 _ => self
                     .roles
                     .iter()
                     .filter(|r| {
-                        r.metadata.name.as_deref() == Some(b.role_ref.name.as_str())
-                            && r.metadata.namespace.as_deref() == Some(request_namespace)
+                        r.metadata.name.as_deref() == Some(binding.role_ref.name.as_str())
+                            && r.metadata.namespace == scope
                     })
                     .flat_map(|r| r.rules.clone().unwrap_or_default())
                     .collect(),
-            })
-            .any(|rule| matches(&rule, request))
+            };
+            grants.extend(rules.into_iter().map(|rule| (scope.clone(), rule)));
+        }
+        grants
+    }
+
+    /// Does ServiceAccount `namespace/name` get `request`?
+    pub fn allows(&self, namespace: &str, name: &str, request: &Attributes) -> bool {
+        self.grants(namespace, name).iter().any(|(scope, rule)| {
+            (scope.is_none() || *scope == request.namespace) && matches(rule, request)
+        })
+    }
+
+    /// Every `verb group/resource in scope` the rules of ServiceAccount `namespace/name` grant
+    /// that none of `requests` used: permissions the account holds for nothing.
+    pub fn unused<'r>(
+        &self,
+        namespace: &str,
+        name: &str,
+        requests: impl IntoIterator<Item = &'r Attributes> + Clone,
+    ) -> Vec<String> {
+        let mut unused = Vec::new();
+        for (scope, rule) in self.grants(namespace, name) {
+            let groups = rule.api_groups.clone().unwrap_or_default();
+            let resources = rule.resources.clone().unwrap_or_default();
+            for group in &groups {
+                for resource in &resources {
+                    for verb in &rule.verbs {
+                        let used = requests.clone().into_iter().any(|r| {
+                            r.group == *group
+                                && r.resource == *resource
+                                && r.verb == *verb
+                                && (scope.is_none() || r.namespace == scope)
+                        });
+                        if !used {
+                            let scope = scope.as_deref().unwrap_or("(cluster role)");
+                            unused.push(format!("{verb} {group}/{resource} in {scope}"));
+                        }
+                    }
+                }
+            }
+        }
+        unused
     }
 }
 

@@ -23,7 +23,12 @@ pub struct Relay {
 impl Relay {
     /// Listens on 127.0.0.1 and forwards every connection to `upstream_port` on 127.0.0.1.
     pub async fn start(upstream_port: u16) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("relay binds");
+        Relay::start_on(std::net::Ipv4Addr::LOCALHOST.into(), upstream_port).await
+    }
+
+    /// [`Relay::start`] listening on `address` (e.g. a network namespace's bridge address).
+    pub async fn start_on(address: std::net::IpAddr, upstream_port: u16) -> Relay {
+        let listener = TcpListener::bind((address, 0)).await.expect("relay binds");
         let port = listener.local_addr().expect("relay address").port();
         let requests = Arc::new(Mutex::new(Vec::new()));
         let recorded = requests.clone();

@@ -117,11 +117,22 @@ impl ApiNet {
 
     /// Writes a kubeconfig that reaches the server from the node namespaces.
     pub fn write_node_kubeconfig(&self, path: &Path) -> io::Result<()> {
-        let yaml = self.server.kubeconfig_yaml().replace(
-            &self.server.url(),
-            &format!("http://{API_IP}:{}", self.relay_port),
-        );
+        self.write_node_kubeconfig_via(path, self.relay_port)
+    }
+
+    /// Writes a kubeconfig for the node namespaces that goes through another relay listening
+    /// on [`API_IP`]:`port` in the api namespace (e.g. one recording requests).
+    pub fn write_node_kubeconfig_via(&self, path: &Path, port: u16) -> io::Result<()> {
+        let yaml = self
+            .server
+            .kubeconfig_yaml()
+            .replace(&self.server.url(), &format!("http://{API_IP}:{port}"));
         std::fs::write(path, yaml)
+    }
+
+    /// The server's own port on 127.0.0.1 of the api namespace.
+    pub fn server_port(&self) -> u16 {
+        self.server.port()
     }
 
     /// The api runtime (for tasks that outlive one [`ApiNet::run`]).

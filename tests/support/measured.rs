@@ -1,5 +1,7 @@
-//! Running the real binary with a hang bound and its peak memory: `wait4` reports the
-//! child's maximum resident set size. Shared by `tests/cli_robust.rs` and `tests/corpus.rs`. Memory assertions are generous bounds, never measurements.
+//! Running the real binary with a hang bound and its peak memory: the binary's own `VmHWM`
+//! (debug builds write it when `EGRESSC_TEST_PEAK_RSS_FILE` names a file), else the maximum
+//! resident set size `wait4` reports. Shared by `tests/cli_robust.rs` and `tests/corpus.rs`
+//! (as `support::measured`). Memory assertions are generous bounds, never measurements.
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
@@ -43,7 +45,11 @@ impl Run {
 // The child is reaped with `wait4` (for its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
 pub fn run_with(dir: &Path, args: &[&str], stdin: Stdio, stdout: Option<Stdio>) -> Run {
+    // The child's own peak, written by the binary (debug builds): `ru_maxrss` from `wait4`
+    // also holds this test process's peak RSS, which Linux carries over through the spawn.
+    let peak_file = tempfile::NamedTempFile::new().expect("peak RSS file");
     let mut child = Command::new(env!("CARGO_BIN_EXE_egressc"))
+        .env("EGRESSC_TEST_PEAK_RSS_FILE", peak_file.path())
         .args(args)
         .current_dir(dir)
         .stdin(stdin)
@@ -88,6 +94,9 @@ pub fn run_with(dir: &Path, args: &[&str], stdin: Stdio, stdout: Option<Stdio>) 
         status: ExitStatus::from_raw(status),
         stdout: out_reader.join().expect("stdout"),
         stderr: String::from_utf8_lossy(&err_reader.join().expect("stderr")).into_owned(),
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: std::fs::read_to_string(peak_file.path())
+            .ok()
+            .and_then(|kib| kib.trim().parse().ok())
+            .unwrap_or(usage.ru_maxrss),
     }
 }

@@ -174,6 +174,19 @@ impl VipControl {
         .await
     }
 
+    /// Sets an annotation the protocol does not read: a write that only moves the Lease's
+    /// resourceVersion (a holder writing with the old one then conflicts).
+    pub async fn touch(&self, value: &str) -> kube::Result<()> {
+        self.update(|lease| {
+            lease
+                .metadata
+                .annotations
+                .get_or_insert_with(Default::default)
+                .insert("test.egressc.io/touched".into(), value.into());
+        })
+        .await
+    }
+
     /// Controller rule 3: `vip-grant = ""`.
     pub async fn withdraw(&self) -> kube::Result<()> {
         self.update(|lease| {

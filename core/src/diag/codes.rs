@@ -51,7 +51,7 @@ codes! {
     /// **Fix**: correct the syntax at the reported position, e.g. indent `spec:` children by
     /// the same amount.
     YamlSyntax = ("E001", Error, "YAML syntax error"),
-    /// **Flags** an input stream larger than the byte budget (256 MiB).
+    /// **Flags** an input stream larger than the byte budget (192 MiB).
     /// **Why**: protects `build` and CI runners from unbounded memory use.
     /// **Fix**: split the input into several files.
     InputTooLarge = ("E002", Error, "input exceeds the size budget"),
@@ -72,7 +72,7 @@ codes! {
     /// **Why**: bounds CPU and memory for one run.
     /// **Fix**: split the input into several files.
     TooManyNodes = ("E006", Error, "too many YAML nodes"),
-    /// **Flags** a stream whose scalar text exceeds the scalar budget (64 MiB).
+    /// **Flags** a stream whose scalar text exceeds the scalar budget (128 MiB).
     /// **Why**: bounds memory for one run.
     /// **Fix**: remove the oversized values.
     ScalarBudget = ("E007", Error, "scalar text exceeds the budget"),
@@ -202,6 +202,11 @@ codes! {
     /// **Why**: bounds memory; no cluster applies a stream that size in one go.
     /// **Fix**: split the sources into several builds.
     OutputTooLarge = ("E052", Error, "rendered output exceeds the budget"),
+    /// **Flags** one scalar (a single value or key) larger than the per-value limit (8 MiB),
+    /// at its position. **Why**: no Kubernetes object can hold it (etcd stores objects up to
+    /// 1.5 MiB, the API server takes requests up to 3 MiB), and refusing it before it is
+    /// copied bounds memory. **Fix**: remove the value; data this large is not a manifest.
+    ScalarTooLong = ("E060", Error, "one value exceeds the size limit"),
     /// **Flags** a gateway carrying the settings block of the mode it does not use (as well as
     /// its own). **Why**: the block is ignored; it usually means the mode was changed and the
     /// old settings forgotten. Deckhouse accepts such documents, so this is only a warning.

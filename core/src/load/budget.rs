@@ -12,7 +12,8 @@ use crate::diag::{Code, Diagnostic, Span};
 /// The budgets of one input stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Bytes of text (default 256 MiB).
+    /// Bytes of text (default 192 MiB): with the text held once, one value the scanner
+    /// builds by doubling (at most 2 × 128 MiB while it grows) stays under 512 MiB resident.
     pub max_bytes: usize,
     /// Documents (default 100,000).
     pub max_documents: usize,
@@ -28,18 +29,22 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Total bytes of scalar text (default 128 MiB).
     pub max_scalar_bytes: usize,
+    /// Bytes of one scalar (default 8 MiB): no Kubernetes object holds a larger value (etcd
+    /// stores up to 1.5 MiB per object). E060 ([`super::scalar_cap`]).
+    pub max_single_scalar_bytes: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_bytes: 256 * 1024 * 1024,
+            max_bytes: 192 * 1024 * 1024,
             max_documents: 100_000,
             max_depth: 64,
             max_aliases: 10_000,
             max_alias_replay: 20_000,
             max_nodes: 20_000_000,
             max_scalar_bytes: 128 * 1024 * 1024,
+            max_single_scalar_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -64,6 +69,7 @@ impl Limits {
                 "max_alias_replay" => &mut self.max_alias_replay,
                 "max_nodes" => &mut self.max_nodes,
                 "max_scalar_bytes" => &mut self.max_scalar_bytes,
+                "max_single_scalar_bytes" => &mut self.max_single_scalar_bytes,
                 other => return Err(format!("unknown budget `{other}`")),
             };
             *field = value;

@@ -21,6 +21,7 @@ use serde_saphyr::granit_parser::{self, Event, Parser, ScalarStyle, Span};
 
 use super::Needed;
 use super::budget::Limits;
+use super::scalar_cap::TooLong;
 use super::tree::{Entry, Node, Pos, Value};
 
 /// Mappings up to this many entries look for duplicate keys by scanning; larger ones sort.
@@ -29,12 +30,31 @@ const SCAN_DUPLICATES_UP_TO: usize = 16;
 /// The document roots of `text` (empty documents included, as null), or `None` when the
 /// reference route must decide. With `needed`, values outside it are left out (see
 /// [`Needed`]); their keys still count for duplicate detection.
-pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Option<Vec<Node>> {
+pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Route {
+    let mut too_long = None;
+    match parse_events(text, limits, needed, &mut too_long) {
+        Some(roots) => Route::Parsed(roots),
+        None => too_long.map_or(Route::Declined, Route::ScalarTooLong),
+    }
+}
+
+/// What the fast route made of a stream.
+#[derive(Debug)]
+pub(super) enum Route {
+    /// The document roots (empty documents included, as null).
+    Parsed(Vec<Node>),
+    /// The reference route must decide.
+    Declined,
+    /// A scalar over the per-scalar cap, found before it was copied anywhere.
+    ScalarTooLong(TooLong),
+}
+
+/// The parser configured as serde-saphyr configures it (`Options::parser_options`), so that
+/// both routes see the same events and the same scanner limits; and the budget it enforces.
+pub(super) fn parser_options(limits: &Limits) -> (granit_parser::Options, serde_saphyr::Budget) {
     let options = limits.options();
     let budget = options.budget.clone().unwrap_or_default();
     let mut parser_options = granit_parser::Options::default();
-    // The parser configured as serde-saphyr configures it (`Options::parser_options`), so
-    // that both routes see the same events and the same scanner limits.
     parser_options.simple_key_max_lookahead = budget.simple_key_max_lookahead;
     parser_options.flow_nesting_limit = budget.flow_nesting_limit;
     parser_options.block_nesting_limit = parser_options
@@ -44,7 +64,17 @@ pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Opt
     parser_options.max_buffered_comment_events = budget.max_buffered_comment_events;
     parser_options.strict_indentation = options.strict_indentation;
     parser_options.bom_inside_document_as_content = options.bom_inside_document_as_content;
+    (parser_options, budget)
+}
 
+/// [`parse`] as an `Option`; a scalar over the cap declines with `too_long` set.
+fn parse_events(
+    text: &str,
+    limits: &Limits,
+    needed: Option<&Needed>,
+    too_long: &mut Option<TooLong>,
+) -> Option<Vec<Node>> {
+    let (parser_options, budget) = parser_options(limits);
     let mut counts = Counts::new(&budget);
     let mut builder = Builder {
         needed,
@@ -55,6 +85,12 @@ pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Opt
         counts.event()?;
         match event {
             Event::Scalar(value, style, anchor, tag) => {
+                // Checked before anything copies the value (a plain scalar still borrows
+                // the input here).
+                if let Some(found) = TooLong::check(value.len(), pos_of(&span), limits) {
+                    *too_long = Some(found);
+                    return None;
+                }
                 if anchor != 0 || tag.is_some() {
                     return None;
                 }
@@ -94,7 +130,7 @@ pub(super) fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Opt
 
 /// The position serde-saphyr's `Spanned` reports for an event's span: the parser's 1-based
 /// line, its 0-based column made 1-based, and the length in characters.
-fn pos_of(span: &Span) -> Pos {
+pub(super) fn pos_of(span: &Span) -> Pos {
     Pos {
         line: u32::try_from(span.start.line()).unwrap_or(u32::MAX),
         col: u32::try_from(span.start.col().saturating_add(1)).unwrap_or(u32::MAX),
@@ -540,6 +576,14 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    /// The roots, or `None` when the route declines (or finds a scalar over the cap).
+    fn parse(text: &str, limits: &Limits, needed: Option<&Needed>) -> Option<Vec<Node>> {
+        match super::parse(text, limits, needed) {
+            Route::Parsed(roots) => Some(roots),
+            Route::Declined | Route::ScalarTooLong(_) => None,
+        }
+    }
 
     fn roots(text: &str) -> Option<Vec<Node>> {
         parse(text, &Limits::default(), None)

@@ -16,6 +16,7 @@ pub mod de;
 mod duplicates;
 mod fast_route;
 pub mod path;
+mod scalar_cap;
 pub mod text;
 pub mod tree;
 
@@ -103,8 +104,9 @@ pub fn parse_stream_needed(
         return Err(diagnostic);
     }
     let roots = match fast_route::parse(text, limits, needed) {
-        Some(roots) => roots,
-        None => reference_roots(file, text, limits)?,
+        fast_route::Route::Parsed(roots) => roots,
+        fast_route::Route::ScalarTooLong(found) => return Err(found.diagnostic(file, limits)),
+        fast_route::Route::Declined => capped_reference_roots(file, text, limits)?,
     };
     Ok(documents(file, roots))
 }
@@ -119,7 +121,20 @@ pub fn parse_stream_reference(
     if let Some(diagnostic) = over_budget(file, text, limits) {
         return Err(diagnostic);
     }
-    Ok(documents(file, reference_roots(file, text, limits)?))
+    Ok(documents(file, capped_reference_roots(file, text, limits)?))
+}
+
+/// The reference route behind the per-scalar cap: serde-saphyr copies every value, so a
+/// stream that may hold one over the cap is scanned for it first.
+fn capped_reference_roots(
+    file: &str,
+    text: &str,
+    limits: &Limits,
+) -> Result<Vec<Node>, Box<Diagnostic>> {
+    if let Some(found) = scalar_cap::first_too_long(text, limits) {
+        return Err(found.diagnostic(file, limits));
+    }
+    reference_roots(file, text, limits)
 }
 
 fn reference_roots(file: &str, text: &str, limits: &Limits) -> Result<Vec<Node>, Box<Diagnostic>> {
