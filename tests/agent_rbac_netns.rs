@@ -157,13 +157,7 @@ fn the_agent_uses_exactly_the_rbac_build_renders_for_it() -> io::Result<()> {
         requests.len()
     );
     for r in &requests {
-        eprintln!(
-            "  {} {}/{} in {}",
-            r.verb,
-            r.group,
-            r.resource,
-            r.namespace.as_deref().unwrap_or("(cluster)")
-        );
+        eprintln!("  {r}");
     }
 
     // Neither check is vacuous: a create on Leases (what the agent's RBAC once granted) is

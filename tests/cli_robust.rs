@@ -492,6 +492,12 @@ fn sync_and_agent_flags_are_checked_before_any_connection() {
             out.stderr
         );
     }
+    // `install` renders the controller's command line and checks it with the same parsers.
+    refused(
+        dir.path(),
+        &["install", "--sync-flag", "node-lease-grace=0s"],
+        "not a valid `egressc sync` command line",
+    );
     // Values from the environment (as the manifests pass them) are checked the same way.
     let env = Command::new(env!("CARGO_BIN_EXE_egressc"))
         .args(["agent", "--kubeconfig", "missing-kubeconfig"])

@@ -193,13 +193,7 @@ async fn every_request_of_sync_is_allowed_by_the_installed_rbac() {
         requests.len()
     );
     for r in &requests {
-        eprintln!(
-            "  {} {}/{} in {}",
-            r.verb,
-            r.group,
-            r.resource,
-            r.namespace.as_deref().unwrap_or("(cluster)")
-        );
+        eprintln!("  {r}");
     }
 
     // Every permission the scenario does not use is accounted for: a grant added for

@@ -18,6 +18,17 @@ pub struct Attributes {
     pub name: Option<String>,
 }
 
+impl std::fmt::Display for Attributes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let namespace = self.namespace.as_deref().unwrap_or("(cluster)");
+        write!(
+            f,
+            "{} {}/{} in {namespace}",
+            self.verb, self.group, self.resource
+        )
+    }
+}
+
 /// The attributes of a resource request, `None` for a non-resource URL (`/version`, discovery).
 pub fn attributes(method: &str, target: &str) -> Option<Attributes> {
     let (path, query) = target.split_once('?').unwrap_or((target, ""));
