@@ -285,6 +285,24 @@ fn node_not_ready_to_plan(bencher: divan::Bencher) {
         });
 }
 
+/// The same event up to the first stage's plan only: what a failover's labels wait for (the
+/// second stage runs after the label writes).
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn node_not_ready_to_labels(bencher: divan::Bencher) {
+    let core = steady();
+    let failed = holder(&core, "gw-3-042");
+    let group = group_of(&failed);
+    bencher
+        .with_inputs(|| core.clone())
+        .bench_local_values(|mut core| {
+            let event = node(node_json(&failed, group, false, &json!({})));
+            core.handle(at(3), Input::Watch(WatchEvent::Apply(event)));
+            let first = core.reconcile(at(3));
+            assert!(!first.labels.is_empty());
+            (core, first)
+        });
+}
+
 /// One kubelet heartbeat renewal (5,000 nodes renewing every 10 s send 500 per second):
 /// the Lease event and both reconcile stages; nothing to write.
 #[divan::bench(sample_count = 50, sample_size = 1)]
