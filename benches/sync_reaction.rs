@@ -267,21 +267,47 @@ fn initial_list_and_first_plan(bencher: divan::Bencher) {
         });
 }
 
+/// The steady cluster and the node holding `gw-3-042`.
+fn steady_and_holder() -> (SyncCore, String) {
+    let core = steady();
+    let failed = holder(&core, "gw-3-042");
+    (core, failed)
+}
+
+/// The watch event of `node` going NotReady (built inside the timed part, as the watcher's
+/// conversion is part of a reaction).
+fn not_ready(name: &str) -> Input {
+    let event = node(node_json(name, group_of(name), false, &json!({})));
+    Input::Watch(WatchEvent::Apply(event))
+}
+
 /// A gateway's active node goes NotReady: the Node event and both reconcile stages, up to
 /// the plan that moves the label.
 #[divan::bench(sample_count = 20, sample_size = 1)]
 fn node_not_ready_to_plan(bencher: divan::Bencher) {
-    let core = steady();
-    let failed = holder(&core, "gw-3-042");
-    let group = group_of(&failed);
+    let (core, failed) = steady_and_holder();
     bencher
         .with_inputs(|| core.clone())
         .bench_local_values(|mut core| {
-            let event = node(node_json(&failed, group, false, &json!({})));
-            core.handle(at(3), Input::Watch(WatchEvent::Apply(event)));
+            core.handle(at(3), not_ready(&failed));
             let (first, second) = reconcile(&mut core, at(3));
             assert!(!first.labels.is_empty() && !second.gateway_statuses.is_empty());
             (core, first, second)
+        });
+}
+
+/// The same event up to the first stage's plan only: what a failover's labels wait for (the
+/// second stage runs after the label writes).
+#[divan::bench(sample_count = 20, sample_size = 1)]
+fn node_not_ready_to_labels(bencher: divan::Bencher) {
+    let (core, failed) = steady_and_holder();
+    bencher
+        .with_inputs(|| core.clone())
+        .bench_local_values(|mut core| {
+            core.handle(at(3), not_ready(&failed));
+            let first = core.reconcile(at(3));
+            assert!(!first.labels.is_empty());
+            (core, first)
         });
 }
 
