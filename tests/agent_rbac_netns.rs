@@ -12,12 +12,6 @@
 
 mod support;
 
-#[path = "install/rbac.rs"]
-mod rbac;
-#[path = "install/relay.rs"]
-#[allow(dead_code)]
-mod relay;
-
 use std::collections::BTreeSet;
 use std::io;
 use std::net::IpAddr;
@@ -25,12 +19,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use egressc::render::AGENT_NAME;
-use rbac::{Attributes, Policy};
-use relay::Relay;
 use serde_json::Value;
 use support::agents::AgentProcess;
 use support::apinet::{API_IP, ApiNet};
 use support::netns::{LAN_IF, Lan};
+use support::rbac::{Attributes, Policy};
+use support::relay::Relay;
 use support::vipctl::{NAMESPACE, install};
 
 const GATEWAY: &str = "gw";
@@ -59,12 +53,12 @@ fn attributes(relay: &Relay) -> (BTreeSet<Attributes>, Vec<String>) {
     let recorded = relay.requests();
     let requests = recorded
         .iter()
-        .filter_map(|r| rbac::attributes(&r.method, &r.target))
+        .filter_map(|r| support::rbac::attributes(&r.method, &r.target))
         .map(|a| Attributes { name: None, ..a })
         .collect();
     let non_resource = recorded
         .iter()
-        .filter(|r| rbac::attributes(&r.method, &r.target).is_none())
+        .filter(|r| support::rbac::attributes(&r.method, &r.target).is_none())
         .map(|r| r.target.clone())
         .collect();
     (requests, non_resource)

@@ -10,10 +10,6 @@
 //! the scenario leaves unused must be listed with its reason (`UNUSED_HERE`), so no grant is
 //! added for nothing.
 
-#[path = "install/rbac.rs"]
-mod rbac;
-#[path = "install/relay.rs"]
-mod relay;
 mod support;
 
 use std::collections::BTreeSet;
@@ -21,10 +17,10 @@ use std::process::{Child, Command, Stdio};
 
 use egressc::render::{InstallOptions, Renderer, Templates};
 use kube::api::DeleteParams;
-use rbac::{Attributes, Policy};
-use relay::Relay;
 use serde_json::Value;
 use support::cluster::{Cluster, NAMESPACE, cegps, eventually, gateways, policies};
+use support::rbac::{Attributes, Policy};
+use support::relay::Relay;
 
 const SERVICE_ACCOUNT: &str = "egressc-sync";
 
@@ -148,14 +144,14 @@ async fn every_request_of_sync_is_allowed_by_the_installed_rbac() {
     let recorded = relay.requests();
     let requests: BTreeSet<Attributes> = recorded
         .iter()
-        .filter_map(|r| rbac::attributes(&r.method, &r.target))
+        .filter_map(|r| support::rbac::attributes(&r.method, &r.target))
         // Names do not matter to the rendered rules (none uses resourceNames); dropping them
         // keeps the report short.
         .map(|a| Attributes { name: None, ..a })
         .collect();
     let non_resource: Vec<&str> = recorded
         .iter()
-        .filter(|r| rbac::attributes(&r.method, &r.target).is_none())
+        .filter(|r| support::rbac::attributes(&r.method, &r.target).is_none())
         .map(|r| r.target.as_str())
         .collect();
     assert!(

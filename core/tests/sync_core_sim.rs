@@ -4,7 +4,7 @@
 //! step (one second of injected time) the kubelets renew their heartbeats, the core's two plans
 //! are carried out on the fake server as the shell would (labels, statuses, Events, CEGPs) and
 //! every write is echoed back as a watch event. Failed writes are injected and reported back.
-//! Where `tests/controller_sim.rs` drives the election alone, this drives validation, status
+//! Where `core/tests/controller_sim.rs` drives the election alone, this drives validation, status
 //! conditions and CEGP decisions too.
 
 use std::collections::{BTreeMap, BTreeSet};

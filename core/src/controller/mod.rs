@@ -5,7 +5,7 @@
 //! # How it is driven
 //!
 //! `sync::sync_core::SyncCore` owns the controller and drives it as below (the shell only talks
-//! to `SyncCore`); the deterministic simulation `tests/controller_sim.rs` drives it directly.
+//! to `SyncCore`); the deterministic simulation `core/tests/controller_sim.rs` drives it directly.
 //!
 //! 1. Create a [`Controller`] with [`Timing`].
 //! 2. For every watch event call the matching method: `apply_node` / `delete_node`,

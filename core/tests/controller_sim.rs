@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use egressc::controller::{
+use egressc_core::controller::{
     Controller, Instant, NodeKind, NodeObservation, ObservedStatus, Plan, ProbeTarget, Timing,
     VipLeaseObservation, VipWrite,
 };
-use egressc::model::catalog::{Gateway, SourceIp};
-use egressc::model::labels::active_for_label;
+use egressc_core::model::catalog::{Gateway, SourceIp};
+use egressc_core::model::labels::active_for_label;
 
 const STEP: f64 = 0.5;
 const GROUP: &str = "example.com/egress";
@@ -582,11 +582,11 @@ fn a_flapping_node_causes_one_move_and_never_takes_the_role_back() {
     sim.core
         .apply_gateway(sim.now(), gateway("c", false), 1, None);
     sim.run(1.0);
-    let alone = egressc::elect::elect(
+    let alone = egressc_core::elect::elect(
         &[gateway("c", false)],
         &["n1", "n2"].map(|n| {
             let labels = BTreeMap::from([(GROUP.to_owned(), "yes".to_owned())]);
-            egressc::model::catalog::NodeFacts::healthy(n, labels)
+            egressc_core::model::catalog::NodeFacts::healthy(n, labels)
         }),
     );
     assert_eq!(sim.active("c"), alone.gateways["c"].active);
@@ -766,7 +766,7 @@ fn an_api_outage_of_30_s_or_5_min_with_no_node_failing_moves_nothing() {
             .flat_map(|p| &p.events)
             .filter(|e| e.warning)
             .collect();
-        assert_eq!(warnings, Vec::<&egressc::controller::Event>::new());
+        assert_eq!(warnings, Vec::<&egressc_core::controller::Event>::new());
     }
 }
 
@@ -903,7 +903,7 @@ fn failed_probes_fail_a_node_over_at_once_and_it_settles_after_recovery() {
         .unwrap();
     assert_eq!(
         latency.reason,
-        Some(egressc::controller::HealthReason::NodeProbeFailed)
+        Some(egressc_core::controller::HealthReason::NodeProbeFailed)
     );
     // The probe succeeds again: no fail-back, and a new gateway avoids the unsettled node.
     sim.core
