@@ -11,7 +11,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant as TokioInstant;
 
-use super::cegp::CegpCompiler;
+use super::cegp::{self, CegpCompiler};
 use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
@@ -630,7 +630,10 @@ impl Loop {
         };
         self.report_cegp_conflicts(&names, full).await;
         let (writer, index, compiler) = (&self.writer, &self.index, &self.compiler);
-        // Bodies are built as the writes go, so that only the writes in flight hold a copy.
+        let (gateways, policies) = index.catalog_refs();
+        let inputs = cegp::Inputs::new(&gateways, &policies);
+        let inputs = &inputs;
+        // Bodies are rendered as the writes go, so that only the writes in flight hold one.
         let applies = names.iter().filter_map(|name| {
             let rendered = match compiler.cached(name)? {
                 Ok(rendered) => rendered,
@@ -647,7 +650,15 @@ impl Loop {
             let uid = index.policies.uid(name).unwrap_or_default();
             let force = observed.is_some();
             rendered.differs(observed, name, uid).then_some(async move {
-                let result = writer.apply_cegp(name, rendered.body(name, uid), force).await;
+                let result = match compiler.body(inputs, name, uid) {
+                    Some(Ok(body)) => writer.apply_cegp(name, body, force).await,
+                    // Gone from the catalog since the rendering: the next full pass decides.
+                    None => return true,
+                    Some(Err(error)) => {
+                        tracing::warn!(policy = %name, %error, "cannot render; keeping the CEGP in place");
+                        return true;
+                    }
+                };
                 if let Err(error) = &result {
                     tracing::warn!(policy = %name, %error, "CEGP write failed");
                 }
