@@ -30,8 +30,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// were the largest part of the start's peak memory (10,000 policies and CEGPs, 5,000 Pods).
 const LIST_PAGE: u32 = 100;
 /// Watch events parsed but not yet indexed. A burst waits in the watchers (as bytes) rather
-/// than here as parsed objects.
-const EVENTS_IN_FLIGHT: usize = 128;
+/// than here as parsed objects. Not fewer: the echoes of the start's 32,000 writes come
+/// through here, and with 128 the loop (which re-plans a label patch until its echo is seen)
+/// fell behind them for minutes in the scale bench, a new event queued behind them.
+const EVENTS_IN_FLIGHT: usize = 1024;
 
 /// The API resource of CiliumNode.
 pub fn cilium_node_resource() -> ApiResource {
