@@ -11,7 +11,7 @@
 //! I/O) and `config`.
 
 pub use egressc_core::sync::{
-    cegp, convert, index, leader_fence, objects, patches, statuses, validation,
+    cegp, convert, echoes, index, leader_fence, objects, patches, statuses, validation,
 };
 
 pub mod config;

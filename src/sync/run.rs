@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use tokio::time::Instant as TokioInstant;
 
 use super::cegp::{self, CegpCompiler};
+use super::echoes::AwaitedEchoes;
 use super::index::{Index, WatchEvent};
 use super::leader::Leadership;
 use super::metrics::{GatewayLabel, Metrics};
@@ -73,6 +74,8 @@ pub struct Loop {
     cegp_writes: usize,
     /// Reactions slower than this are logged.
     slow_reaction: Duration,
+    /// Label patches answered whose echo is not indexed yet: not sent again meanwhile.
+    echoes: AwaitedEchoes,
 }
 
 impl Loop {
@@ -107,6 +110,7 @@ impl Loop {
             current: StepSummary::default(),
             cegp_writes: 0,
             slow_reaction: Duration::from_millis(100),
+            echoes: AwaitedEchoes::default(),
         }
     }
 
@@ -185,6 +189,7 @@ impl Loop {
             self.metrics.reactions.listed(*source);
         }
         let now = self.observed_at(seen.at);
+        self.echoes.observe(&seen.event);
         self.index.handle(now, seen.event);
     }
 
@@ -436,30 +441,37 @@ impl Loop {
     /// `active-for-…` label is answered before any other is sent, so a new active label is
     /// never added while the old one may still be in place. A failure ends the batch.
     /// Returns when the removals were answered, `None` after a failure.
-    async fn write_labels(&self, plan: &Plan) -> Option<TokioInstant> {
+    async fn write_labels(&mut self, plan: &Plan) -> Option<TokioInstant> {
         let empty = BTreeMap::new();
         let removing = |patch: &LabelPatch| patch.remove.iter().any(|k| is_active_for_label(k));
-        let (removals, others): (Vec<&LabelPatch>, Vec<&LabelPatch>) =
-            plan.labels.iter().partition(|patch| removing(patch));
+        let (removals, others): (Vec<&LabelPatch>, Vec<&LabelPatch>) = plan
+            .labels
+            .iter()
+            .filter(|patch| !self.echoes.awaiting(patch))
+            .partition(|patch| removing(patch));
         let mut removed = TokioInstant::now();
         for (n, phase) in [removals, others].into_iter().enumerate() {
+            let (index, writer, leadership) = (&self.index, &self.writer, &self.leadership);
             let writes = phase.into_iter().map(|patch| {
-                let observed = self
-                    .index
+                let observed = index
                     .node_labels
                     .get(&(patch.kind, patch.node.clone()))
                     .unwrap_or(&empty);
                 async move {
                     // Checked before every write: a replica that lost the Lease stops at once.
-                    if !self.leadership.is_leader() {
-                        return Ok(());
+                    if !leadership.is_leader() {
+                        return Ok(None);
                     }
-                    self.writer.labels(patch, observed).await.map_err(|error| {
+                    writer.labels(patch, observed).await.map(|_| Some(patch)).map_err(|error| {
                         tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
                     })
                 }
             });
-            if concurrently(writes).await.iter().any(Result::is_err) {
+            let results = concurrently(writes).await;
+            for patch in results.iter().flatten().flatten() {
+                self.echoes.answered(patch);
+            }
+            if results.iter().any(Result::is_err) {
                 return None;
             }
             if n == 0 {
