@@ -7,6 +7,7 @@
 //! any event of the object, a relist or a watch failure forgets it.
 
 use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use serde_json::Value;
 
@@ -16,19 +17,29 @@ use crate::controller::{LabelPatch, NodeKind};
 /// See the module docs.
 #[derive(Clone, Debug, Default)]
 pub struct AwaitedEchoes {
-    answered: HashMap<(NodeKind, String), LabelPatch>,
+    /// Object → a 64-bit hash of the patch answered (not a copy: after a start there are
+    /// 10,000 of them at once, each a few maps).
+    answered: HashMap<(NodeKind, String), u64>,
+}
+
+/// The patch's labels to set and remove, hashed (SipHash with fixed keys).
+fn digest(patch: &LabelPatch) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    patch.set.hash(&mut hasher);
+    patch.remove.hash(&mut hasher);
+    hasher.finish()
 }
 
 impl AwaitedEchoes {
-    /// Was exactly this patch answered, with no event of its object indexed since?
+    /// Was this patch answered, with no event of its object indexed since?
     pub fn awaiting(&self, patch: &LabelPatch) -> bool {
-        self.answered.get(&(patch.kind, patch.node.clone())) == Some(patch)
+        self.answered.get(&(patch.kind, patch.node.clone())) == Some(&digest(patch))
     }
 
     /// `patch` was answered with success.
     pub fn answered(&mut self, patch: &LabelPatch) {
         self.answered
-            .insert((patch.kind, patch.node.clone()), patch.clone());
+            .insert((patch.kind, patch.node.clone()), digest(patch));
     }
 
     /// Called with every watch event before it is indexed.
