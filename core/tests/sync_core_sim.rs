@@ -748,3 +748,44 @@ fn a_cegp_changed_by_someone_else_is_restored_without_a_full_pass() {
         json!(["198.51.100.0/24"])
     );
 }
+
+#[test]
+fn an_answered_label_patch_is_not_planned_again_until_its_node_has_an_event() {
+    let mut sim = two_policies();
+    sim.run(2);
+    let carrier = sim.carrier("gw").expect("gw is carried");
+    // The carrier fails; the core plans the move, the API server answers every patch, and
+    // the echoes have not come back yet.
+    sim.set_ready(&carrier, false);
+    sim.secs += 1;
+    let now = sim.now();
+    let first = sim.core.reconcile(now);
+    assert!(!first.labels.is_empty(), "the failover is planned");
+    for write in &first.labels {
+        sim.core
+            .handle(now, Input::LabelsAnswered(write.patch.clone()));
+    }
+    let again = sim.core.reconcile(now);
+    assert!(
+        again.labels.is_empty(),
+        "answered patches are not sent again while their echoes are on the way: {:?}",
+        again.labels
+    );
+    // An event of an object that shows the patch did not land (here: the old labels) makes
+    // the core plan that object's patch again.
+    let node = first.labels[0].patch.node.clone();
+    let object = match first.labels[0].patch.kind {
+        egressc_core::controller::NodeKind::Node => sim.node(&node),
+        egressc_core::controller::NodeKind::CiliumNode => sim.cilium_node(&node),
+    };
+    sim.watch(WatchEvent::Apply(object));
+    let replanned = sim.core.reconcile(now);
+    assert_eq!(
+        replanned
+            .labels
+            .iter()
+            .map(|w| &w.patch)
+            .collect::<Vec<_>>(),
+        vec![&first.labels[0].patch]
+    );
+}

@@ -12,7 +12,7 @@
 //! I/O) and `config`.
 
 pub use egressc_core::sync::{
-    cegp, convert, index, leader_fence, objects, patches, statuses, sync_core, validation,
+    cegp, convert, echoes, index, leader_fence, objects, patches, statuses, sync_core, validation,
 };
 
 pub mod config;

@@ -439,24 +439,32 @@ impl Loop {
     /// `active-for-…` label is answered before any other is sent, so a new active label is
     /// never added while the old one may still be in place. A failure ends the batch.
     /// Returns when the removals were answered, `None` after a failure.
-    async fn write_labels(&self, labels: &[LabelWrite]) -> Option<TokioInstant> {
+    async fn write_labels(&mut self, labels: &[LabelWrite]) -> Option<TokioInstant> {
         let removing =
             |write: &LabelWrite| write.patch.remove.iter().any(|k| is_active_for_label(k));
         let (removals, others): (Vec<&LabelWrite>, Vec<&LabelWrite>) =
             labels.iter().partition(|write| removing(write));
         let mut removed = TokioInstant::now();
         for (n, phase) in [removals, others].into_iter().enumerate() {
+            let (writer, leadership) = (&self.writer, &self.leadership);
             let writes = phase.into_iter().map(|write| async move {
                 // Checked before every write: a replica that lost the Lease stops at once.
-                if !self.leadership.is_leader() {
-                    return Ok(());
+                if !leadership.is_leader() {
+                    return Ok(None);
                 }
-                self.writer.labels(write).await.map_err(|error| {
+                writer.labels(write).await.map(|()| Some(write)).map_err(|error| {
                     let patch = &write.patch;
                     tracing::warn!(node = %patch.node, kind = ?patch.kind, %error, "label write failed");
                 })
             });
-            if concurrently(writes).await.iter().any(Result::is_err) {
+            let results = concurrently(writes).await;
+            // Accepted patches are not planned again until their objects' next events.
+            let now = self.now();
+            for write in results.iter().flatten().flatten() {
+                self.core
+                    .handle(now, Input::LabelsAnswered(write.patch.clone()));
+            }
+            if results.iter().any(Result::is_err) {
                 return None;
             }
             if n == 0 {

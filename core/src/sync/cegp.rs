@@ -4,8 +4,9 @@
 //! garbage collection, and compared with the observed object to write only on a change.
 //!
 //! With 10,000 policies the CEGPs would be most of the controller's memory as JSON values, so
-//! both sides are kept compact: a rendering as its JSON text plus a [`CegpSummary`], an
-//! observed CEGP only as its summary (digests of spec and owner references, and the labels).
+//! both sides are kept compact: a rendering and an observed CEGP only as their
+//! [`CegpSummary`] (digests of spec and owner references, and the labels); the few CEGPs a
+//! pass writes are rendered again for the write.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,7 +29,10 @@ use crate::validate::documents::POLICY_KIND;
 pub struct CegpSummary {
     spec: Option<[u8; 32]>,
     owners: Option<[u8; 32]>,
-    labels: serde_json::Map<String, Value>,
+    /// `metadata.labels`, sorted by key: a boxed slice rather than a map, since 20,000
+    /// summaries (observed and rendered) of a few labels each were ~15 MB as JSON maps
+    /// (a map node is allocated for eleven entries).
+    labels: Box<[(String, Value)]>,
     uid: Option<String>,
 }
 
@@ -42,7 +46,16 @@ impl CegpSummary {
     /// label, which everything egressc renders carries; a CEGP without it was written by
     /// someone else and is never written or deleted by `sync`.
     pub fn is_owned(&self) -> bool {
-        self.labels.get(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY)
+        self.label(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY)
+    }
+
+    /// The value of label `key`.
+    fn label(&self, key: &str) -> Option<&Value> {
+        let at = self
+            .labels
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()?;
+        Some(&self.labels[at].1)
     }
 }
 
@@ -52,17 +65,24 @@ impl CegpSummary {
         CegpSummary {
             spec: cegp.get("spec").map(digest),
             owners: cegp.pointer("/metadata/ownerReferences").map(digest),
-            labels: cegp
-                .pointer("/metadata/labels")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
+            labels: sorted_labels(cegp),
             uid: cegp
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
         }
     }
+}
+
+/// `metadata.labels` of `cegp`, sorted by key (for [`CegpSummary::label`]).
+fn sorted_labels(cegp: &Value) -> Box<[(String, Value)]> {
+    let mut labels: Vec<(String, Value)> = cegp
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    labels.sort_by(|a, b| a.0.cmp(&b.0));
+    labels.into_boxed_slice()
 }
 
 /// SHA-256 over a canonical encoding of `value` (object keys sorted).
@@ -106,32 +126,23 @@ fn digest(value: &Value) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// One policy's rendered CEGP, without owner references: its JSON text and summary.
+/// One policy's rendered CEGP, without owner references, as its summary: what a write pass
+/// compares with the observed CEGP. The object itself is rendered again for the writes that
+/// are needed ([`CegpCompiler::body`]): 10,000 renderings kept as JSON text were ~10 MB, and
+/// after the first pass almost none of them is ever written again.
 #[derive(Clone, Debug)]
 pub struct RenderedCegp {
-    json: String,
     summary: CegpSummary,
 }
 
 impl RenderedCegp {
     fn new(rendered: &Value) -> Self {
         RenderedCegp {
-            json: rendered.to_string(),
             summary: CegpSummary::of(rendered),
         }
     }
 
-    /// The rendered object (without owner references).
-    pub fn value(&self) -> Value {
-        serde_json::from_str(&self.json).unwrap_or_default()
-    }
-
-    /// The object to apply for policy `policy` with uid `uid`.
-    pub fn body(&self, policy: &str, uid: &str) -> Value {
-        owned_by_policy(self.value(), policy, uid)
-    }
-
-    /// Does `observed` differ from [`RenderedCegp::body`] in what egressc writes?
+    /// Does `observed` differ from [`CegpCompiler::body`] in what egressc writes?
     pub fn differs(&self, observed: Option<&CegpSummary>, policy: &str, uid: &str) -> bool {
         let owners = owner_references(policy, uid);
         let wanted = CegpSummary {
@@ -139,6 +150,29 @@ impl RenderedCegp {
             ..self.summary.clone()
         };
         summaries_differ(observed, &wanted)
+    }
+}
+
+/// Policies by name and gateways by name: what [`CegpCompiler::body`] renders from.
+#[derive(Debug)]
+pub struct Inputs<'a> {
+    gateways: BTreeMap<&'a str, &'a Gateway>,
+    policies: BTreeMap<&'a str, &'a Policy>,
+}
+
+impl<'a> Inputs<'a> {
+    /// Indexes `gateways` and `policies` by name.
+    pub fn new(gateways: &[&'a Gateway], policies: &[&'a Policy]) -> Self {
+        Inputs {
+            gateways: gateways.iter().map(|g| (g.name.as_str(), *g)).collect(),
+            policies: policies.iter().map(|p| (p.name.as_str(), *p)).collect(),
+        }
+    }
+
+    /// Policy `name` and its gateway.
+    fn of(&self, name: &str) -> Option<(&'a Policy, &'a Gateway)> {
+        let policy = *self.policies.get(name)?;
+        Some((policy, *self.gateways.get(policy.gateway.as_str())?))
     }
 }
 
@@ -177,13 +211,36 @@ impl CegpCompiler {
 
     /// The CEGP of every policy of `catalog` (by policy name), or why it cannot be rendered.
     pub fn desired(&mut self, catalog: &Catalog) -> BTreeMap<String, Result<Value, String>> {
-        self.render_all(catalog)
+        let gateways: Vec<&Gateway> = catalog.gateways.iter().collect();
+        let policies: Vec<&Policy> = catalog.policies.iter().collect();
+        let names = self.render(&gateways, &policies);
+        let inputs = Inputs::new(&gateways, &policies);
+        names
             .into_iter()
             .filter_map(|name| {
-                let result = self.cached(&name)?.as_ref().map(RenderedCegp::value);
-                Some((name, result.map_err(Clone::clone)))
+                let (policy, gateway) = inputs.of(&name)?;
+                Some((name, self.render_one(policy, gateway)))
             })
             .collect()
+    }
+
+    /// The CEGP to apply for policy `name` (found in `inputs`, with its gateway), owned by the
+    /// policy of uid `uid`; `None` when `inputs` does not hold the policy or its gateway.
+    pub fn body(
+        &self,
+        inputs: &Inputs<'_>,
+        name: &str,
+        uid: &str,
+    ) -> Option<Result<Value, String>> {
+        let (policy, gateway) = inputs.of(name)?;
+        Some(self.body_of(policy, gateway, uid))
+    }
+
+    /// The CEGP to apply for `policy` through `gateway`, owned by the policy of uid `uid`
+    /// (rendered again: the cache keeps only summaries).
+    pub fn body_of(&self, policy: &Policy, gateway: &Gateway, uid: &str) -> Result<Value, String> {
+        self.render_one(policy, gateway)
+            .map(|rendered| owned_by_policy(rendered, &policy.name, uid))
     }
 
     /// Renders what changed in `catalog` into the cache; returns the names of every policy
@@ -288,7 +345,7 @@ fn summaries_differ(observed: Option<&CegpSummary>, desired: &CegpSummary) -> bo
         || desired
             .labels
             .iter()
-            .any(|(k, v)| observed.labels.get(k) != Some(v))
+            .any(|(k, v)| observed.label(k) != Some(v))
 }
 
 #[cfg(test)]
@@ -363,7 +420,17 @@ mod tests {
         let Some(Ok(rendered)) = compiler.cached("p") else {
             panic!("p renders");
         };
-        let body = rendered.body("p", "uid-1");
+        let catalog = catalog();
+        let (gateways, policies) = (
+            catalog.gateways.iter().collect::<Vec<_>>(),
+            catalog.policies.iter().collect::<Vec<_>>(),
+        );
+        let inputs = Inputs::new(&gateways, &policies);
+        let body = compiler
+            .body(&inputs, "p", "uid-1")
+            .expect("p is in the inputs")
+            .expect("renders");
+        assert!(compiler.body(&inputs, "q", "uid-1").is_none());
         assert!(!rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-1"));
         assert!(rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-2"));
         assert!(rendered.differs(None, "p", "uid-1"));

@@ -11,10 +11,11 @@
 //!   relist bookkeeping, sync state.
 //! - `patches`: plan → request bodies; `statuses`: which status patches a reconcile needs;
 //!   `cegp`: CEGPs rendered by `render`; `leader_fence`: how long a look at the leader Lease lets
-//!   this replica write.
+//!   this replica write; `echoes`: label patches answered whose echo is not indexed yet.
 
 pub mod cegp;
 pub mod convert;
+pub mod echoes;
 pub mod index;
 pub mod leader_fence;
 pub mod objects;

@@ -137,6 +137,11 @@ impl<E: Entry> Store<E> {
     pub fn last_good_refs(&self) -> Vec<&E::Value> {
         self.entries.values().filter_map(Entry::last_good).collect()
     }
+
+    /// The last good value of object `name`.
+    pub fn last_good(&self, name: &str) -> Option<&E::Value> {
+        self.entries.get(name).and_then(Entry::last_good)
+    }
 }
 
 /// Records a transition of `name`'s verdict from `old` to `new` in `changes`; true if it is one.

@@ -27,6 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 
 use super::cegp::CegpCompiler;
+use super::echoes::AwaitedEchoes;
 use super::index::{Index, WatchEvent};
 use super::patches;
 use super::statuses;
@@ -55,6 +56,9 @@ pub enum Input {
     },
     /// This replica became leader: adopt the labels in place and compare every CEGP again.
     Leading,
+    /// The API server accepted this label patch: it is not planned again until an event of
+    /// its object is indexed (its echo, or anything else that may have changed its labels).
+    LabelsAnswered(LabelPatch),
     /// A write of a plan failed (label and VIP Lease writes need no report: plans are
     /// level-based and plan them again until their echo is observed).
     Failed(Written),
@@ -204,6 +208,9 @@ pub struct SyncCore {
     /// by the second stage (replaced by the next reconcile: status updates are planned again
     /// until observed, and the Events of a batch whose labels failed are dropped).
     after_labels: (Vec<StatusUpdate>, Vec<ControllerEvent>),
+    /// Label patches the API server accepted whose echo is not indexed yet: not planned again
+    /// meanwhile (`echoes.rs`).
+    echoes: AwaitedEchoes,
 }
 
 impl SyncCore {
@@ -219,6 +226,7 @@ impl SyncCore {
             cegps_dirty: true,
             synced: false,
             after_labels: (Vec::new(), Vec::new()),
+            echoes: AwaitedEchoes::default(),
         })
     }
 
@@ -226,6 +234,7 @@ impl SyncCore {
     pub fn handle(&mut self, now: Instant, input: Input) {
         match input {
             Input::Watch(event) => {
+                self.echoes.observe(&event);
                 self.index.handle(now, event, &mut self.controller);
                 let synced = self.index.synced();
                 if synced != self.synced {
@@ -240,6 +249,7 @@ impl SyncCore {
                 self.controller.readopt();
                 self.cegps_dirty = true;
             }
+            Input::LabelsAnswered(patch) => self.echoes.answered(&patch),
             Input::Failed(Written::GatewayStatus(name)) => self.index.gateways.unsettle(&name),
             Input::Failed(Written::PolicyStatus(name)) => self.index.policies.unsettle(&name),
             Input::Failed(Written::Cegp(_)) => self.cegps_dirty = true,
@@ -260,9 +270,13 @@ impl SyncCore {
         }
         let decided = self.controller.reconcile(now);
         let empty = BTreeMap::new();
+        // Plans are level-based: a patch is decided again until its echo is indexed. One the
+        // API server already accepted is not sent again meanwhile — after a start thousands
+        // are in flight, and a failover's patches would queue behind them.
         let labels = decided
             .labels
             .into_iter()
+            .filter(|patch| !self.echoes.awaiting(patch))
             .map(|patch| {
                 let observed = self.observed_labels(patch.kind, &patch.node);
                 let labels = patches::owned_labels(observed.unwrap_or(&empty), &patch);
@@ -504,10 +518,14 @@ impl SyncCore {
         })
     }
 
-    /// The object to apply for [`CegpWrite::Apply`] of policy `name`.
+    /// The object to apply for [`CegpWrite::Apply`] of policy `name`, rendered again from
+    /// the policy's and its gateway's last good values (the compiler keeps only summaries;
+    /// `None` once either is gone or the policy no longer renders — the next pass decides).
     pub fn cegp_body(&self, name: &str) -> Option<Value> {
-        let rendered = self.compiler.cached(name)?.as_ref().ok()?;
-        Some(rendered.body(name, self.index.policies.uid(name).unwrap_or_default()))
+        let policy = self.index.policies.last_good(name)?;
+        let gateway = self.index.gateways.last_good(&policy.gateway)?;
+        let uid = self.index.policies.uid(name).unwrap_or_default();
+        self.compiler.body_of(policy, gateway, uid).ok()
     }
 
     /// egressc's labels on a Node or CiliumNode, as observed.
