@@ -2,15 +2,16 @@
 //! (kubelets, cilium-agents, VIP agents following docs/lease-protocol.md) is stepped every
 //! 500 ms, the core's plans are applied to it, and safety invariants are checked at every step.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use egressc_core::controller::{
     Controller, Instant, NodeKind, NodeObservation, ObservedStatus, Plan, ProbeTarget, Timing,
     VipLeaseObservation, VipWrite,
 };
-use egressc_core::model::catalog::{Gateway, SourceIp};
+use egressc_core::model::catalog::Gateway;
 use egressc_core::model::labels::active_for_label;
 
 const STEP: f64 = 0.5;
@@ -70,16 +71,7 @@ fn gateway(name: &str, vip: bool) -> Gateway {
     Gateway {
         name: name.to_owned(),
         node_selector: BTreeMap::from([(GROUP.to_owned(), "yes".to_owned())]),
-        source: if vip {
-            SourceIp::VirtualIp {
-                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
-                interfaces: vec![],
-            }
-        } else {
-            SourceIp::PrimaryInterface {
-                interface: "eth0".to_owned(),
-            }
-        },
+        source: support::test_source(vip),
     }
 }
 

@@ -2,12 +2,13 @@
 //! independence of gateways from each other, the rendezvous choice, and that the incremental
 //! `Elector` agrees with a full `elect` pass.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
 
 use egressc_core::elect::hash::{gateway_hash, node_hash};
 use egressc_core::elect::{Election, ElectionReason, Elector, elect};
-use egressc_core::model::catalog::{Gateway, NodeFacts, SourceIp};
+use egressc_core::model::catalog::{Gateway, NodeFacts};
 use egressc_core::model::labels::{active_for_label, is_active_for_label};
 use proptest::prelude::*;
 
@@ -21,16 +22,7 @@ fn gateway(name: &str, selector: &[(&str, &str)], vip: bool) -> Gateway {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-        source: if vip {
-            SourceIp::VirtualIp {
-                ip: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
-                interfaces: vec![],
-            }
-        } else {
-            SourceIp::PrimaryInterface {
-                interface: "eth0".to_owned(),
-            }
-        },
+        source: support::test_source(vip),
     }
 }
 

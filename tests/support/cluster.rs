@@ -310,34 +310,13 @@ impl Cluster {
     /// Nodes carrying the gateway's active label, on Node and on CiliumNode objects.
     pub async fn active(&self) -> (Vec<String>, Vec<String>) {
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let on_nodes = nodes
-            .list(&Default::default())
-            .await
-            .expect("nodes")
-            .items
-            .into_iter()
-            .filter(|n| {
-                n.metadata
-                    .labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(ACTIVE))
-            })
-            .filter_map(|n| n.metadata.name)
-            .collect();
-        let on_cilium = cilium_nodes(&self.client)
-            .list(&Default::default())
-            .await
-            .expect("ciliumnodes")
-            .items
-            .into_iter()
-            .filter(|n| {
-                n.metadata
-                    .labels
-                    .as_ref()
-                    .is_some_and(|l| l.contains_key(ACTIVE))
-            })
-            .filter_map(|n| n.metadata.name)
-            .collect();
+        let on_nodes = carrying_active(nodes.list(&Default::default()).await.expect("nodes"));
+        let on_cilium = carrying_active(
+            cilium_nodes(&self.client)
+                .list(&Default::default())
+                .await
+                .expect("ciliumnodes"),
+        );
         (on_nodes, on_cilium)
     }
 
@@ -375,4 +354,13 @@ impl Cluster {
 
 fn micro_now() -> String {
     k8s_openapi::jiff::Timestamp::now().to_string()
+}
+
+/// The names of the listed objects that carry the gateway's active label.
+fn carrying_active<K: kube::Resource + Clone>(list: kube::core::ObjectList<K>) -> Vec<String> {
+    list.items
+        .into_iter()
+        .filter(|o| kube::ResourceExt::labels(o).contains_key(ACTIVE))
+        .map(|o| kube::ResourceExt::name_any(&o))
+        .collect()
 }
