@@ -153,29 +153,6 @@ impl RenderedCegp {
     }
 }
 
-/// Policies by name and gateways by name: what [`CegpCompiler::body`] renders from.
-#[derive(Debug)]
-pub struct Inputs<'a> {
-    gateways: BTreeMap<&'a str, &'a Gateway>,
-    policies: BTreeMap<&'a str, &'a Policy>,
-}
-
-impl<'a> Inputs<'a> {
-    /// Indexes `gateways` and `policies` by name.
-    pub fn new(gateways: &[&'a Gateway], policies: &[&'a Policy]) -> Self {
-        Inputs {
-            gateways: gateways.iter().map(|g| (g.name.as_str(), *g)).collect(),
-            policies: policies.iter().map(|p| (p.name.as_str(), *p)).collect(),
-        }
-    }
-
-    /// Policy `name` and its gateway.
-    fn of(&self, name: &str) -> Option<(&'a Policy, &'a Gateway)> {
-        let policy = *self.policies.get(name)?;
-        Some((policy, *self.gateways.get(policy.gateway.as_str())?))
-    }
-}
-
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
 #[derive(Clone)]
 pub struct CegpCompiler {
@@ -209,33 +186,6 @@ impl CegpCompiler {
         })
     }
 
-    /// The CEGP of every policy of `catalog` (by policy name), or why it cannot be rendered.
-    pub fn desired(&mut self, catalog: &Catalog) -> BTreeMap<String, Result<Value, String>> {
-        let gateways: Vec<&Gateway> = catalog.gateways.iter().collect();
-        let policies: Vec<&Policy> = catalog.policies.iter().collect();
-        let names = self.render(&gateways, &policies);
-        let inputs = Inputs::new(&gateways, &policies);
-        names
-            .into_iter()
-            .filter_map(|name| {
-                let (policy, gateway) = inputs.of(&name)?;
-                Some((name, self.render_one(policy, gateway)))
-            })
-            .collect()
-    }
-
-    /// The CEGP to apply for policy `name` (found in `inputs`, with its gateway), owned by the
-    /// policy of uid `uid`; `None` when `inputs` does not hold the policy or its gateway.
-    pub fn body(
-        &self,
-        inputs: &Inputs<'_>,
-        name: &str,
-        uid: &str,
-    ) -> Option<Result<Value, String>> {
-        let (policy, gateway) = inputs.of(name)?;
-        Some(self.body_of(policy, gateway, uid))
-    }
-
     /// The CEGP to apply for `policy` through `gateway`, owned by the policy of uid `uid`
     /// (rendered again: the cache keeps only summaries).
     pub fn body_of(&self, policy: &Policy, gateway: &Gateway, uid: &str) -> Result<Value, String> {
@@ -243,15 +193,9 @@ impl CegpCompiler {
             .map(|rendered| owned_by_policy(rendered, &policy.name, uid))
     }
 
-    /// Renders what changed in `catalog` into the cache; returns the names of every policy
-    /// with a CEGP (sorted), to read with [`CegpCompiler::cached`] without copying them all.
-    pub fn render_all(&mut self, catalog: &Catalog) -> Vec<String> {
-        let gateways: Vec<&Gateway> = catalog.gateways.iter().collect();
-        let policies: Vec<&Policy> = catalog.policies.iter().collect();
-        self.render(&gateways, &policies)
-    }
-
-    /// [`CegpCompiler::render_all`] over borrowed gateways and policies.
+    /// Renders what changed among `policies` (with their `gateways`) into the cache; returns
+    /// the names of every policy with a CEGP (sorted), to read with [`CegpCompiler::cached`]
+    /// without copying them all.
     pub fn render(&mut self, gateways: &[&Gateway], policies: &[&Policy]) -> Vec<String> {
         let gateways: BTreeMap<&str, &Gateway> =
             gateways.iter().map(|g| (g.name.as_str(), *g)).collect();
@@ -277,7 +221,7 @@ impl CegpCompiler {
         names.into_iter().collect()
     }
 
-    /// The last rendering of policy `name` (from the last [`CegpCompiler::render_all`]).
+    /// The last rendering of policy `name` (from the last [`CegpCompiler::render`]).
     pub fn cached(&self, name: &str) -> Option<&Result<RenderedCegp, String>> {
         self.cache.get(name).map(|(_, result)| result)
     }
@@ -332,10 +276,6 @@ pub fn owned_by_policy(mut rendered: Value, policy: &str, uid: &str) -> Value {
 
 /// Does the observed CEGP differ from the desired one in what egressc writes (spec, owner
 /// references, and the labels egressc sets; other labels may be added by others)?
-pub fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
-    summaries_differ(observed, &CegpSummary::of(desired))
-}
-
 fn summaries_differ(observed: Option<&CegpSummary>, desired: &CegpSummary) -> bool {
     let Some(observed) = observed else {
         return true;
@@ -353,6 +293,33 @@ mod tests {
     use super::*;
     use crate::model::catalog::SourceIp;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+
+    fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
+        summaries_differ(observed, &CegpSummary::of(desired))
+    }
+
+    /// Test views of the compiler over a whole catalog.
+    impl CegpCompiler {
+        fn render_all(&mut self, catalog: &Catalog) -> Vec<String> {
+            let gateways: Vec<&Gateway> = catalog.gateways.iter().collect();
+            let policies: Vec<&Policy> = catalog.policies.iter().collect();
+            self.render(&gateways, &policies)
+        }
+
+        /// Every policy's CEGP as rendered, by name.
+        fn desired(&mut self, catalog: &Catalog) -> BTreeMap<String, Result<Value, String>> {
+            self.render_all(catalog)
+                .into_iter()
+                .map(|name| {
+                    let policy = catalog.policies.iter().find(|p| p.name == name);
+                    let policy = policy.expect("rendered policies are in the catalog");
+                    let gateway = catalog.gateways.iter().find(|g| g.name == policy.gateway);
+                    let gateway = gateway.expect("rendered policies have their gateway");
+                    (name, self.render_one(policy, gateway))
+                })
+                .collect()
+        }
+    }
 
     fn catalog() -> Catalog {
         Catalog {
@@ -421,16 +388,9 @@ mod tests {
             panic!("p renders");
         };
         let catalog = catalog();
-        let (gateways, policies) = (
-            catalog.gateways.iter().collect::<Vec<_>>(),
-            catalog.policies.iter().collect::<Vec<_>>(),
-        );
-        let inputs = Inputs::new(&gateways, &policies);
         let body = compiler
-            .body(&inputs, "p", "uid-1")
-            .expect("p is in the inputs")
+            .body_of(&catalog.policies[0], &catalog.gateways[0], "uid-1")
             .expect("renders");
-        assert!(compiler.body(&inputs, "q", "uid-1").is_none());
         assert!(!rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-1"));
         assert!(rendered.differs(Some(&CegpSummary::of(&body)), "p", "uid-2"));
         assert!(rendered.differs(None, "p", "uid-1"));
