@@ -18,6 +18,7 @@ use egressc::validate::Options;
 use egressc::validate::nodes::NEEDED;
 
 // The allocator the egressc binary ships with (src/main.rs), so these numbers are the binary's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -13,6 +13,7 @@ const NODES_PER_GROUP: usize = 500;
 const GATEWAYS_PER_GROUP: usize = 100;
 
 // The allocator the egressc binary ships with (src/main.rs), so these numbers are the binary's.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

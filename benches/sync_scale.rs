@@ -53,6 +53,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 // The allocator egressc ships with (src/main.rs), for the in-process test server too: with the
 // system allocator the server spent a third of its time in malloc and free.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
