@@ -23,7 +23,7 @@ if ! command -v heaptrack >/dev/null || ! command -v heaptrack_print >/dev/null;
     exit 1
 fi
 mkdir -p "$OUT"
-rm -f "$OUT"/heap.*
+rm -f "$OUT"/heap.* "$OUT"/pids
 
 cargo build --quiet --release --no-default-features --bin egressc
 cp target/release/egressc "$OUT/egressc-sysalloc"
@@ -34,16 +34,18 @@ if [[ -z $harness ]]; then
 fi
 
 # The harness starts the binary it is given with egressc's arguments; this wrapper puts
-# heaptrack in between (one profile per egressc process: the first run and the restart).
+# heaptrack in between (one profile per egressc process: the first run and the restart, in
+# the order `pids` records).
 wrapper="$OUT/egressc-under-heaptrack"
-printf '#!/bin/sh\nexec heaptrack -o %q/heap.$$ %q/egressc-sysalloc "$@"\n' \
-    "$PWD/$OUT" "$PWD/$OUT" >"$wrapper"
+printf '#!/bin/sh\necho $$ >>%q/pids\nexec heaptrack -o %q/heap.$$ %q/egressc-sysalloc "$@"\n' \
+    "$PWD/$OUT" "$PWD/$OUT" "$PWD/$OUT" >"$wrapper"
 chmod +x "$wrapper"
 
 echo "== sync_scale under heaptrack (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 SCALE_TRIALS=${SCALE_TRIALS:-20} SCALE_ALLOCATOR_ENV=off SCALE_EGRESSC="$PWD/$wrapper" \
     "$harness" --bench >"$OUT/bench.txt" 2>&1
-first=$(ls -tr "$OUT"/heap.*.zst | head -1)
+# The first process's profile (process ids may wrap, so not by name or time).
+first=$OUT/heap.$(head -1 "$OUT/pids").zst
 
 # Our source files by name: a frame counts as ours when heaptrack names one of them. heaptrack
 # gives base names only, so a dependency's file of the same name (serde's de.rs) counts too:
