@@ -14,7 +14,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-OUT=${OUT:-target/heap-profile}
+OUT=$(realpath -m "${OUT:-target/heap-profile}")
 DEPTH=${DEPTH:-2}
 ROWS=${ROWS:-30}
 
@@ -38,11 +38,11 @@ fi
 # the order `pids` records).
 wrapper="$OUT/egressc-under-heaptrack"
 printf '#!/bin/sh\necho $$ >>%q/pids\nexec heaptrack -o %q/heap.$$ %q/egressc-sysalloc "$@"\n' \
-    "$PWD/$OUT" "$PWD/$OUT" "$PWD/$OUT" >"$wrapper"
+    "$OUT" "$OUT" "$OUT" >"$wrapper"
 chmod +x "$wrapper"
 
 echo "== sync_scale under heaptrack (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
-SCALE_TRIALS=${SCALE_TRIALS:-20} SCALE_ALLOCATOR_ENV=off SCALE_EGRESSC="$PWD/$wrapper" \
+SCALE_TRIALS=${SCALE_TRIALS:-20} SCALE_ALLOCATOR_ENV=off SCALE_EGRESSC="$wrapper" \
     "$harness" --bench >"$OUT/bench.txt" 2>&1
 # The first process's profile (process ids may wrap, so not by name or time).
 first=$OUT/heap.$(head -1 "$OUT/pids").zst
