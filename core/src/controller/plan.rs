@@ -264,3 +264,44 @@ pub struct Event {
     /// Human-readable message.
     pub message: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn pairs() -> Vec<(String, String)> {
+        [("b", "1"), ("a", ""), ("c", "x"), ("a", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_label_set_collects_looks_up_and_serialises_as_a_btree_map() {
+        let set: LabelSet = pairs().into_iter().collect();
+        let map: BTreeMap<String, String> = pairs().into_iter().collect();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            map.iter().collect::<Vec<_>>(),
+            "sorted, the last value of a repeated key wins"
+        );
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.get("a").map(String::as_str), Some("2"));
+        assert!(set.contains_key("c") && !set.contains_key("d"));
+        assert_eq!(
+            serde_json::to_string(&set).expect("set"),
+            serde_json::to_string(&map).expect("map")
+        );
+        assert_eq!(set.into_iter().collect::<BTreeMap<_, _>>(), map);
+    }
+
+    #[test]
+    fn label_keys_are_sorted_and_unique() {
+        let keys: LabelKeys = pairs().into_iter().map(|(k, _)| k).collect();
+        let set: BTreeSet<String> = pairs().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys.iter().collect::<Vec<_>>(), set.iter().collect::<Vec<_>>());
+        assert_eq!(keys.len(), 3);
+        assert!(keys.contains("b") && !keys.contains("d"));
+    }
+}

@@ -251,6 +251,16 @@ mod tests {
     }
 
     #[test]
+    fn a_body_is_the_text_of_its_value() {
+        let ready = gateway_accepted(&[], Some("bad"), &at("2025-01-01T00:00:00Z")).expect("bad");
+        let value = json!({ "status": { "observedGeneration": 3, "conditions": [ready.clone()] } });
+        let body = policy_status(3, ready);
+        assert_eq!(body.text(), serde_json::to_string(&value).expect("text"));
+        assert_eq!(serde_json::to_string(&body).expect("sent as is"), body.text());
+        assert_eq!(body.value(), value);
+    }
+
+    #[test]
     fn gateway_status_keeps_other_conditions_and_transition_time() {
         let stored =
             vec![gateway_accepted(&[], Some("bad"), &at("2025-01-01T00:00:00Z")).expect("refused")];
