@@ -300,7 +300,10 @@ mod tests {
     fn label_keys_are_sorted_and_unique() {
         let keys: LabelKeys = pairs().into_iter().map(|(k, _)| k).collect();
         let set: BTreeSet<String> = pairs().into_iter().map(|(k, _)| k).collect();
-        assert_eq!(keys.iter().collect::<Vec<_>>(), set.iter().collect::<Vec<_>>());
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            set.iter().collect::<Vec<_>>()
+        );
         assert_eq!(keys.len(), 3);
         assert!(keys.contains("b") && !keys.contains("d"));
     }

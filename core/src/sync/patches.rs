@@ -256,7 +256,10 @@ mod tests {
         let value = json!({ "status": { "observedGeneration": 3, "conditions": [ready.clone()] } });
         let body = policy_status(3, ready);
         assert_eq!(body.text(), serde_json::to_string(&value).expect("text"));
-        assert_eq!(serde_json::to_string(&body).expect("sent as is"), body.text());
+        assert_eq!(
+            serde_json::to_string(&body).expect("sent as is"),
+            body.text()
+        );
         assert_eq!(body.value(), value);
     }
 
