@@ -62,7 +62,7 @@ impl Serialize for Body {
 pub fn owned_labels(observed: &BTreeMap<String, String>, patch: &LabelPatch) -> LabelSet {
     observed
         .iter()
-        .filter(|(k, _)| is_egressc_node_label(k) && !patch.remove.contains(*k))
+        .filter(|(k, _)| is_egressc_node_label(k) && !patch.remove.contains(k))
         .map(|(k, v)| (k.clone(), v.clone()))
         .chain(patch.set.clone())
         .collect()
