@@ -172,14 +172,14 @@ fn echo(core: &mut SyncCore, plan: &Plan, now: Instant) {
     }
     for write in &plan.gateway_statuses {
         if let Some(mut object) = core.index().gateways.object(&write.name).cloned() {
-            object["status"] = write.body["status"].clone();
+            object["status"] = write.body.value()["status"].clone();
             let event = WatchEvent::Apply(Object::Gateway(object));
             core.handle(now, Input::Watch(event));
         }
     }
     for write in &plan.policy_statuses {
         if let Some(mut object) = core.index().policies.object(&write.name) {
-            object["status"] = write.body["status"].clone();
+            object["status"] = write.body.value()["status"].clone();
             let event = WatchEvent::Apply(Object::Policy(object));
             core.handle(now, Input::Watch(event));
         }

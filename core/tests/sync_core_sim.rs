@@ -324,7 +324,7 @@ impl Sim {
                     &mut self.policies
                 };
                 let object = store.get_mut(&write.name).expect("written object exists");
-                merge_status(object, &write.body, &rv);
+                merge_status(object, &write.body.value(), &rv);
                 let object = object.clone();
                 self.writes.push(key);
                 let object = if is_gateway {

@@ -348,11 +348,15 @@ impl Loop {
     /// Writes the plan (labels, VIP Leases), then the core's second stage (statuses, Events,
     /// CEGPs); false if any write failed. `now` is the core's clock of the reconcile that made the plan,
     /// started at `decided_at`.
-    async fn apply(&mut self, plan: Plan, now: Instant, decided_at: TokioInstant) -> bool {
+    async fn apply(&mut self, mut plan: Plan, now: Instant, decided_at: TokioInstant) -> bool {
         let planned = TokioInstant::now();
-        let Some(removed) = self.write_labels(&plan.labels).await else {
+        // Released once written: after a start they are 10,000 writes, and the second stage's
+        // bodies need not be built on top of them.
+        let labels = std::mem::take(&mut plan.labels);
+        let Some(removed) = self.write_labels(&labels).await else {
             return false;
         };
+        drop(labels);
         let labelled = TokioInstant::now();
         tracing::debug!(
             removals = ?removed.duration_since(planned),

@@ -18,7 +18,7 @@ use kube::api::{
 };
 use serde_json::Value;
 
-use super::patches::{self, FIELD_MANAGER};
+use super::patches::{self, Body, FIELD_MANAGER};
 use super::sync_core::{EventWrite, LabelWrite, VipLeaseWrite, VipRequest};
 use super::watch::{cegp_resource, cilium_node_resource};
 use crate::controller::NodeKind;
@@ -134,7 +134,7 @@ impl Writer {
     }
 
     /// Merge-patches the status of gateway `name`.
-    pub async fn gateway_status(&self, name: &str, body: Value) -> Result<(), kube::Error> {
+    pub async fn gateway_status(&self, name: &str, body: Body) -> Result<(), kube::Error> {
         self.gateways
             .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
             .await
@@ -142,7 +142,7 @@ impl Writer {
     }
 
     /// Merge-patches the status of policy `name`.
-    pub async fn policy_status(&self, name: &str, body: Value) -> Result<(), kube::Error> {
+    pub async fn policy_status(&self, name: &str, body: Body) -> Result<(), kube::Error> {
         self.policies
             .patch_status(name, &PatchParams::default(), &Patch::Merge(body))
             .await

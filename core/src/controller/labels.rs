@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::health::NodeHealth;
-use super::plan::{LabelPatch, NodeKind};
+use super::plan::{LabelKeys, LabelPatch, LabelSet, NodeKind};
 use crate::elect::Elector;
 use crate::model::labels::{
     MEMBER_LABEL, active_for_label, is_active_for_label, is_egressc_node_label,
@@ -62,12 +62,12 @@ fn diff(
     observed: &BTreeMap<String, String>,
     want: &BTreeSet<String>,
 ) -> Option<LabelPatch> {
-    let set: BTreeMap<String, String> = want
+    let set: LabelSet = want
         .iter()
         .filter(|key| observed.get(*key).is_none_or(|value| !value.is_empty()))
         .map(|key| (key.clone(), String::new()))
         .collect();
-    let remove: BTreeSet<String> = observed
+    let remove: LabelKeys = observed
         .keys()
         .filter(|k| is_egressc_node_label(k) && !want.contains(*k))
         .cloned()

@@ -51,7 +51,7 @@ mod vip;
 pub use conditions::VIP_PENDING;
 pub use gaps::{DISRUPTION_MIN_NODES, DISRUPTION_PERCENT, DisruptionChange};
 pub use health::{HealthReason, NodeObservation};
-pub use plan::{DecisionLatency, Event, LabelPatch, NodeKind, Plan, VipWrite};
+pub use plan::{DecisionLatency, Event, LabelKeys, LabelPatch, LabelSet, NodeKind, Plan, VipWrite};
 pub use probe::{ProbeTarget, ProbeTargets};
 pub use state::Controller;
 pub use status::{

@@ -2,8 +2,9 @@
 //! again in every plan until its effect is observed, and VIP Lease writes carry the
 //! `resourceVersion` they are conditioned on, so repeating one is harmless.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::health::HealthReason;
 use super::status::StatusUpdate;
@@ -71,9 +72,137 @@ pub struct LabelPatch {
     /// The node name.
     pub node: String,
     /// Labels to set, with their values.
-    pub set: BTreeMap<String, String>,
+    pub set: LabelSet,
     /// Label keys to remove.
-    pub remove: BTreeSet<String>,
+    pub remove: LabelKeys,
+}
+
+/// Labels (key → value) sorted by key, in a plain vector. A plan carries one or two per
+/// object for every Node and CiliumNode it writes (20,000 at a start); a `BTreeMap` allocates
+/// an eleven-slot node (~550 bytes) even for one entry, a vector the entry alone. Serialises
+/// as a JSON object, keys in order, as a `BTreeMap` does.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LabelSet(Vec<(String, String)>);
+
+impl LabelSet {
+    /// No labels.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many labels.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&String> {
+        self.0
+            .binary_search_by(|(k, _)| k.as_str().cmp(key))
+            .ok()
+            .map(|at| &self.0[at].1)
+    }
+
+    /// Is `key` set?
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The labels in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+/// Collects as a `BTreeMap` does: sorted by key, the last value of a repeated key wins.
+impl FromIterator<(String, String)> for LabelSet {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut labels: Vec<(String, String)> = iter.into_iter().collect();
+        // Stable: among equal keys the last one collected stays last.
+        labels.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, String)> = Vec::with_capacity(labels.len());
+        for label in labels {
+            match out.last_mut() {
+                Some(last) if last.0 == label.0 => *last = label,
+                _ => out.push(label),
+            }
+        }
+        out.shrink_to_fit();
+        LabelSet(out)
+    }
+}
+
+impl IntoIterator for LabelSet {
+    type Item = (String, String);
+    type IntoIter = std::vec::IntoIter<(String, String)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a LabelSet {
+    type Item = (&'a String, &'a String);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, String)>,
+        fn(&'a (String, String)) -> (&'a String, &'a String),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl Serialize for LabelSet {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (key, value) in &self.0 {
+            map.serialize_entry(key, value)?;
+        }
+        map.end()
+    }
+}
+
+/// Label keys, sorted and without repeats, in a plain vector (see [`LabelSet`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LabelKeys(Vec<String>);
+
+impl LabelKeys {
+    /// No keys.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many keys.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Is `key` one of them?
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.binary_search_by(|k| k.as_str().cmp(key)).is_ok()
+    }
+
+    /// The keys in order.
+    pub fn iter(&self) -> std::slice::Iter<'_, String> {
+        self.0.iter()
+    }
+}
+
+impl FromIterator<String> for LabelKeys {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> Self {
+        let mut keys: Vec<String> = iter.into_iter().collect();
+        keys.sort();
+        keys.dedup();
+        keys.shrink_to_fit();
+        LabelKeys(keys)
+    }
+}
+
+impl<'a> IntoIterator for &'a LabelKeys {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 /// A write to a VIP Lease. Conditional writes must fail on a `resourceVersion` mismatch.
@@ -134,4 +263,48 @@ pub struct Event {
     pub reason: &'static str,
     /// Human-readable message.
     pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    fn pairs() -> Vec<(String, String)> {
+        [("b", "1"), ("a", ""), ("c", "x"), ("a", "2")]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_label_set_collects_looks_up_and_serialises_as_a_btree_map() {
+        let set: LabelSet = pairs().into_iter().collect();
+        let map: BTreeMap<String, String> = pairs().into_iter().collect();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            map.iter().collect::<Vec<_>>(),
+            "sorted, the last value of a repeated key wins"
+        );
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.get("a").map(String::as_str), Some("2"));
+        assert!(set.contains_key("c") && !set.contains_key("d"));
+        assert_eq!(
+            serde_json::to_string(&set).expect("set"),
+            serde_json::to_string(&map).expect("map")
+        );
+        assert_eq!(set.into_iter().collect::<BTreeMap<_, _>>(), map);
+    }
+
+    #[test]
+    fn label_keys_are_sorted_and_unique() {
+        let keys: LabelKeys = pairs().into_iter().map(|(k, _)| k).collect();
+        let set: BTreeSet<String> = pairs().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(
+            keys.iter().collect::<Vec<_>>(),
+            set.iter().collect::<Vec<_>>()
+        );
+        assert_eq!(keys.len(), 3);
+        assert!(keys.contains("b") && !keys.contains("d"));
+    }
 }

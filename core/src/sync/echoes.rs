@@ -98,7 +98,8 @@ mod tests {
                 "egress-gateway.network.deckhouse.io/member".to_owned(),
                 value.to_owned(),
             )]
-            .into(),
+            .into_iter()
+            .collect(),
             remove: Default::default(),
         }
     }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::convert;
 use super::index::Index;
 use super::objects::Verdict;
-use super::patches;
+use super::patches::{self, Body};
 use crate::controller::conditions::{self, PolicyState};
 use crate::controller::{Plan, StatusUpdate};
 
@@ -19,9 +19,9 @@ use crate::controller::{Plan, StatusUpdate};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StatusBodies {
     /// EgressGateway status patches.
-    pub gateways: Vec<(String, Value)>,
+    pub gateways: Vec<(String, Body)>,
     /// EgressGatewayPolicy status patches.
-    pub policies: Vec<(String, Value)>,
+    pub policies: Vec<(String, Body)>,
 }
 
 /// The status patches `plan` and the validation verdicts in `index` ask for; `now` is the wall
@@ -36,13 +36,13 @@ pub fn bodies(index: &mut Index, plan: &Plan, now: &Time) -> StatusBodies {
 }
 
 /// The gateway half of [`bodies`]: the election's `updates` merged with `Accepted`.
-pub fn gateways(index: &mut Index, updates: &[StatusUpdate], now: &Time) -> Vec<(String, Value)> {
+pub fn gateways(index: &mut Index, updates: &[StatusUpdate], now: &Time) -> Vec<(String, Body)> {
     let unsettled = index.gateways.take_unsettled();
     gateway_bodies(index, &unsettled, updates, now)
 }
 
 /// The policy half of [`bodies`]: settles the deferred policy checks first.
-pub fn policies(index: &mut Index, now: &Time) -> Vec<(String, Value)> {
+pub fn policies(index: &mut Index, now: &Time) -> Vec<(String, Body)> {
     index.settle_policies();
     let unsettled = index.policies.take_unsettled();
     policy_bodies(index, &unsettled, now)
@@ -62,7 +62,7 @@ fn gateway_bodies(
     unsettled: &BTreeSet<String>,
     updates: &[StatusUpdate],
     now: &Time,
-) -> Vec<(String, Value)> {
+) -> Vec<(String, Body)> {
     let updates: BTreeMap<&str, _> = updates.iter().map(|u| (u.gateway.as_str(), u)).collect();
     let names: BTreeSet<&str> = updates
         .keys()
@@ -92,7 +92,7 @@ fn gateway_bodies(
     bodies
 }
 
-fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(String, Value)> {
+fn policy_bodies(index: &Index, names: &BTreeSet<String>, now: &Time) -> Vec<(String, Body)> {
     let mut bodies = Vec::new();
     for name in names {
         let (Some(object), Some(verdict)) =
@@ -153,7 +153,7 @@ mod tests {
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(policy_names(&first), ["p"]);
         assert_eq!(
-            first.policies[0].1["status"]["conditions"][0]["status"],
+            first.policies[0].1.value()["status"]["conditions"][0]["status"],
             "False"
         );
         // Nothing changed: no scan result, so no write.
@@ -163,7 +163,7 @@ mod tests {
         assert_eq!(policy_names(&bodies(&mut index, &plan, &now)), ["p"]);
         // The status echo arrives: looked at, already right, nothing to write.
         let mut echoed = policy;
-        echoed["status"] = first.policies[0].1["status"].clone();
+        echoed["status"] = first.policies[0].1.value()["status"].clone();
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Policy(echoed)),
@@ -191,7 +191,7 @@ mod tests {
         let first = bodies(&mut index, &plan, &now);
         assert_eq!(first.gateways.len(), 1, "Accepted=False is new");
         assert_eq!(
-            first.gateways[0].1["status"]["conditions"][0]["status"],
+            first.gateways[0].1.value()["status"]["conditions"][0]["status"],
             "False"
         );
         assert!(bodies(&mut index, &plan, &now).gateways.is_empty());
@@ -199,7 +199,7 @@ mod tests {
         assert_eq!(bodies(&mut index, &plan, &now).gateways.len(), 1);
         // The echo arrives: looked at, already right, nothing to write.
         let mut echoed = gateway;
-        echoed["status"] = first.gateways[0].1["status"].clone();
+        echoed["status"] = first.gateways[0].1.value()["status"].clone();
         index.handle(
             Instant::default(),
             WatchEvent::Apply(Object::Gateway(echoed)),

@@ -29,12 +29,12 @@ use serde_json::Value;
 use super::cegp::CegpCompiler;
 use super::echoes::AwaitedEchoes;
 use super::index::{Index, WatchEvent};
-use super::patches;
+use super::patches::{self, Body};
 use super::statuses;
 use crate::controller::conditions::{CEGP_CONFLICT_REASON, INVALID_REASON, cegp_conflict_message};
 use crate::controller::{
     Controller, DecisionLatency, DisruptionChange, Event as ControllerEvent, Instant, LabelPatch,
-    NodeKind, ProbeTarget, ProbeTargets, StatusUpdate, Timing, VipWrite,
+    LabelSet, NodeKind, ProbeTarget, ProbeTargets, StatusUpdate, Timing, VipWrite,
 };
 use crate::render::RenderError;
 use crate::validate::Options;
@@ -82,7 +82,7 @@ pub struct LabelWrite {
     /// What the election decided.
     pub patch: LabelPatch,
     /// egressc's labels on the object after the patch.
-    pub labels: BTreeMap<String, String>,
+    pub labels: LabelSet,
 }
 
 /// One VIP Lease request.
@@ -116,7 +116,7 @@ pub struct StatusWrite {
     /// The object's name.
     pub name: String,
     /// The patch.
-    pub body: Value,
+    pub body: Body,
 }
 
 /// An Event to create.
