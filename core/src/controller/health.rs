@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::time::{Instant, Timing};
+use crate::elect::{SharedLabels, SharedNode};
 use crate::model::catalog::NodeFacts;
 
 /// What the Node object says.
@@ -22,6 +23,20 @@ pub struct NodeObservation {
     pub name: String,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// A [`NodeObservation`] as the controller keeps it: the name is the key it is kept under, and
+/// the labels are shared with the elector (one copy per node, however many hold it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct ObservedNode {
+    /// `metadata.labels`.
+    pub labels: SharedLabels,
     /// The Ready condition is True.
     pub ready: bool,
     /// `spec.unschedulable`.
@@ -104,7 +119,7 @@ pub(super) struct View {
 /// Everything known about one node.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NodeHealth {
-    pub node: Option<NodeObservation>,
+    pub node: Option<ObservedNode>,
     /// The heartbeat Lease's renewTime as last seen (opaque) and when it was seen to change
     /// (moved forward to the end of an observation gap, see `gaps.rs`).
     pub heartbeat: Option<(String, Instant)>,
@@ -238,12 +253,13 @@ impl NodeHealth {
             .is_none_or(|at| view.now >= at + view.timing.settle)
     }
 
-    /// The facts election works on; `None` while the Node object itself is unknown.
-    pub fn facts(&self, view: &View) -> Option<NodeFacts> {
+    /// The facts election works on (for the node called `name`, sharing its labels); `None`
+    /// while the Node object itself is unknown.
+    pub fn facts(&self, name: &str, view: &View) -> Option<SharedNode> {
         let node = self.node.as_ref()?;
-        Some(NodeFacts {
-            name: node.name.clone(),
-            labels: node.labels.clone(),
+        let facts = NodeFacts {
+            name: name.to_owned(),
+            labels: BTreeMap::new(),
             ready: node.ready
                 && !self.heartbeat_stale(view)
                 && !self.node_probe.failed(&view.timing),
@@ -252,7 +268,8 @@ impl NodeHealth {
             cilium_agent_ready: Some(self.cilium_ready()),
             vip_agent_ready: Some(self.vip_ready() && !self.agent_probe.failed(&view.timing)),
             settled: self.settled(view),
-        })
+        };
+        Some(SharedNode::new(facts, SharedLabels::clone(&node.labels)))
     }
 
     /// Updates `scheduled` to the next change after `now`; returns it when it must be queued

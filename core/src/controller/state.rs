@@ -5,15 +5,16 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use super::gaps::Observation;
-use super::health::{NodeHealth, NodeObservation, View};
+use super::health::{NodeHealth, NodeObservation, ObservedNode, View};
 use super::probe::ProbePlan;
 use super::status::ObservedStatus;
 use super::time::{Instant, Timing};
 use super::vip::{VipLease, VipLeaseObservation};
 use crate::elect::Elector;
-use crate::model::catalog::{Gateway, NodeFacts};
+use crate::model::catalog::Gateway;
 use crate::model::labels::is_active_for_label;
 
 /// A gateway as the controller knows it.
@@ -44,10 +45,9 @@ pub struct Controller {
     pub(super) vip_leases: BTreeMap<String, VipLease>,
     /// Pod name → (node, kind), to find a deleted Pod's node.
     pods: HashMap<String, (String, PodKind)>,
-    /// Built at the first reconcile after caches are synced (adopting existing labels).
+    /// Built at the first reconcile after caches are synced (adopting existing labels). It
+    /// keeps the facts last given to it per node: what a node's current facts are compared to.
     pub(super) elector: Option<Elector>,
-    /// The facts last given to the elector, per node.
-    pub(super) fed: HashMap<String, NodeFacts>,
     /// Gateways changed or deleted since the last reconcile.
     pub(super) dirty_gateways: BTreeSet<String>,
     /// The label target decided per gateway at the last reconcile.
@@ -101,26 +101,27 @@ impl Controller {
     /// while this one was not deciding.
     pub fn readopt(&mut self) {
         self.elector = None;
-        self.fed.clear();
         self.decided.clear();
     }
 
-    /// Label key → nodes carrying it, maintained from Node events.
+    /// Label key → nodes carrying it, maintained from Node events (`old`, `new`: the node's
+    /// labels before and after).
     fn index_holders(
         &mut self,
         name: &str,
-        old: Option<&NodeObservation>,
-        new: Option<&NodeObservation>,
+        old: Option<&BTreeMap<String, String>>,
+        new: Option<&BTreeMap<String, String>>,
     ) {
-        let keys = |n: Option<&NodeObservation>| -> BTreeSet<String> {
-            n.map(|n| {
-                n.labels
-                    .keys()
-                    .filter(|k| is_active_for_label(k))
-                    .cloned()
-                    .collect()
-            })
-            .unwrap_or_default()
+        let keys = |labels: Option<&BTreeMap<String, String>>| -> BTreeSet<String> {
+            labels
+                .map(|labels| {
+                    labels
+                        .keys()
+                        .filter(|k| is_active_for_label(k))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default()
         };
         let (before, after) = (keys(old), keys(new));
         for key in before.difference(&after) {
@@ -146,20 +147,37 @@ impl Controller {
 
     /// A Node was added or changed.
     pub fn apply_node(&mut self, now: Instant, node: NodeObservation) {
-        let name = node.name.clone();
+        let NodeObservation {
+            name,
+            labels,
+            ready,
+            unschedulable,
+            deleting,
+        } = node;
         let old = self.nodes.get(&name).and_then(|h| h.node.as_ref());
-        if old.is_none_or(|old| old.labels != node.labels) {
-            let old = old.cloned();
-            self.index_holders(&name, old.as_ref(), Some(&node));
-            self.probes.dirty.insert(name.clone());
-        }
+        // Unchanged labels keep their shared map (the elector holds the same one).
+        let labels = match old {
+            Some(old) if *old.labels == labels => Arc::clone(&old.labels),
+            _ => {
+                let old = old.map(|old| Arc::clone(&old.labels));
+                self.index_holders(&name, old.as_deref(), Some(&labels));
+                self.probes.dirty.insert(name.clone());
+                Arc::new(labels)
+            }
+        };
+        let node = ObservedNode {
+            labels,
+            ready,
+            unschedulable,
+            deleting,
+        };
         self.observe_node(now, &name, |health| health.node = Some(node));
     }
 
     /// A Node was deleted.
     pub fn delete_node(&mut self, now: Instant, name: &str) {
         if let Some(old) = self.nodes.get_mut(name).and_then(|h| h.node.take()) {
-            self.index_holders(name, Some(&old), None);
+            self.index_holders(name, Some(&old.labels), None);
             self.probes.dirty.insert(name.to_owned());
             self.retrack(now, vec![name.to_owned()]);
         }
