@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use super::gaps::Observation;
-use super::health::{NodeHealth, NodeObservation, ObservedNode, View};
+use super::health::{NodeHealth, NodeObservation, ObservedNode, PodCount, Renewal, View};
 use super::probe::ProbePlan;
 use super::status::ObservedStatus;
 use super::time::{Instant, Timing};
@@ -33,6 +33,14 @@ enum PodKind {
     VipAgent,
 }
 
+/// An agent Pod as last seen: where it runs and whether it is Ready (counted per node in
+/// [`NodeHealth`]).
+#[derive(Clone, Debug)]
+struct AgentPod {
+    node: Box<str>,
+    ready: bool,
+}
+
 /// The pure core of `egressc sync`. Feed it observations, call [`Controller::reconcile`], apply
 /// the returned plan. See the module docs of [`super`].
 #[derive(Clone, Debug, Default)]
@@ -43,8 +51,10 @@ pub struct Controller {
     pub(super) cilium_nodes: BTreeMap<String, BTreeMap<String, String>>,
     pub(super) gateways: BTreeMap<String, GatewayRecord>,
     pub(super) vip_leases: BTreeMap<String, VipLease>,
-    /// Pod name → (node, kind), to find a deleted Pod's node.
-    pods: HashMap<String, (String, PodKind)>,
+    /// cilium-agent Pods by key, to count them per node and find a deleted Pod's node.
+    cilium_pods: HashMap<Box<str>, AgentPod>,
+    /// VIP agent Pods by key.
+    vip_pods: HashMap<Box<str>, AgentPod>,
     /// Built at the first reconcile after caches are synced (adopting existing labels). It
     /// keeps the facts last given to it per node: what a node's current facts are compared to.
     pub(super) elector: Option<Elector>,
@@ -63,7 +73,8 @@ pub struct Controller {
     /// changed, or a status patch was planned and its echo has not been seen yet.
     pub(super) restatus: BTreeSet<String>,
     /// When time alone changes a node's facts (heartbeat goes stale, node settles). Entries
-    /// are valid only while equal to the node's `NodeHealth::scheduled`.
+    /// are valid only while equal to the node's `NodeHealth::queued`; one that comes up before
+    /// the node's `scheduled` is queued again at it (see `NodeHealth::dequeue`).
     pub(super) due: BinaryHeap<Reverse<(Instant, String)>>,
     /// `active-for-…` label key → Nodes carrying it (observed), kept up to date per event.
     pub(super) holders: HashMap<String, BTreeSet<String>>,
@@ -194,9 +205,9 @@ impl Controller {
             if health
                 .heartbeat
                 .as_ref()
-                .is_none_or(|(seen, _)| seen != renew_time)
+                .is_none_or(|(seen, _)| seen.as_bytes() != renew_time.as_bytes())
             {
-                health.heartbeat = Some((renew_time.to_owned(), now));
+                health.heartbeat = Some((Renewal::new(renew_time), now));
                 changed = true;
             }
         });
@@ -220,14 +231,24 @@ impl Controller {
 
     /// A cilium-agent or VIP agent Pod was deleted.
     pub fn delete_pod(&mut self, now: Instant, pod: &str) {
-        let Some((node, kind)) = self.pods.remove(pod) else {
+        self.forget_pod(now, pod, PodKind::Cilium);
+        self.forget_pod(now, pod, PodKind::VipAgent);
+    }
+
+    fn pods_mut(&mut self, kind: PodKind) -> &mut HashMap<Box<str>, AgentPod> {
+        match kind {
+            PodKind::Cilium => &mut self.cilium_pods,
+            PodKind::VipAgent => &mut self.vip_pods,
+        }
+    }
+
+    /// Removes Pod `pod` of `kind` from its node's count, if known.
+    fn forget_pod(&mut self, now: Instant, pod: &str, kind: PodKind) {
+        let Some(gone) = self.pods_mut(kind).remove(pod) else {
             return;
         };
-        self.observe_node(now, &node, |health| {
-            match kind {
-                PodKind::Cilium => health.cilium_pods.remove(pod),
-                PodKind::VipAgent => health.vip_pods.remove(pod),
-            };
+        self.observe_node(now, &gone.node, |health| {
+            count_of(health, kind).remove(gone.ready)
         });
     }
 
@@ -298,16 +319,28 @@ impl Controller {
 
     fn apply_pod(&mut self, now: Instant, pod: &str, node: &str, ready: bool, kind: PodKind) {
         // A Pod never changes node; a reused name on another node is a new Pod.
-        if self.pods.get(pod).is_some_and(|(known, _)| known != node) {
-            self.delete_pod(now, pod);
+        if self
+            .pods_mut(kind)
+            .get(pod)
+            .is_some_and(|known| &*known.node != node)
+        {
+            self.forget_pod(now, pod, kind);
         }
-        self.pods.insert(pod.to_owned(), (node.to_owned(), kind));
+        let was_ready = match self.pods_mut(kind).get_mut(pod) {
+            Some(known) => Some(std::mem::replace(&mut known.ready, ready)),
+            None => {
+                let node = node.into();
+                self.pods_mut(kind)
+                    .insert(pod.into(), AgentPod { node, ready });
+                None
+            }
+        };
         self.observe_node(now, node, |health| {
-            let pods = match kind {
-                PodKind::Cilium => &mut health.cilium_pods,
-                PodKind::VipAgent => &mut health.vip_pods,
-            };
-            pods.insert(pod.to_owned(), ready);
+            let count = count_of(health, kind);
+            if let Some(was_ready) = was_ready {
+                count.remove(was_ready);
+            }
+            count.add(ready);
         });
     }
 
@@ -362,14 +395,7 @@ impl Controller {
             if *at > now {
                 break;
             }
-            let Some(Reverse((at, name))) = self.due.pop() else {
-                break;
-            };
-            if self
-                .nodes
-                .get(&name)
-                .is_some_and(|h| h.scheduled == Some(at))
-            {
+            if let Some(name) = self.pop_due() {
                 due.push(name);
             }
         }
@@ -384,12 +410,33 @@ impl Controller {
             if self
                 .nodes
                 .get(name)
-                .is_some_and(|h| h.scheduled == Some(*at))
+                .is_some_and(|h| h.queued == Some(*at) && h.scheduled == Some(*at))
             {
                 return Some(*at);
             }
-            self.due.pop();
+            self.pop_due();
         }
         None
+    }
+
+    /// Takes the first entry off `due`: the node's name if it is due at that instant; an entry
+    /// whose node's schedule moved later is queued again at the new instant.
+    fn pop_due(&mut self) -> Option<String> {
+        let Reverse((at, name)) = self.due.pop()?;
+        match self.nodes.get_mut(&name)?.dequeue(at) {
+            Ok(()) => Some(name),
+            Err(Some(later)) => {
+                self.due.push(Reverse((later, name)));
+                None
+            }
+            Err(None) => None,
+        }
+    }
+}
+
+fn count_of(health: &mut NodeHealth, kind: PodKind) -> &mut PodCount {
+    match kind {
+        PodKind::Cilium => &mut health.cilium_pods,
+        PodKind::VipAgent => &mut health.vip_pods,
     }
 }
