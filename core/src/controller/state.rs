@@ -440,3 +440,80 @@ fn count_of(health: &mut NodeHealth, kind: PodKind) -> &mut PodCount {
         PodKind::VipAgent => &mut health.vip_pods,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: u64) -> Instant {
+        Instant::from_secs_f64(secs as f64)
+    }
+
+    fn healthy(name: &str) -> NodeObservation {
+        NodeObservation {
+            name: name.to_owned(),
+            ready: true,
+            ..NodeObservation::default()
+        }
+    }
+
+    fn ready(controller: &Controller, node: &str) -> Option<bool> {
+        let elector = controller.elector.as_ref()?;
+        Some(elector.node(node)?.health_key().0)
+    }
+
+    #[test]
+    fn heartbeats_keep_one_queue_entry_per_node_and_staleness_comes_on_time() {
+        let mut controller = Controller::new(Timing::default());
+        for node in ["n1", "n2"] {
+            controller.apply_node(at(0), healthy(node));
+            controller.apply_cilium_pod(at(0), &format!("kube-system/cilium-{node}"), node, true);
+        }
+        controller.set_synced(at(0), true);
+        // Both beat every 10 s until 90 s; then only n2 does.
+        for second in (0..=150).step_by(10) {
+            controller.apply_node_lease(at(second), "n2", &format!("2026-01-01T00:00:{second}Z"));
+            if second <= 90 {
+                controller.apply_node_lease(
+                    at(second),
+                    "n1",
+                    &format!("2026-01-01T00:00:{second}Z"),
+                );
+            }
+            let plan = controller.reconcile(at(second));
+            assert!(
+                controller.due.len() <= 2,
+                "queue grew to {}",
+                controller.due.len()
+            );
+            let grace = Timing::default().node_lease_grace.as_secs();
+            if second == 100 {
+                assert_eq!(plan.next_wakeup, Some(at(90 + grace)), "n1 goes stale next");
+            }
+            let stale = second >= 90 + grace;
+            assert_eq!(ready(&controller, "n1"), Some(!stale), "n1 at {second} s");
+            assert_eq!(ready(&controller, "n2"), Some(true), "n2 at {second} s");
+        }
+    }
+
+    #[test]
+    fn agent_pods_count_per_node_across_moves_and_deletes() {
+        let mut controller = Controller::new(Timing::default());
+        controller.apply_node(at(0), healthy("n1"));
+        controller.apply_node(at(0), healthy("n2"));
+        let pods = |c: &Controller, node: &str| c.nodes[node].cilium_pods;
+        controller.apply_cilium_pod(at(1), "ks/a", "n1", false);
+        controller.apply_cilium_pod(at(1), "ks/b", "n1", true);
+        assert_eq!(pods(&controller, "n1"), PodCount { pods: 2, ready: 1 });
+        controller.apply_cilium_pod(at(2), "ks/b", "n1", false);
+        assert!(!controller.nodes["n1"].cilium_pods.any_ready());
+        // A reused name on another node is a new Pod.
+        controller.apply_cilium_pod(at(3), "ks/a", "n2", true);
+        assert_eq!(pods(&controller, "n1"), PodCount { pods: 1, ready: 0 });
+        assert_eq!(pods(&controller, "n2"), PodCount { pods: 1, ready: 1 });
+        controller.delete_pod(at(4), "ks/b");
+        controller.delete_pod(at(4), "ks/unknown");
+        assert_eq!(pods(&controller, "n1"), PodCount::default());
+        assert_eq!(controller.nodes["n2"].vip_pods, PodCount::default());
+    }
+}
