@@ -3,6 +3,7 @@
 //! status patches, events and metrics.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::health::HealthReason;
 use super::labels;
@@ -219,7 +220,11 @@ impl Controller {
                 .iter()
                 .filter_map(|(name, health)| health.facts(name, &view))
                 .collect();
-            let gateways: Vec<_> = self.gateways.values().map(|r| r.gateway.clone()).collect();
+            let gateways: Vec<_> = self
+                .gateways
+                .values()
+                .map(|r| Arc::clone(&r.gateway))
+                .collect();
             let elector = Elector::from_shared(gateways, nodes);
             // Adopted holders are not decisions: no events, no failovers.
             self.decided = self
@@ -257,7 +262,7 @@ impl Controller {
         for name in dirty_gateways {
             match self.gateways.get(&name) {
                 Some(record) => {
-                    elector.apply_gateway(record.gateway.clone());
+                    elector.apply_shared_gateway(Arc::clone(&record.gateway));
                 }
                 None => {
                     elector.delete_gateway(&name);

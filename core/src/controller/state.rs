@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use super::gaps::Observation;
 use super::health::{NodeHealth, NodeObservation, ObservedNode, PodCount, Renewal, View};
+use super::plan::NodeKind;
 use super::probe::ProbePlan;
 use super::status::ObservedStatus;
 use super::time::{Instant, Timing};
@@ -20,7 +21,8 @@ use crate::model::labels::is_active_for_label;
 /// A gateway as the controller knows it.
 #[derive(Clone, Debug)]
 pub(super) struct GatewayRecord {
-    pub gateway: Gateway,
+    /// Shared with the elector.
+    pub gateway: Arc<Gateway>,
     /// `metadata.generation`.
     pub generation: i64,
     pub status: Option<ObservedStatus>,
@@ -148,6 +150,15 @@ impl Controller {
                 .entry(key.clone())
                 .or_default()
                 .insert(name.to_owned());
+        }
+    }
+
+    /// Every label last observed on Node (or CiliumNode) `name`; the controller keeps them
+    /// anyway, so a shell needing them need not keep its own copy.
+    pub fn observed_labels(&self, kind: NodeKind, name: &str) -> Option<&BTreeMap<String, String>> {
+        match kind {
+            NodeKind::Node => self.nodes.get(name)?.node.as_ref().map(|n| &*n.labels),
+            NodeKind::CiliumNode => self.cilium_nodes.get(name),
         }
     }
 
@@ -291,7 +302,7 @@ impl Controller {
     ) {
         let name = gateway.name.clone();
         let old = self.gateways.get(&name);
-        let spec_changed = old.is_none_or(|old| old.gateway != gateway);
+        let spec_changed = old.is_none_or(|old| *old.gateway != gateway);
         if spec_changed {
             self.dirty_gateways.insert(name.clone());
             self.probes.dirty_all = true;
@@ -299,6 +310,11 @@ impl Controller {
         if old.is_none_or(|old| old.generation != generation || old.status != status) {
             self.restatus.insert(name.clone());
         }
+        // An unchanged spec keeps the copy the elector shares.
+        let gateway = match old {
+            Some(old) if !spec_changed => Arc::clone(&old.gateway),
+            _ => Arc::new(gateway),
+        };
         self.gateways.insert(
             name,
             GatewayRecord {
@@ -494,6 +510,26 @@ mod tests {
             assert_eq!(ready(&controller, "n1"), Some(!stale), "n1 at {second} s");
             assert_eq!(ready(&controller, "n2"), Some(true), "n2 at {second} s");
         }
+    }
+
+    #[test]
+    fn observed_labels_are_the_last_seen_on_each_object() {
+        let mut controller = Controller::new(Timing::default());
+        let labels = BTreeMap::from([("group".to_owned(), "a".to_owned())]);
+        let node = NodeObservation {
+            labels: labels.clone(),
+            ..healthy("n1")
+        };
+        controller.apply_node(at(0), node);
+        controller.apply_cilium_node(at(0), "n1", BTreeMap::new());
+        assert_eq!(
+            controller.observed_labels(NodeKind::Node, "n1"),
+            Some(&labels)
+        );
+        let cilium = controller.observed_labels(NodeKind::CiliumNode, "n1");
+        assert_eq!(cilium, Some(&BTreeMap::new()));
+        controller.delete_node(at(1), "n1");
+        assert_eq!(controller.observed_labels(NodeKind::Node, "n1"), None);
     }
 
     #[test]

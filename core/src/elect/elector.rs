@@ -24,10 +24,10 @@ use crate::model::labels::active_for_label;
 /// A gateway's eligible node names, shared by the gateways of one node group.
 type ReadyList = Arc<Vec<String>>;
 
-/// A gateway as election stores it.
+/// A gateway as election stores it (shared with the caller, like node labels).
 #[derive(Clone, Debug)]
 struct GatewayEntry {
-    gateway: Gateway,
+    gateway: Arc<Gateway>,
     /// [`hash::gateway_hash`] of the name.
     hash: u64,
     /// `active_for_label(name)`, computed once.
@@ -55,13 +55,13 @@ pub struct Elector {
 impl Elector {
     /// Runs the full election over `gateways` and `nodes`, adopting holders from node labels.
     pub fn new(gateways: &[Gateway], nodes: &[NodeFacts]) -> Self {
+        let gateways = gateways.iter().cloned().map(Arc::new).collect();
         let nodes = nodes.iter().cloned().map(SharedNode::from).collect();
-        Elector::from_shared(gateways.to_vec(), nodes)
+        Elector::from_shared(gateways, nodes)
     }
 
-    /// [`Elector::new`] over owned gateways and nodes whose labels may be shared with the
-    /// caller: nothing is copied.
-    pub fn from_shared(gateways: Vec<Gateway>, nodes: Vec<SharedNode>) -> Self {
+    /// [`Elector::new`] over gateways and nodes shared with the caller: nothing is copied.
+    pub fn from_shared(gateways: Vec<Arc<Gateway>>, nodes: Vec<SharedNode>) -> Self {
         let mut elector = Elector::default();
         // Filling slots in name order makes every label posting list name-sorted, so the full
         // pass gets sorted `ready_nodes` without sorting per gateway.
@@ -205,6 +205,11 @@ impl Elector {
     /// keeps its active node while that node stays eligible; a new one adopts an eligible node
     /// carrying its `active-for-…` label.
     pub fn apply_gateway(&mut self, gateway: Gateway) -> bool {
+        self.apply_shared_gateway(Arc::new(gateway))
+    }
+
+    /// [`Elector::apply_gateway`] for a gateway shared with the caller.
+    pub fn apply_shared_gateway(&mut self, gateway: Arc<Gateway>) -> bool {
         let name = gateway.name.clone();
         let previous = self.remove_gateway(&name);
         self.insert_gateway(gateway);
@@ -272,7 +277,7 @@ impl Elector {
         changed_or_gone.chain(added).all(unselected)
     }
 
-    fn insert_gateway(&mut self, gateway: Gateway) {
+    fn insert_gateway(&mut self, gateway: Arc<Gateway>) {
         let name = gateway.name.clone();
         for key in gateway.node_selector.keys() {
             *self.selector_keys.entry(key.clone()).or_default() += 1;
@@ -528,7 +533,7 @@ fn canonical_nodes(mut nodes: Vec<SharedNode>) -> Vec<SharedNode> {
 
 /// Gateways sorted by name, one per name (the validated catalog guarantees uniqueness; repeats
 /// are resolved by their debug form so the result does not depend on input order).
-fn canonical_gateways(mut gateways: Vec<Gateway>) -> Vec<Gateway> {
+fn canonical_gateways(mut gateways: Vec<Arc<Gateway>>) -> Vec<Arc<Gateway>> {
     gateways.sort_by(|a, b| match a.name.cmp(&b.name) {
         Ordering::Equal => format!("{a:?}").cmp(&format!("{b:?}")),
         other => other,
