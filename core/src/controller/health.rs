@@ -209,6 +209,11 @@ pub(super) struct NodeHealth {
     /// `scheduled` that moves later (every heartbeat moves it) is queued only when that entry
     /// comes up, so the queue holds about one entry per node, not one per heartbeat.
     pub queued: Option<Instant>,
+    /// Counted in `Observation::population`: has a Node object and a heartbeat (as of the
+    /// last `track`).
+    pub counted: bool,
+    /// Counted in `Observation::overdue`.
+    pub overdue: bool,
     /// Set while the heartbeat is past its grace but no later heartbeat of any other node
     /// has been seen yet (the key of `Controller::awaiting_progress`).
     pub awaiting_progress: Option<Instant>,
