@@ -79,7 +79,8 @@ pub struct Controller {
     /// the node's `scheduled` is queued again at it (see `NodeHealth::dequeue`).
     pub(super) due: BinaryHeap<Reverse<(Instant, String)>>,
     /// `active-for-…` label key → Nodes carrying it (observed), kept up to date per event.
-    pub(super) holders: HashMap<String, BTreeSet<String>>,
+    /// Sorted (a label is usually on one node: a set's tree would allocate eleven slots).
+    pub(super) holders: HashMap<String, Vec<String>>,
     /// Node → gateways whose target it is: the inverse of `decided`.
     pub(super) targeted: HashMap<String, BTreeSet<String>>,
     /// Whether heartbeats are being observed (see `gaps.rs`).
@@ -125,31 +126,23 @@ impl Controller {
         old: Option<&BTreeMap<String, String>>,
         new: Option<&BTreeMap<String, String>>,
     ) {
-        let keys = |labels: Option<&BTreeMap<String, String>>| -> BTreeSet<String> {
-            labels
-                .map(|labels| {
-                    labels
-                        .keys()
-                        .filter(|k| is_active_for_label(k))
-                        .cloned()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let (before, after) = (keys(old), keys(new));
+        let (before, after) = (active_for_keys(old), active_for_keys(new));
+        let position = |nodes: &Vec<String>| nodes.binary_search_by(|n| n.as_str().cmp(name));
         for key in before.difference(&after) {
-            if let Some(nodes) = self.holders.get_mut(key) {
-                nodes.remove(name);
+            if let Some(nodes) = self.holders.get_mut(*key) {
+                if let Ok(at) = position(nodes) {
+                    nodes.remove(at);
+                }
                 if nodes.is_empty() {
-                    self.holders.remove(key);
+                    self.holders.remove(*key);
                 }
             }
         }
         for key in after.difference(&before) {
-            self.holders
-                .entry(key.clone())
-                .or_default()
-                .insert(name.to_owned());
+            let nodes = self.holders.entry((*key).clone()).or_default();
+            if let Err(at) = position(nodes) {
+                nodes.insert(at, name.to_owned());
+            }
         }
     }
 
@@ -448,6 +441,15 @@ impl Controller {
             Err(None) => None,
         }
     }
+}
+
+/// The `active-for-…` keys among `labels`.
+fn active_for_keys(labels: Option<&BTreeMap<String, String>>) -> BTreeSet<&String> {
+    labels
+        .into_iter()
+        .flat_map(BTreeMap::keys)
+        .filter(|k| is_active_for_label(k))
+        .collect()
 }
 
 fn count_of(health: &mut NodeHealth, kind: PodKind) -> &mut PodCount {
