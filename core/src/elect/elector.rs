@@ -65,7 +65,9 @@ impl Elector {
         let mut elector = Elector::default();
         // Filling slots in name order makes every label posting list name-sorted, so the full
         // pass gets sorted `ready_nodes` without sorting per gateway.
-        for node in canonical_nodes(nodes) {
+        let nodes = canonical_nodes(nodes);
+        elector.nodes.reserve(nodes.len());
+        for node in nodes {
             elector.nodes.upsert(node);
         }
         for gateway in canonical_gateways(gateways) {

@@ -113,6 +113,13 @@ pub(super) struct NodeStore {
 }
 
 impl NodeStore {
+    /// Room for `additional` more nodes, exactly: a store filled once (the first election)
+    /// would otherwise keep up to twice the slots it needs.
+    pub fn reserve(&mut self, additional: usize) {
+        self.slots.reserve_exact(additional);
+        self.by_name.reserve(additional);
+    }
+
     pub fn get(&self, slot: Slot) -> Option<&NodeEntry> {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
