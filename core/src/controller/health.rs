@@ -88,7 +88,8 @@ impl HealthReason {
 }
 
 /// A heartbeat Lease's renewTime, opaque: only ever compared for change. Kept inline when it
-/// is short (an RFC 3339 time always is), so that a heartbeat allocates nothing.
+/// is short (the shell's RFC 3339 form, at most 30 bytes with nanoseconds, always is), so
+/// that a heartbeat allocates nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Renewal {
     Short {
@@ -188,7 +189,7 @@ pub(super) struct NodeHealth {
     /// The heartbeat Lease's renewTime as last seen (opaque) and when it was seen to change
     /// (moved forward to the end of an observation gap, see `gaps.rs`).
     pub heartbeat: Option<(Renewal, Instant)>,
-    /// cilium-agent Pods on this node (which ones: `Controller::pods`).
+    /// cilium-agent Pods on this node (which ones: `Controller::cilium_pods`).
     pub cilium_pods: PodCount,
     /// VIP agent Pods on this node.
     pub vip_pods: PodCount,
