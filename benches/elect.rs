@@ -75,7 +75,7 @@ fn reelect_after_one_node_fails(bencher: divan::Bencher) {
                 .unwrap_or_default();
             let mut down = elector
                 .node(&victim)
-                .cloned()
+                .map(|node| node.to_facts())
                 .unwrap_or_else(|| nodes[0].clone());
             down.ready = false;
             (elector, down)

@@ -54,10 +54,11 @@ pub(super) struct Observation {
     pub last_beat: Option<Instant>,
     /// See [`is_disruption`].
     pub disrupted: bool,
-    /// Nodes with a Node object and a heartbeat.
-    pub population: BTreeSet<String>,
-    /// Among them, the ones whose heartbeat is overdue (stale unless disrupted).
-    pub overdue: BTreeSet<String>,
+    /// How many nodes have a Node object and a heartbeat (`NodeHealth::counted`).
+    pub population: usize,
+    /// Among them, how many have their heartbeat overdue (stale unless disrupted;
+    /// `NodeHealth::overdue`).
+    pub overdue: usize,
     /// (last heartbeat, node) of nodes past their grace without progress evidence: judged
     /// again when a later heartbeat arrives.
     pub awaiting_progress: BTreeSet<(Instant, String)>,
@@ -103,8 +104,8 @@ impl Controller {
         let observation = &mut self.observation;
         let counted = health.node.is_some() && health.heartbeat.is_some();
         let overdue = counted && health.heartbeat_overdue(view);
-        set_membership(&mut observation.population, name, counted);
-        set_membership(&mut observation.overdue, name, overdue);
+        set_membership(&mut observation.population, &mut health.counted, counted);
+        set_membership(&mut observation.overdue, &mut health.overdue, overdue);
         let awaiting = health
             .heartbeat
             .as_ref()
@@ -145,14 +146,14 @@ impl Controller {
     /// Recomputes the disruption state; when it ends, the clocks restart. True if it flipped.
     fn update_disruption(&mut self, now: Instant) -> bool {
         let observation = &self.observation;
-        let disrupted = is_disruption(observation.overdue.len(), observation.population.len());
+        let disrupted = is_disruption(observation.overdue, observation.population);
         if disrupted == observation.disrupted {
             return false;
         }
         self.observation.pending_change = Some(DisruptionChange {
             disrupted,
-            stale: observation.overdue.len(),
-            nodes: observation.population.len(),
+            stale: observation.overdue,
+            nodes: observation.population,
         });
         self.observation.disrupted = disrupted;
         if !disrupted {
@@ -182,14 +183,14 @@ impl Controller {
     }
 }
 
-fn set_membership(set: &mut BTreeSet<String>, name: &str, member: bool) {
-    if member {
-        if !set.contains(name) {
-            set.insert(name.to_owned());
-        }
-    } else {
-        set.remove(name);
+/// Sets a node's `flag` to `member`, keeping `total` the number of nodes with the flag set.
+fn set_membership(total: &mut usize, flag: &mut bool, member: bool) {
+    match (*flag, member) {
+        (false, true) => *total += 1,
+        (true, false) => *total -= 1,
+        _ => {}
     }
+    *flag = member;
 }
 
 #[cfg(test)]

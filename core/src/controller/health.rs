@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 
 use super::time::{Instant, Timing};
+use crate::elect::{SharedLabels, SharedNode};
 use crate::model::catalog::NodeFacts;
 
 /// What the Node object says.
@@ -22,6 +23,20 @@ pub struct NodeObservation {
     pub name: String,
     /// `metadata.labels`.
     pub labels: BTreeMap<String, String>,
+    /// The Ready condition is True.
+    pub ready: bool,
+    /// `spec.unschedulable`.
+    pub unschedulable: bool,
+    /// `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+}
+
+/// A [`NodeObservation`] as the controller keeps it: the name is the key it is kept under, and
+/// the labels are shared with the elector (one copy per node, however many hold it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct ObservedNode {
+    /// `metadata.labels`.
+    pub labels: SharedLabels,
     /// The Ready condition is True.
     pub ready: bool,
     /// `spec.unschedulable`.
@@ -72,6 +87,72 @@ impl HealthReason {
     }
 }
 
+/// A heartbeat Lease's renewTime, opaque: only ever compared for change. Kept inline when it
+/// is short (the shell's RFC 3339 form, at most 30 bytes with nanoseconds, always is), so
+/// that a heartbeat allocates nothing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Renewal {
+    Short {
+        len: u8,
+        bytes: [u8; Renewal::SHORT],
+    },
+    Long(Box<str>),
+}
+
+impl Renewal {
+    const SHORT: usize = 30;
+
+    pub fn new(text: &str) -> Self {
+        let mut bytes = [0; Renewal::SHORT];
+        match bytes.get_mut(..text.len()) {
+            Some(prefix) => {
+                prefix.copy_from_slice(text.as_bytes());
+                Renewal::Short {
+                    len: text.len() as u8,
+                    bytes,
+                }
+            }
+            None => Renewal::Long(text.into()),
+        }
+    }
+
+    /// The text it was made from.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Renewal::Short { len, bytes } => &bytes[..usize::from(*len)],
+            Renewal::Long(text) => text.as_bytes(),
+        }
+    }
+}
+
+/// The agent Pods of one kind on one node, counted: health only asks whether any is Ready.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct PodCount {
+    pub pods: u32,
+    pub ready: u32,
+}
+
+impl PodCount {
+    pub fn add(&mut self, ready: bool) {
+        self.pods += 1;
+        self.ready += u32::from(ready);
+    }
+
+    pub fn remove(&mut self, ready: bool) {
+        self.pods = self.pods.saturating_sub(1);
+        self.ready = self.ready.saturating_sub(u32::from(ready));
+    }
+
+    pub fn any_ready(&self) -> bool {
+        self.ready > 0
+    }
+
+    /// There are Pods and none is Ready.
+    pub fn none_ready(&self) -> bool {
+        self.pods > 0 && self.ready == 0
+    }
+}
+
 /// Consecutive failures of one direct probe, as reported by the shell.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct ProbeRecord {
@@ -104,14 +185,14 @@ pub(super) struct View {
 /// Everything known about one node.
 #[derive(Clone, Debug, Default)]
 pub(super) struct NodeHealth {
-    pub node: Option<NodeObservation>,
+    pub node: Option<ObservedNode>,
     /// The heartbeat Lease's renewTime as last seen (opaque) and when it was seen to change
     /// (moved forward to the end of an observation gap, see `gaps.rs`).
-    pub heartbeat: Option<(String, Instant)>,
-    /// cilium-agent Pods on this node: pod name → Ready.
-    pub cilium_pods: BTreeMap<String, bool>,
-    /// VIP agent Pods on this node: pod name → Ready.
-    pub vip_pods: BTreeMap<String, bool>,
+    pub heartbeat: Option<(Renewal, Instant)>,
+    /// cilium-agent Pods on this node (which ones: `Controller::cilium_pods`).
+    pub cilium_pods: PodCount,
+    /// VIP agent Pods on this node.
+    pub vip_pods: PodCount,
     /// The direct probe of the node (Cilium's health endpoint).
     pub node_probe: ProbeRecord,
     /// The direct probe of the VIP agent's `/readyz`.
@@ -122,8 +203,18 @@ pub(super) struct NodeHealth {
     pub health_changed_at: Option<Instant>,
     /// Health at the last evaluation.
     pub was_healthy: Option<bool>,
-    /// The instant queued for re-evaluating this node (see [`NodeHealth::next_change`]).
+    /// The instant at which this node is due for re-evaluation (see
+    /// [`NodeHealth::next_change`]).
     pub scheduled: Option<Instant>,
+    /// The instant of this node's entry in `Controller::due`, at or before `scheduled`. A
+    /// `scheduled` that moves later (every heartbeat moves it) is queued only when that entry
+    /// comes up, so the queue holds about one entry per node, not one per heartbeat.
+    pub queued: Option<Instant>,
+    /// Counted in `Observation::population`: has a Node object and a heartbeat (as of the
+    /// last `track`).
+    pub counted: bool,
+    /// Counted in `Observation::overdue`.
+    pub overdue: bool,
     /// Set while the heartbeat is past its grace but no later heartbeat of any other node
     /// has been seen yet (the key of `Controller::awaiting_progress`).
     pub awaiting_progress: Option<Instant>,
@@ -207,11 +298,11 @@ impl NodeHealth {
 
     /// A node without any cilium-agent Pod has no datapath: not ready.
     fn cilium_ready(&self) -> bool {
-        self.cilium_pods.values().any(|&ready| ready)
+        self.cilium_pods.any_ready()
     }
 
     fn vip_ready(&self) -> bool {
-        self.vip_pods.values().any(|&ready| ready)
+        self.vip_pods.any_ready()
     }
 
     /// Records the health at `view.now` (before and after every observation and on every
@@ -238,12 +329,13 @@ impl NodeHealth {
             .is_none_or(|at| view.now >= at + view.timing.settle)
     }
 
-    /// The facts election works on; `None` while the Node object itself is unknown.
-    pub fn facts(&self, view: &View) -> Option<NodeFacts> {
+    /// The facts election works on (for the node called `name`, sharing its labels); `None`
+    /// while the Node object itself is unknown.
+    pub fn facts(&self, name: &str, view: &View) -> Option<SharedNode> {
         let node = self.node.as_ref()?;
-        Some(NodeFacts {
-            name: node.name.clone(),
-            labels: node.labels.clone(),
+        let facts = NodeFacts {
+            name: name.to_owned(),
+            labels: BTreeMap::new(),
             ready: node.ready
                 && !self.heartbeat_stale(view)
                 && !self.node_probe.failed(&view.timing),
@@ -252,18 +344,37 @@ impl NodeHealth {
             cilium_agent_ready: Some(self.cilium_ready()),
             vip_agent_ready: Some(self.vip_ready() && !self.agent_probe.failed(&view.timing)),
             settled: self.settled(view),
-        })
+        };
+        Some(SharedNode::new(facts, SharedLabels::clone(&node.labels)))
     }
 
     /// Updates `scheduled` to the next change after `now`; returns it when it must be queued
-    /// (it differs from what is queued already).
+    /// (it is earlier than what is queued already).
     pub fn reschedule(&mut self, view: &View) -> Option<Instant> {
-        let next = self.next_change(view);
-        if next == self.scheduled {
+        self.scheduled = self.next_change(view);
+        let at = self.scheduled?;
+        if self.queued.is_some_and(|queued| queued <= at) {
             return None;
         }
-        self.scheduled = next;
-        next
+        self.queued = Some(at);
+        Some(at)
+    }
+
+    /// The queue entry at `at` came up: is the node due now? If not, returns the later instant
+    /// it must be queued at instead (its schedule moved), if any.
+    pub fn dequeue(&mut self, at: Instant) -> Result<(), Option<Instant>> {
+        if self.queued != Some(at) {
+            // Superseded by an earlier entry, which has come up already.
+            return Err(None);
+        }
+        self.queued = match self.scheduled {
+            Some(scheduled) if scheduled == at => None,
+            later => later,
+        };
+        match self.queued {
+            None if self.scheduled.is_some() => Ok(()),
+            queued => Err(queued),
+        }
     }
 
     /// The next instant at which time alone changes this node's facts.

@@ -3,6 +3,7 @@
 //! status patches, events and metrics.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
 use super::health::HealthReason;
 use super::labels;
@@ -12,7 +13,8 @@ use super::status;
 use super::time::Instant;
 use super::vip::{self, lease_name};
 use crate::elect::Elector;
-use crate::model::catalog::{NodeFacts, SourceIp};
+use crate::elect::SharedNode;
+use crate::model::catalog::SourceIp;
 use crate::model::labels::active_for_label;
 
 impl Controller {
@@ -213,20 +215,23 @@ impl Controller {
         let dirty = std::mem::take(&mut self.dirty_nodes);
         let view = self.view(now);
         let Some(elector) = &mut self.elector else {
-            let facts: Vec<NodeFacts> = self
+            let nodes: Vec<SharedNode> = self
                 .nodes
-                .values()
-                .filter_map(|health| health.facts(&view))
+                .iter()
+                .filter_map(|(name, health)| health.facts(name, &view))
                 .collect();
-            let gateways: Vec<_> = self.gateways.values().map(|r| r.gateway.clone()).collect();
-            let elector = Elector::new(&gateways, &facts);
+            let gateways: Vec<_> = self
+                .gateways
+                .values()
+                .map(|r| Arc::clone(&r.gateway))
+                .collect();
+            let elector = Elector::from_shared(gateways, nodes);
             // Adopted holders are not decisions: no events, no failovers.
             self.decided = self
                 .gateways
                 .keys()
                 .map(|g| (g.clone(), self.current_holder(g)))
                 .collect();
-            self.fed = facts.into_iter().map(|f| (f.name.clone(), f)).collect();
             self.dirty_gateways.clear();
             self.restatus.clear();
             self.elector = Some(elector);
@@ -234,17 +239,16 @@ impl Controller {
         };
         let mut changed = BTreeSet::new();
         for name in dirty {
-            let facts = self.nodes.get(&name).and_then(|health| health.facts(&view));
-            match facts {
-                None => {
-                    if self.fed.remove(&name).is_some() {
-                        changed.extend(elector.delete_node(&name));
-                    }
-                }
-                Some(facts) => {
-                    if self.fed.get(&name) != Some(&facts) {
-                        self.fed.insert(name, facts.clone());
-                        changed.extend(elector.apply_node(facts));
+            let node = self
+                .nodes
+                .get(&name)
+                .and_then(|health| health.facts(&name, &view));
+            // The elector's copy is what it was last given: only a difference is fed.
+            match node {
+                None => changed.extend(elector.delete_node(&name)),
+                Some(node) => {
+                    if elector.node(&name) != Some(&node) {
+                        changed.extend(elector.apply_shared(node));
                     }
                 }
             }
@@ -258,7 +262,7 @@ impl Controller {
         for name in dirty_gateways {
             match self.gateways.get(&name) {
                 Some(record) => {
-                    elector.apply_gateway(record.gateway.clone());
+                    elector.apply_shared_gateway(Arc::clone(&record.gateway));
                 }
                 None => {
                     elector.delete_gateway(&name);

@@ -77,7 +77,7 @@ pub(super) fn cannot_renew(node: Option<&NodeHealth>, view: &View) -> bool {
         return true;
     };
     let gone = node.node.as_ref().is_none_or(|n| n.deleting);
-    let agent_dead = !node.vip_pods.is_empty() && !node.vip_pods.values().any(|&ready| ready);
+    let agent_dead = node.vip_pods.none_ready();
     gone || node.proves_unreachable(view) || agent_dead
 }
 

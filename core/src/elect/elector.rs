@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use super::hash;
-use super::nodes::{NodeStore, Slot};
+use super::nodes::{NodeStore, SharedNode, Slot};
 use super::{Election, ElectionReason, GatewayElection};
 use crate::model::catalog::{Gateway, NodeFacts};
 use crate::model::labels::active_for_label;
@@ -24,10 +24,10 @@ use crate::model::labels::active_for_label;
 /// A gateway's eligible node names, shared by the gateways of one node group.
 type ReadyList = Arc<Vec<String>>;
 
-/// A gateway as election stores it.
+/// A gateway as election stores it (shared with the caller, like node labels).
 #[derive(Clone, Debug)]
 struct GatewayEntry {
-    gateway: Gateway,
+    gateway: Arc<Gateway>,
     /// [`hash::gateway_hash`] of the name.
     hash: u64,
     /// `active_for_label(name)`, computed once.
@@ -55,14 +55,23 @@ pub struct Elector {
 impl Elector {
     /// Runs the full election over `gateways` and `nodes`, adopting holders from node labels.
     pub fn new(gateways: &[Gateway], nodes: &[NodeFacts]) -> Self {
+        let gateways = gateways.iter().cloned().map(Arc::new).collect();
+        let nodes = nodes.iter().cloned().map(SharedNode::from).collect();
+        Elector::from_shared(gateways, nodes)
+    }
+
+    /// [`Elector::new`] over gateways and nodes shared with the caller: nothing is copied.
+    pub fn from_shared(gateways: Vec<Arc<Gateway>>, nodes: Vec<SharedNode>) -> Self {
         let mut elector = Elector::default();
         // Filling slots in name order makes every label posting list name-sorted, so the full
         // pass gets sorted `ready_nodes` without sorting per gateway.
-        for facts in canonical_nodes(nodes) {
-            elector.nodes.upsert(facts.clone());
+        let nodes = canonical_nodes(nodes);
+        elector.nodes.reserve(nodes.len());
+        for node in nodes {
+            elector.nodes.upsert(node);
         }
         for gateway in canonical_gateways(gateways) {
-            elector.insert_gateway(gateway.clone());
+            elector.insert_gateway(gateway);
         }
         // Gateways with the same selector and mode have the same eligible nodes: computed
         // once per group and shared.
@@ -123,10 +132,10 @@ impl Elector {
         self.election
     }
 
-    /// The facts last applied for `node`.
-    pub fn node(&self, node: &str) -> Option<&NodeFacts> {
+    /// The node as last applied.
+    pub fn node(&self, node: &str) -> Option<&SharedNode> {
         let slot = self.nodes.slot_of(node)?;
-        self.nodes.get(slot).map(|entry| &entry.facts)
+        self.nodes.get(slot).map(|entry| &entry.node)
     }
 
     /// Is `node` eligible for some gateway (in some gateway's `ready_nodes`)?
@@ -149,7 +158,7 @@ impl Elector {
         if self.select_all.iter().any(listed) {
             return true;
         }
-        entry.facts.labels.iter().any(|(key, value)| {
+        entry.node.labels().iter().any(|(key, value)| {
             self.by_anchor
                 .get(key)
                 .and_then(|values| values.get(value))
@@ -159,24 +168,30 @@ impl Elector {
 
     /// Inserts or replaces a node; returns the names (sorted) of gateways whose result changed.
     pub fn apply_node(&mut self, facts: NodeFacts) -> Vec<String> {
+        self.apply_shared(facts.into())
+    }
+
+    /// [`Elector::apply_node`] for a node whose labels may be shared with the caller.
+    pub fn apply_shared(&mut self, node: SharedNode) -> Vec<String> {
         let old = self
             .nodes
-            .slot_of(&facts.name)
+            .slot_of(node.name())
             .and_then(|slot| self.nodes.get(slot));
-        if old.is_some_and(|old| self.only_unselected_labels_differ(&old.facts, &facts)) {
+        if old.is_some_and(|old| self.only_unselected_labels_differ(&old.node, &node)) {
             // Same health, and no selector can see the difference: no result changes. The
             // labels are still stored, for adopting holders of gateways added later.
-            self.nodes.upsert(facts);
+            self.nodes.upsert(node);
             return Vec::new();
         }
-        let old_labels = old.map(|entry| entry.facts.labels.clone());
-        let mut affected = self.gateways_selecting(&facts.labels);
+        // The old labels are shared, not copied: `upsert` replaces the entry's `Arc` only.
+        let old_labels = old.map(|entry| Arc::clone(entry.node.labels()));
+        let mut affected = self.gateways_selecting(node.labels());
         if let Some(labels) = &old_labels {
             affected.extend(self.gateways_selecting(labels));
         }
-        let name = facts.name.clone();
-        let (slot, _) = self.nodes.upsert(facts);
-        self.refresh(&affected, &name, old_labels.as_ref(), Some(slot))
+        let name = node.name().to_owned();
+        let (slot, _) = self.nodes.upsert(node);
+        self.refresh(&affected, &name, old_labels.as_deref(), Some(slot))
     }
 
     /// Removes a node; returns the names (sorted) of gateways whose result changed.
@@ -184,14 +199,19 @@ impl Elector {
         let Some((_, entry)) = self.nodes.remove(node) else {
             return Vec::new();
         };
-        let affected = self.gateways_selecting(&entry.facts.labels);
-        self.refresh(&affected, node, Some(&entry.facts.labels), None)
+        let affected = self.gateways_selecting(entry.node.labels());
+        self.refresh(&affected, node, Some(entry.node.labels().as_ref()), None)
     }
 
     /// Inserts or replaces a gateway; returns whether its result changed. A replaced gateway
     /// keeps its active node while that node stays eligible; a new one adopts an eligible node
     /// carrying its `active-for-…` label.
     pub fn apply_gateway(&mut self, gateway: Gateway) -> bool {
+        self.apply_shared_gateway(Arc::new(gateway))
+    }
+
+    /// [`Elector::apply_gateway`] for a gateway shared with the caller.
+    pub fn apply_shared_gateway(&mut self, gateway: Arc<Gateway>) -> bool {
         let name = gateway.name.clone();
         let previous = self.remove_gateway(&name);
         self.insert_gateway(gateway);
@@ -221,7 +241,7 @@ impl Elector {
                 // An unchanged active node keeps the reason it already had.
                 if let Some(prev) = &previous
                     && prev.active.is_some()
-                    && prev.active.as_deref() == self.nodes.get(slot).map(|n| n.facts.name.as_str())
+                    && prev.active.as_deref() == self.nodes.get(slot).map(|n| n.node.name())
                 {
                     reason = prev.reason;
                 }
@@ -245,21 +265,21 @@ impl Elector {
     }
 
     /// Do `old` and `new` differ only in labels no gateway selector names?
-    fn only_unselected_labels_differ(&self, old: &NodeFacts, new: &NodeFacts) -> bool {
-        if old.name != new.name || old.health_key() != new.health_key() {
+    fn only_unselected_labels_differ(&self, old: &SharedNode, new: &SharedNode) -> bool {
+        if old.name() != new.name() || old.health_key() != new.health_key() {
             return false;
         }
         let unselected = |key: &String| !self.selector_keys.contains_key(key);
+        let (old, new) = (old.labels(), new.labels());
         let changed_or_gone = old
-            .labels
             .iter()
-            .filter(|(k, v)| new.labels.get(*k) != Some(*v))
+            .filter(|(k, v)| new.get(*k) != Some(*v))
             .map(|(k, _)| k);
-        let added = new.labels.keys().filter(|k| !old.labels.contains_key(*k));
+        let added = new.keys().filter(|k| !old.contains_key(*k));
         changed_or_gone.chain(added).all(unselected)
     }
 
-    fn insert_gateway(&mut self, gateway: Gateway) {
+    fn insert_gateway(&mut self, gateway: Arc<Gateway>) {
         let name = gateway.name.clone();
         for key in gateway.node_selector.keys() {
             *self.selector_keys.entry(key.clone()).or_default() += 1;
@@ -330,7 +350,7 @@ impl Elector {
         });
         let names = slots
             .iter()
-            .filter_map(|&slot| self.nodes.get(slot).map(|n| n.facts.name.clone()))
+            .filter_map(|&slot| self.nodes.get(slot).map(|n| n.node.name().to_owned()))
             .collect();
         (slots, names)
     }
@@ -346,7 +366,7 @@ impl Elector {
             .min_by(|(_, a), (_, b)| {
                 hash::weight(entry.hash, a.hash)
                     .cmp(&hash::weight(entry.hash, b.hash))
-                    .then_with(|| a.facts.name.cmp(&b.facts.name))
+                    .then_with(|| a.node.name().cmp(b.node.name()))
             })
             .map(|(slot, _)| slot)
     }
@@ -361,7 +381,7 @@ impl Elector {
         let Some(node) = self.nodes.get(slot) else {
             return;
         };
-        let active = Some(node.facts.name.clone());
+        let active = Some(node.node.name().to_owned());
         self.election.gateways.insert(
             gateway.to_owned(),
             GatewayElection {
@@ -412,7 +432,7 @@ impl Elector {
             };
             let was_matching = old_labels.is_some_and(|labels| entry.gateway.selects(labels));
             let current = slot.and_then(|s| self.nodes.get(s));
-            let now_matching = current.is_some_and(|n| entry.gateway.selects(&n.facts.labels));
+            let now_matching = current.is_some_and(|n| entry.gateway.selects(n.node.labels()));
             let now_eligible =
                 now_matching && current.is_some_and(|n| n.healthy_for(&entry.gateway));
             entry.matching = entry.matching + usize::from(now_matching) - usize::from(was_matching);
@@ -482,9 +502,9 @@ fn choose(nodes: &NodeStore, gateway_hash: u64, eligible: &[Slot]) -> Option<Slo
         .filter_map(|&slot| nodes.get(slot).map(|node| (slot, node)))
         .min_by_key(|&(_, n)| {
             (
-                !n.facts.settled,
+                !n.node.settled(),
                 hash::weight(gateway_hash, n.hash),
-                n.facts.name.as_str(),
+                n.node.name(),
             )
         })
         .map(|(slot, _)| slot)
@@ -501,27 +521,25 @@ fn vacant_reason(matching: usize) -> ElectionReason {
 /// Nodes sorted by name, one per name. Node names are unique in a cluster; if an input repeats
 /// one anyway, the copy that sorts first by its facts wins, so the result still does not depend
 /// on input order.
-fn canonical_nodes(nodes: &[NodeFacts]) -> Vec<&NodeFacts> {
-    let mut sorted: Vec<&NodeFacts> = nodes.iter().collect();
-    sorted.sort_by(|a, b| {
-        a.name.cmp(&b.name).then_with(|| {
+fn canonical_nodes(mut nodes: Vec<SharedNode>) -> Vec<SharedNode> {
+    nodes.sort_by(|a, b| {
+        a.name().cmp(b.name()).then_with(|| {
             a.health_key()
                 .cmp(&b.health_key())
-                .then_with(|| a.labels.cmp(&b.labels))
+                .then_with(|| a.labels().cmp(b.labels()))
         })
     });
-    sorted.dedup_by(|later, first| later.name == first.name);
-    sorted
+    nodes.dedup_by(|later, first| later.name() == first.name());
+    nodes
 }
 
 /// Gateways sorted by name, one per name (the validated catalog guarantees uniqueness; repeats
 /// are resolved by their debug form so the result does not depend on input order).
-fn canonical_gateways(gateways: &[Gateway]) -> Vec<&Gateway> {
-    let mut sorted: Vec<&Gateway> = gateways.iter().collect();
-    sorted.sort_by(|a, b| match a.name.cmp(&b.name) {
+fn canonical_gateways(mut gateways: Vec<Arc<Gateway>>) -> Vec<Arc<Gateway>> {
+    gateways.sort_by(|a, b| match a.name.cmp(&b.name) {
         Ordering::Equal => format!("{a:?}").cmp(&format!("{b:?}")),
         other => other,
     });
-    sorted.dedup_by(|later, first| later.name == first.name);
-    sorted
+    gateways.dedup_by(|later, first| later.name == first.name);
+    gateways
 }

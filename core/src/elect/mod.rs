@@ -47,6 +47,7 @@ mod nodes;
 mod tests;
 
 pub use elector::Elector;
+pub use nodes::{SharedLabels, SharedNode};
 
 use crate::model::catalog::{Gateway, NodeFacts};
 

@@ -1,11 +1,69 @@
 //! The node store behind election: node facts in stable slots, their per-node precomputed data
 //! (hash, health verdicts) and an index from label `key=value`
 //! to the nodes carrying it, so a gateway finds its node group without scanning every node.
+//! Labels are kept behind an `Arc` ([`SharedNode`]): the controller keeps every node's labels
+//! for its own label diffs, and sharing them holds each map once instead of twice.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::hash;
-use crate::model::catalog::{Gateway, NodeFacts};
+use crate::model::catalog::{Gateway, HealthKey, NodeFacts};
+
+/// A node's labels, shareable between the Elector and whoever else keeps them.
+pub type SharedLabels = Arc<BTreeMap<String, String>>;
+
+/// A node as the Elector takes and keeps it: [`NodeFacts`] with the labels held apart, behind
+/// an `Arc`, so that a caller which keeps the labels anyway shares one copy with election.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedNode {
+    /// Everything but the labels; `facts.labels` is always empty.
+    facts: NodeFacts,
+    labels: SharedLabels,
+}
+
+impl SharedNode {
+    /// The node `facts` describe, with `labels` in place of `facts.labels` (which is dropped).
+    pub fn new(mut facts: NodeFacts, labels: SharedLabels) -> Self {
+        facts.labels = BTreeMap::new();
+        SharedNode { facts, labels }
+    }
+
+    /// `metadata.name`.
+    pub fn name(&self) -> &str {
+        &self.facts.name
+    }
+
+    /// `metadata.labels`.
+    pub fn labels(&self) -> &SharedLabels {
+        &self.labels
+    }
+
+    /// See [`NodeFacts::health_key`].
+    pub fn health_key(&self) -> HealthKey {
+        self.facts.health_key()
+    }
+
+    /// See [`NodeFacts::settled`].
+    pub fn settled(&self) -> bool {
+        self.facts.settled
+    }
+
+    /// The node as plain [`NodeFacts`] (copies the labels).
+    pub fn to_facts(&self) -> NodeFacts {
+        NodeFacts {
+            labels: (*self.labels).clone(),
+            ..self.facts.clone()
+        }
+    }
+}
+
+impl From<NodeFacts> for SharedNode {
+    fn from(mut facts: NodeFacts) -> Self {
+        let labels = Arc::new(std::mem::take(&mut facts.labels));
+        SharedNode { facts, labels }
+    }
+}
 
 /// Index of a node inside [`NodeStore`]; stable for the node's lifetime in the store.
 pub(super) type Slot = u32;
@@ -13,7 +71,7 @@ pub(super) type Slot = u32;
 /// One stored node and what election precomputes about it.
 #[derive(Clone, Debug)]
 pub(super) struct NodeEntry {
-    pub facts: NodeFacts,
+    pub node: SharedNode,
     /// [`hash::node_hash`] of the name.
     pub hash: u64,
     /// Healthy apart from the VIP agent: Ready, schedulable, not deleting, cilium-agent not
@@ -24,18 +82,18 @@ pub(super) struct NodeEntry {
 }
 
 impl NodeEntry {
-    fn new(facts: NodeFacts) -> Self {
+    fn new(node: SharedNode) -> Self {
         NodeEntry {
-            hash: hash::node_hash(&facts.name),
-            healthy: facts.is_healthy(),
-            vip_ok: facts.vip_agent_ok(),
-            facts,
+            hash: hash::node_hash(node.name()),
+            healthy: node.facts.is_healthy(),
+            vip_ok: node.facts.vip_agent_ok(),
+            node,
         }
     }
 
     /// May this node carry `gateway`? (Settling is not part of eligibility.)
     pub fn eligible_for(&self, gateway: &Gateway) -> bool {
-        self.healthy_for(gateway) && gateway.selects(&self.facts.labels)
+        self.healthy_for(gateway) && gateway.selects(&self.node.labels)
     }
 
     /// Eligibility for `gateway` of a node already known to match its selector.
@@ -55,6 +113,13 @@ pub(super) struct NodeStore {
 }
 
 impl NodeStore {
+    /// Room for `additional` more nodes, exactly: a store filled once (the first election)
+    /// would otherwise keep up to twice the slots it needs.
+    pub fn reserve(&mut self, additional: usize) {
+        self.slots.reserve_exact(additional);
+        self.by_name.reserve(additional);
+    }
+
     pub fn get(&self, slot: Slot) -> Option<&NodeEntry> {
         self.slots.get(slot as usize).and_then(Option::as_ref)
     }
@@ -72,24 +137,24 @@ impl NodeStore {
             .map(|(slot, _)| slot as Slot)
     }
 
-    /// Inserts or replaces the node called `facts.name`; returns its slot and the facts it
+    /// Inserts or replaces the node called `node.name()`; returns its slot and the node it
     /// replaced.
-    pub fn upsert(&mut self, facts: NodeFacts) -> (Slot, Option<NodeFacts>) {
-        let entry = NodeEntry::new(facts);
-        if let Some(slot) = self.slot_of(&entry.facts.name) {
+    pub fn upsert(&mut self, node: SharedNode) -> (Slot, Option<SharedNode>) {
+        let entry = NodeEntry::new(node);
+        if let Some(slot) = self.slot_of(entry.node.name()) {
             let old = self.slots[slot as usize].take();
             if let Some(old) = &old
-                && old.facts.labels != entry.facts.labels
+                && old.node.labels != entry.node.labels
             {
                 // Only the pairs that changed: most of a node's labels stay, and the
                 // posting lists of common pairs hold thousands of slots.
-                let gone = pairs_missing_from(&old.facts.labels, &entry.facts.labels);
-                let added = pairs_missing_from(&entry.facts.labels, &old.facts.labels);
+                let gone = pairs_missing_from(&old.node.labels, &entry.node.labels);
+                let added = pairs_missing_from(&entry.node.labels, &old.node.labels);
                 self.unindex(slot, &gone);
                 self.index(slot, &added);
             }
             self.slots[slot as usize] = Some(entry);
-            return (slot, old.map(|old| old.facts));
+            return (slot, old.map(|old| old.node));
         }
         let slot = match self.free.pop() {
             Some(slot) => slot,
@@ -98,8 +163,8 @@ impl NodeStore {
                 (self.slots.len() - 1) as Slot
             }
         };
-        self.index(slot, &entry.facts.labels);
-        self.by_name.insert(entry.facts.name.clone(), slot);
+        self.index(slot, &entry.node.labels);
+        self.by_name.insert(entry.node.name().to_owned(), slot);
         self.slots[slot as usize] = Some(entry);
         (slot, None)
     }
@@ -108,7 +173,7 @@ impl NodeStore {
     pub fn remove(&mut self, name: &str) -> Option<(Slot, NodeEntry)> {
         let slot = self.by_name.remove(name)?;
         let entry = self.slots.get_mut(slot as usize)?.take()?;
-        self.unindex(slot, &entry.facts.labels);
+        self.unindex(slot, &entry.node.labels);
         self.free.push(slot);
         Some((slot, entry))
     }
@@ -140,7 +205,7 @@ impl NodeStore {
                 self.get(slot).is_some_and(|node| {
                     selector
                         .iter()
-                        .all(|(k, v)| node.facts.labels.get(k) == Some(v))
+                        .all(|(k, v)| node.node.labels.get(k) == Some(v))
                 })
             })
             .collect()
