@@ -44,6 +44,13 @@ chmod +x "$wrapper"
 echo "== sync_scale under heaptrack (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 SCALE_TRIALS=${SCALE_TRIALS:-20} SCALE_ALLOCATOR_ENV=off SCALE_EGRESSC="$wrapper" \
     "$harness" --bench >"$OUT/bench.txt" 2>&1
+# The harness stops the process it started, which is heaptrack's launcher: egressc itself is
+# left running. End it (SIGTERM: egressc exits cleanly and heaptrack completes its profile).
+pkill -TERM -f "^$OUT/egressc-sysalloc " || true
+for _ in $(seq 100); do
+    pgrep -f "^$OUT/egressc-sysalloc " >/dev/null || break
+    sleep 0.3
+done
 # The first process's profile (process ids may wrap, so not by name or time).
 first=$OUT/heap.$(head -1 "$OUT/pids").zst
 
