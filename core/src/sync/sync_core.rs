@@ -320,7 +320,7 @@ impl SyncCore {
                 continue;
             };
             plan.events.push(EventWrite {
-                regarding: reference(object),
+                regarding: reference(&object),
                 warning: event.warning,
                 reason: event.reason.to_owned(),
                 note: event.message,
@@ -352,7 +352,7 @@ impl SyncCore {
             .collect();
         for change in changes {
             let object = if change.kind == GATEWAY_KIND {
-                self.index.gateways.object(&change.name).cloned()
+                self.index.gateways.object(&change.name)
             } else {
                 self.index.policies.object(&change.name)
             };
@@ -471,7 +471,7 @@ impl SyncCore {
                     .and_then(|p| {
                         p.pointer("/spec/egressGatewayName")
                             .and_then(Value::as_str)
-                            .map(|g| index.gateways.object(g).is_none())
+                            .map(|g| !index.gateways.contains(g))
                     })
                     .unwrap_or(false)
             })
