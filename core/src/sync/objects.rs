@@ -166,6 +166,11 @@ impl<E: Entry> Store<E> {
         }
     }
 
+    /// Every object's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
     /// Is object `name` known?
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
