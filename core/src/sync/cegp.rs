@@ -22,18 +22,52 @@ use crate::render::MANAGED_BY_KEY;
 use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
-/// What [`differs`] compares of a CEGP: digests of `spec` and of
+/// What [`RenderedCegp::differs`] compares of a CEGP: digests of `spec` and of
 /// `metadata.ownerReferences` (over keys in sorted order, so key order never matters) and
 /// `metadata.labels`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CegpSummary {
     spec: Option<[u8; 32]>,
     owners: Option<[u8; 32]>,
-    /// `metadata.labels`, sorted by key: a boxed slice rather than a map, since 20,000
-    /// summaries (observed and rendered) of a few labels each were ~15 MB as JSON maps
-    /// (a map node is allocated for eleven entries).
-    labels: Box<[(String, Value)]>,
-    uid: Option<String>,
+    labels: Labels,
+    uid: Option<Box<str>>,
+}
+
+/// `metadata.labels` of a CEGP, sorted by key, in one exact-size text: per label the key's
+/// length, `:`, the key, the value's JSON text's length, `:`, that text. 20,000 summaries
+/// (observed and rendered) of three labels each were ~15 MB as JSON maps (a map node is
+/// allocated for eleven entries) and ~6 MB as a slice of a string and a JSON value per label.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Labels(Box<str>);
+
+impl Labels {
+    fn of(labels: Option<&serde_json::Map<String, Value>>) -> Self {
+        use std::fmt::Write;
+        let mut text = String::new();
+        // A JSON map iterates in key order.
+        for (key, value) in labels.into_iter().flatten() {
+            let value = value.to_string();
+            let _ = write!(text, "{}:{key}{}:{value}", key.len(), value.len());
+        }
+        Labels(text.into_boxed_str())
+    }
+
+    /// `(key, the value's JSON text)`, sorted by key.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut rest = &*self.0;
+        let mut field = move || {
+            let (len, tail) = rest.split_once(':')?;
+            let (field, tail) = tail.split_at_checked(len.parse().ok()?)?;
+            rest = tail;
+            Some(field)
+        };
+        std::iter::from_fn(move || Some((field()?, field()?)))
+    }
+
+    /// The JSON text of label `key`'s value.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
 }
 
 impl CegpSummary {
@@ -46,16 +80,8 @@ impl CegpSummary {
     /// label, which everything egressc renders carries; a CEGP without it was written by
     /// someone else and is never written or deleted by `sync`.
     pub fn is_owned(&self) -> bool {
-        self.label(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY)
-    }
-
-    /// The value of label `key`.
-    fn label(&self, key: &str) -> Option<&Value> {
-        let at = self
-            .labels
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()?;
-        Some(&self.labels[at].1)
+        // The JSON text of a string value is canonical: equal exactly when the strings are.
+        self.labels.get(MANAGED_BY_KEY) == Some(&*Value::from(MANAGED_BY).to_string())
     }
 }
 
@@ -65,24 +91,13 @@ impl CegpSummary {
         CegpSummary {
             spec: cegp.get("spec").map(digest),
             owners: cegp.pointer("/metadata/ownerReferences").map(digest),
-            labels: sorted_labels(cegp),
+            labels: Labels::of(cegp.pointer("/metadata/labels").and_then(Value::as_object)),
             uid: cegp
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
+                .map(Into::into),
         }
     }
-}
-
-/// `metadata.labels` of `cegp`, sorted by key (for [`CegpSummary::label`]).
-fn sorted_labels(cegp: &Value) -> Box<[(String, Value)]> {
-    let mut labels: Vec<(String, Value)> = cegp
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
-    labels.into_boxed_slice()
 }
 
 /// SHA-256 over a canonical encoding of `value` (object keys sorted).
@@ -128,28 +143,24 @@ fn digest(value: &Value) -> [u8; 32] {
 
 /// One policy's rendered CEGP, without owner references, as its summary: what a write pass
 /// compares with the observed CEGP. The object itself is rendered again for the writes that
-/// are needed ([`CegpCompiler::body`]): 10,000 renderings kept as JSON text were ~10 MB, and
+/// are needed ([`CegpCompiler::body_of`]): 10,000 renderings kept as JSON text were ~10 MB, and
 /// after the first pass almost none of them is ever written again.
 #[derive(Clone, Debug)]
 pub struct RenderedCegp {
-    summary: CegpSummary,
+    spec: Option<[u8; 32]>,
+    labels: Labels,
 }
 
 impl RenderedCegp {
     fn new(rendered: &Value) -> Self {
-        RenderedCegp {
-            summary: CegpSummary::of(rendered),
-        }
+        let CegpSummary { spec, labels, .. } = CegpSummary::of(rendered);
+        RenderedCegp { spec, labels }
     }
 
-    /// Does `observed` differ from [`CegpCompiler::body`] in what egressc writes?
+    /// Does `observed` differ from [`CegpCompiler::body_of`] in what egressc writes?
     pub fn differs(&self, observed: Option<&CegpSummary>, policy: &str, uid: &str) -> bool {
-        let owners = owner_references(policy, uid);
-        let wanted = CegpSummary {
-            owners: Some(digest(&owners)),
-            ..self.summary.clone()
-        };
-        summaries_differ(observed, &wanted)
+        let owners = Some(digest(&owner_references(policy, uid)));
+        summaries_differ(observed, self.spec, owners, &self.labels)
     }
 }
 
@@ -274,18 +285,21 @@ pub fn owned_by_policy(mut rendered: Value, policy: &str, uid: &str) -> Value {
     rendered
 }
 
-/// Does the observed CEGP differ from the desired one in what egressc writes (spec, owner
-/// references, and the labels egressc sets; other labels may be added by others)?
-fn summaries_differ(observed: Option<&CegpSummary>, desired: &CegpSummary) -> bool {
+/// Does the observed CEGP differ from the desired one (its spec and owner references digests
+/// and labels) in what egressc writes (spec, owner references, and the labels egressc sets;
+/// other labels may be added by others)?
+fn summaries_differ(
+    observed: Option<&CegpSummary>,
+    spec: Option<[u8; 32]>,
+    owners: Option<[u8; 32]>,
+    labels: &Labels,
+) -> bool {
     let Some(observed) = observed else {
         return true;
     };
-    observed.spec != desired.spec
-        || observed.owners != desired.owners
-        || desired
-            .labels
-            .iter()
-            .any(|(k, v)| observed.label(k) != Some(v))
+    observed.spec != spec
+        || observed.owners != owners
+        || labels.iter().any(|(k, v)| observed.labels.get(k) != Some(v))
 }
 
 #[cfg(test)]
@@ -295,7 +309,8 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
-        summaries_differ(observed, &CegpSummary::of(desired))
+        let desired = CegpSummary::of(desired);
+        summaries_differ(observed, desired.spec, desired.owners, &desired.labels)
     }
 
     /// Test views of the compiler over a whole catalog.
@@ -427,5 +442,32 @@ mod tests {
         assert!(differs(Some(&CegpSummary::of(&observed)), &desired));
         let other_owner = owned_by_policy(desired.clone(), "p", "uid-2");
         assert!(differs(Some(&CegpSummary::of(&desired)), &other_owner));
+        let mut relabelled = desired.clone();
+        relabelled["metadata"]["labels"][crate::render::POLICY_KEY] = json!("q");
+        assert!(differs(Some(&CegpSummary::of(&relabelled)), &desired));
+        relabelled["metadata"]["labels"][crate::render::POLICY_KEY] = json!(1);
+        assert!(differs(Some(&CegpSummary::of(&relabelled)), &desired));
+        let mut unlabelled = desired.clone();
+        unlabelled["metadata"]["labels"] = json!({});
+        assert!(differs(Some(&CegpSummary::of(&unlabelled)), &desired));
+    }
+
+    #[test]
+    fn labels_read_back_as_written_whatever_their_characters() {
+        let map = json!({"a:1": "2:b", "": "", "k": {"x": [1, "y"]}, "z\u{0}": "9"});
+        let labels = Labels::of(map.as_object());
+        let read: Vec<(String, Value)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).expect("JSON text")))
+            .collect();
+        let expected: Vec<(String, Value)> = map
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(read, expected);
+        assert_eq!(labels.get("a:1"), Some("\"2:b\""));
+        assert_eq!(labels.get("missing"), None);
     }
 }
