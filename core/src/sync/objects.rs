@@ -230,11 +230,11 @@ pub struct GatewayEntry {
     /// `metadata.creationTimestamp` (read for every gateway on each gateway change).
     created: Box<str>,
     revision: Revision,
-    /// Validated on its own.
-    own: Result<Gateway, String>,
+    /// Validated on its own (shared with `last_good`).
+    own: Result<Arc<Gateway>, String>,
     /// After the checks across gateways.
     verdict: Verdict,
-    last_good: Option<(Gateway, i64)>,
+    last_good: Option<(Arc<Gateway>, i64)>,
 }
 
 impl Entry for GatewayEntry {
@@ -245,7 +245,7 @@ impl Entry for GatewayEntry {
         &self.verdict
     }
     fn last_good(&self) -> Option<&Gateway> {
-        self.last_good.as_ref().map(|(g, _)| g)
+        self.last_good.as_ref().map(|(g, _)| &**g)
     }
 }
 
@@ -262,7 +262,7 @@ impl Store<GatewayEntry> {
         let revision = revision(&object);
         let (own, revised) = match self.entries.get(&name) {
             Some(entry) if entry.revision == revision => (entry.own.clone(), false),
-            _ => (validation::gateway(&name, &object, options), true),
+            _ => (validation::gateway(&name, &object, options).map(Arc::new), true),
         };
         let previous = self.entries.remove(&name);
         let entry = GatewayEntry {
@@ -338,8 +338,8 @@ impl Store<GatewayEntry> {
             };
             if let (Ok(gateway), Verdict::Valid) = (&entry.own, &verdict) {
                 let generation = entry.revision.1;
-                if entry.last_good.as_ref() != Some(&(gateway.clone(), generation)) {
-                    entry.last_good = Some((gateway.clone(), generation));
+                if entry.last_good.as_ref() != Some(&(Arc::clone(gateway), generation)) {
+                    entry.last_good = Some((Arc::clone(gateway), generation));
                     self.index.insert(name.clone());
                 }
             }
@@ -360,7 +360,7 @@ impl Store<GatewayEntry> {
                 Some(entry) => {
                     if let Some((gateway, generation)) = &entry.last_good {
                         let status = convert::gateway_status(&parse(&entry.object));
-                        present.push((gateway.clone(), *generation, status));
+                        present.push((Gateway::clone(gateway), *generation, status));
                     }
                 }
                 None => gone.push(name),
