@@ -299,7 +299,9 @@ fn summaries_differ(
     };
     observed.spec != spec
         || observed.owners != owners
-        || labels.iter().any(|(k, v)| observed.labels.get(k) != Some(v))
+        || labels
+            .iter()
+            .any(|(k, v)| observed.labels.get(k) != Some(v))
 }
 
 #[cfg(test)]

@@ -102,7 +102,12 @@ fn kept(mut object: Value) -> Box<str> {
         }
     }
     if let Value::Object(fields) = &mut object {
-        fields.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "spec" | "metadata" | "status"));
+        fields.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "apiVersion" | "kind" | "spec" | "metadata" | "status"
+            )
+        });
         retain(fields.get_mut("metadata"), &KEPT_METADATA);
         retain(fields.get_mut("status"), &KEPT_STATUS);
     }
@@ -195,7 +200,10 @@ impl<E: Entry> Store<E> {
     /// The last good value of every object, sorted by name (borrowed: 10,000 policies are
     /// worth not copying for every CEGP pass).
     pub fn last_good_refs(&self) -> Vec<&E::Value> {
-        self.entries.values().filter_map(|e| e.last_good()).collect()
+        self.entries
+            .values()
+            .filter_map(|e| e.last_good())
+            .collect()
     }
 
     /// The last good value of object `name`.
@@ -262,7 +270,10 @@ impl Store<GatewayEntry> {
         let revision = revision(&object);
         let (own, revised) = match self.entries.get(&name) {
             Some(entry) if entry.revision == revision => (entry.own.clone(), false),
-            _ => (validation::gateway(&name, &object, options).map(Arc::new), true),
+            _ => (
+                validation::gateway(&name, &object, options).map(Arc::new),
+                true,
+            ),
         };
         let previous = self.entries.remove(&name);
         let entry = GatewayEntry {
@@ -545,7 +556,10 @@ mod tests {
         let metadata = expected["metadata"].as_object_mut().expect("object");
         metadata.remove("annotations");
         metadata.remove("finalizers");
-        expected["status"].as_object_mut().expect("object").remove("other");
+        expected["status"]
+            .as_object_mut()
+            .expect("object")
+            .remove("other");
         assert_eq!(parse(&kept(object)), expected);
         // A status without any field read is still a status (the core sees one stored).
         let bare = json!({"metadata": {"name": "g"}, "status": {"other": 1}});
