@@ -24,9 +24,13 @@ use crate::validate::documents::POLICY_KIND;
 
 /// What [`RenderedCegp::differs`] compares of a CEGP: digests of `spec` and of
 /// `metadata.ownerReferences` (over keys in sorted order, so key order never matters) and
-/// `metadata.labels`.
+/// `metadata.labels`. Boxed: 10,000 are kept in a map, whose nodes have room for eleven.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CegpSummary {
+pub struct CegpSummary(Box<Summary>);
+
+/// The fields of a [`CegpSummary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Summary {
     spec: Option<[u8; 32]>,
     owners: Option<[u8; 32]>,
     labels: Labels,
@@ -73,7 +77,7 @@ impl Labels {
 impl CegpSummary {
     /// `metadata.uid` of the observed object (none for a rendering).
     pub fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
+        self.0.uid.as_deref()
     }
 
     /// Does egressc own this CEGP? Ownership is the `app.kubernetes.io/managed-by: egressc`
@@ -81,14 +85,14 @@ impl CegpSummary {
     /// someone else and is never written or deleted by `sync`.
     pub fn is_owned(&self) -> bool {
         // The JSON text of a string value is canonical: equal exactly when the strings are.
-        self.labels.get(MANAGED_BY_KEY) == Some(&*Value::from(MANAGED_BY).to_string())
+        self.0.labels.get(MANAGED_BY_KEY) == Some(&*Value::from(MANAGED_BY).to_string())
     }
 }
 
 impl CegpSummary {
     /// The summary of a CEGP object.
     pub fn of(cegp: &Value) -> Self {
-        CegpSummary {
+        CegpSummary(Box::new(Summary {
             spec: cegp.get("spec").map(digest),
             owners: cegp.pointer("/metadata/ownerReferences").map(digest),
             labels: Labels::of(cegp.pointer("/metadata/labels").and_then(Value::as_object)),
@@ -96,7 +100,7 @@ impl CegpSummary {
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
                 .map(Into::into),
-        }
+        }))
     }
 }
 
@@ -153,7 +157,7 @@ pub struct RenderedCegp {
 
 impl RenderedCegp {
     fn new(rendered: &Value) -> Self {
-        let CegpSummary { spec, labels, .. } = CegpSummary::of(rendered);
+        let Summary { spec, labels, .. } = *CegpSummary::of(rendered).0;
         RenderedCegp { spec, labels }
     }
 
@@ -164,14 +168,18 @@ impl RenderedCegp {
     }
 }
 
+/// A cached rendering: the fingerprint of its inputs and the result.
+type Cached = ([u8; 32], Result<RenderedCegp, String>);
+
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
 #[derive(Clone)]
 pub struct CegpCompiler {
     /// Shared by clones (the compiled templates never change).
     renderer: std::sync::Arc<Renderer>,
     options: RenderOptions,
-    /// Policy name → (fingerprint of the policy and its gateway, rendering).
-    cache: BTreeMap<String, ([u8; 32], Result<RenderedCegp, String>)>,
+    /// Policy name → (fingerprint of the policy and its gateway, rendering), boxed like a
+    /// [`CegpSummary`].
+    cache: BTreeMap<String, Box<Cached>>,
 }
 
 impl std::fmt::Debug for CegpCompiler {
@@ -219,12 +227,13 @@ impl CegpCompiler {
             let fresh = self
                 .cache
                 .get(&policy.name)
-                .is_some_and(|(seen, _)| *seen == inputs);
+                .is_some_and(|cached| cached.0 == inputs);
             if !fresh {
                 let result = self
                     .render_one(policy, gateway)
                     .map(|value| RenderedCegp::new(&value));
-                self.cache.insert(policy.name.clone(), (inputs, result));
+                self.cache
+                    .insert(policy.name.clone(), Box::new((inputs, result)));
             }
             names.insert(policy.name.clone());
         }
@@ -234,7 +243,7 @@ impl CegpCompiler {
 
     /// The last rendering of policy `name` (from the last [`CegpCompiler::render`]).
     pub fn cached(&self, name: &str) -> Option<&Result<RenderedCegp, String>> {
-        self.cache.get(name).map(|(_, result)| result)
+        self.cache.get(name).map(|cached| &cached.1)
     }
 
     fn render_one(&self, policy: &Policy, gateway: &Gateway) -> Result<Value, String> {
@@ -297,11 +306,11 @@ fn summaries_differ(
     let Some(observed) = observed else {
         return true;
     };
-    observed.spec != spec
-        || observed.owners != owners
+    observed.0.spec != spec
+        || observed.0.owners != owners
         || labels
             .iter()
-            .any(|(k, v)| observed.labels.get(k) != Some(v))
+            .any(|(k, v)| observed.0.labels.get(k) != Some(v))
 }
 
 #[cfg(test)]
@@ -312,7 +321,12 @@ mod tests {
 
     fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
         let desired = CegpSummary::of(desired);
-        summaries_differ(observed, desired.spec, desired.owners, &desired.labels)
+        summaries_differ(
+            observed,
+            desired.0.spec,
+            desired.0.owners,
+            &desired.0.labels,
+        )
     }
 
     /// Test views of the compiler over a whole catalog.

@@ -267,9 +267,13 @@ impl Store<GatewayEntry> {
         let Some(name) = name_of(&object) else {
             return false;
         };
-        let revision = revision(&object);
+        let mut revision = revision(&object);
         let (own, revised) = match self.entries.get(&name) {
-            Some(entry) if entry.revision == revision => (entry.own.clone(), false),
+            Some(entry) if entry.revision == revision => {
+                // The same uid shared on: policies' cache keys hold it.
+                revision = entry.revision.clone();
+                (entry.own.clone(), false)
+            }
             _ => (
                 validation::gateway(&name, &object, options).map(Arc::new),
                 true,
@@ -438,7 +442,10 @@ impl Store<PolicyEntry> {
             Some(entry) => {
                 entry.raw = raw;
                 entry.gateway = gateway;
-                entry.revision = revision;
+                // A status change keeps the revision and its uid, shared with `checked`.
+                if entry.revision != revision {
+                    entry.revision = revision;
+                }
             }
             None => {
                 self.entries.insert(
