@@ -272,8 +272,9 @@ impl Index {
     }
 
     /// The keys of `source`'s objects applied and not deleted or forgotten since, sorted:
-    /// read from where each source's objects are kept. (A heartbeat Lease is not kept, and
-    /// forgetting one does nothing: none are listed.)
+    /// read from where each source's objects are kept, since each is kept exactly when it
+    /// has a key (a name; for a Node, `convert::node` answers for every named one). A
+    /// heartbeat Lease is not kept, and forgetting one does nothing: none are listed.
     fn known(&self, source: Source) -> Box<dyn Iterator<Item = &str> + '_> {
         let nodes = move |kind: NodeKind| {
             self.node_labels
@@ -643,6 +644,23 @@ mod tests {
                 .contains_key(&(NodeKind::Node, "n1".to_owned()))
         );
         listed(&mut index, Source::Node, Vec::new());
+        assert!(index.node_labels.is_empty());
+        // Policies, CEGPs and CiliumNodes: the keys are read from their stores.
+        listed(
+            &mut index,
+            Source::Policy,
+            vec![policy("p1", "b"), policy("p2", "b")],
+        );
+        listed(&mut index, Source::Policy, vec![policy("p2", "b")]);
+        assert_eq!(index.policies.names().collect::<Vec<_>>(), ["p2"]);
+        let cegp = |name: &str| Object::Cegp(json!({"metadata": {"name": name}}));
+        listed(&mut index, Source::Cegp, vec![cegp("c1"), cegp("c2")]);
+        listed(&mut index, Source::Cegp, vec![cegp("c1")]);
+        assert_eq!(index.cegps.keys().collect::<Vec<_>>(), ["c1"]);
+        let cilium_node = |name: &str| Object::CiliumNode(json!({"metadata": {"name": name}}));
+        listed(&mut index, Source::CiliumNode, vec![cilium_node("n1")]);
+        assert_eq!(index.node_labels.len(), 1);
+        listed(&mut index, Source::CiliumNode, Vec::new());
         assert!(index.node_labels.is_empty());
     }
 
