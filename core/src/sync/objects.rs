@@ -19,9 +19,11 @@ use serde_json::Value;
 use super::convert;
 use super::validation;
 use crate::controller::ObservedStatus;
+use crate::model::api::API_VERSION;
 use crate::model::catalog::{Gateway, Policy};
 use crate::model::labels::{MAX_VERBATIM_GATEWAY_NAME, active_for_label};
 use crate::validate::Options;
+use crate::validate::documents::{GATEWAY_KIND, POLICY_KIND};
 
 /// Validity of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,18 +69,33 @@ fn created_of(object: &Value) -> Box<str> {
         .into()
 }
 
-/// The `metadata` fields something reads of a stored gateway or policy: the name, the uid,
-/// generation and resourceVersion (verdict cache, `observedGeneration`, Event references),
-/// the labels (validated with the spec) and the creation time (the older of two gateways
-/// keeps a shared VIP).
-const KEPT_METADATA: [&str; 6] = [
-    "name",
-    "uid",
-    "generation",
-    "resourceVersion",
-    "labels",
-    "creationTimestamp",
-];
+/// What a store keeps of its kind's objects (see [`kept`]).
+struct Shape {
+    /// The kind's `kind`: with the group's `apiVersion`, left out of the text.
+    kind: &'static str,
+    /// The `metadata` fields something reads: the name, the uid, generation and
+    /// resourceVersion (verdict cache, `observedGeneration`, Event references), the labels
+    /// (validated with the spec) and for gateways the creation time (the older of two
+    /// gateways keeps a shared VIP).
+    metadata: &'static [&'static str],
+}
+
+const GATEWAY_SHAPE: Shape = Shape {
+    kind: GATEWAY_KIND,
+    metadata: &[
+        "name",
+        "uid",
+        "generation",
+        "resourceVersion",
+        "labels",
+        "creationTimestamp",
+    ],
+};
+
+const POLICY_SHAPE: Shape = Shape {
+    kind: POLICY_KIND,
+    metadata: &["name", "uid", "generation", "resourceVersion", "labels"],
+};
 
 /// The `status` fields something reads: the stored conditions and `observedGeneration`
 /// (which status patches are needed) and the gateway's election fields (the core's
@@ -90,17 +107,23 @@ const KEPT_STATUS: [&str; 4] = [
     "readyNodes",
 ];
 
+/// Starts kept text whose `apiVersion` and `kind` were the group's and the store's kind, and
+/// are left out (JSON text never starts with it).
+const TYPED: char = '~';
+
 /// `object` as compact JSON text of only what validation, statuses and Events read:
-/// `apiVersion`, `kind`, `spec`, and the [`KEPT_METADATA`] and [`KEPT_STATUS`] fields (a
+/// `apiVersion`, `kind`, `spec`, and the `shape`'s metadata and the [`KEPT_STATUS`] fields (a
 /// `status` is kept, possibly empty, whenever there is one: its presence is observed).
 /// Annotations (a `kubectl apply` copy of the object), finalizers and other server fields are
-/// dropped. The text is allocated to its exact length.
-fn kept(mut object: Value) -> Box<str> {
+/// dropped; the usual `apiVersion` and `kind` are written as [`TYPED`]. The text is allocated
+/// to its exact length.
+fn kept(mut object: Value, shape: &Shape) -> Box<str> {
     fn retain(value: Option<&mut Value>, keys: &[&str]) {
         if let Some(Value::Object(map)) = value {
             map.retain(|k, _| keys.contains(&k.as_str()));
         }
     }
+    let mut typed = false;
     if let Value::Object(fields) = &mut object {
         fields.retain(|k, _| {
             matches!(
@@ -108,15 +131,34 @@ fn kept(mut object: Value) -> Box<str> {
                 "apiVersion" | "kind" | "spec" | "metadata" | "status"
             )
         });
-        retain(fields.get_mut("metadata"), &KEPT_METADATA);
+        retain(fields.get_mut("metadata"), shape.metadata);
         retain(fields.get_mut("status"), &KEPT_STATUS);
+        let text = |key: &str| fields.get(key).and_then(Value::as_str);
+        typed = text("apiVersion") == Some(API_VERSION) && text("kind") == Some(shape.kind);
+        if typed {
+            fields.remove("apiVersion");
+            fields.remove("kind");
+        }
     }
-    object.to_string().into_boxed_str()
+    let text = object.to_string();
+    if typed {
+        format!("{TYPED}{text}").into_boxed_str()
+    } else {
+        text.into_boxed_str()
+    }
 }
 
-/// Parses text written by [`kept`].
-fn parse(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_default()
+/// Parses text written by [`kept`] with `shape`.
+fn parse(text: &str, shape: &Shape) -> Value {
+    let Some(text) = text.strip_prefix(TYPED) else {
+        return serde_json::from_str(text).unwrap_or_default();
+    };
+    let mut object: Value = serde_json::from_str(text).unwrap_or_default();
+    if let Value::Object(fields) = &mut object {
+        fields.insert("apiVersion".to_owned(), API_VERSION.into());
+        fields.insert("kind".to_owned(), shape.kind.into());
+    }
+    object
 }
 
 /// One stored object of a kind.
@@ -290,7 +332,7 @@ impl Store<GatewayEntry> {
             own,
             revision,
             created: created_of(&object),
-            object: kept(object),
+            object: kept(object, &GATEWAY_SHAPE),
         };
         self.entries.insert(name.clone(), Box::new(entry));
         self.unsettled.insert(name.clone());
@@ -308,7 +350,9 @@ impl Store<GatewayEntry> {
 
     /// The object of gateway `name`: its [`kept`] fields.
     pub fn object(&self, name: &str) -> Option<Value> {
-        self.entries.get(name).map(|e| parse(&e.object))
+        self.entries
+            .get(name)
+            .map(|e| parse(&e.object, &GATEWAY_SHAPE))
     }
 
     /// Gateways valid on their own that share a VIP (or an `active-for-…` label key) are
@@ -341,7 +385,12 @@ impl Store<GatewayEntry> {
             group.sort();
             let objects: Vec<(&str, Value)> = group
                 .iter()
-                .filter_map(|(_, n)| Some((n.as_str(), parse(&self.entries.get(n)?.object))))
+                .filter_map(|(_, n)| {
+                    Some((
+                        n.as_str(),
+                        parse(&self.entries.get(n)?.object, &GATEWAY_SHAPE),
+                    ))
+                })
                 .collect();
             let objects: Vec<(&str, &Value)> = objects.iter().map(|(n, o)| (*n, o)).collect();
             losers.extend(validation::shared_vip_losers(&objects, options));
@@ -374,7 +423,7 @@ impl Store<GatewayEntry> {
             match self.entries.get(&name) {
                 Some(entry) => {
                     if let Some((gateway, generation)) = &entry.last_good {
-                        let status = convert::gateway_status(&parse(&entry.object));
+                        let status = convert::gateway_status(&parse(&entry.object, &GATEWAY_SHAPE));
                         present.push((Gateway::clone(gateway), *generation, status));
                     }
                 }
@@ -437,7 +486,7 @@ impl Store<PolicyEntry> {
         self.unsettled.insert(name.clone());
         let gateway: Box<str> = gateway_of(&object).into();
         let revision = revision(&object);
-        let raw = kept(object);
+        let raw = kept(object, &POLICY_SHAPE);
         match self.entries.get_mut(&name) {
             Some(entry) => {
                 entry.raw = raw;
@@ -482,7 +531,7 @@ impl Store<PolicyEntry> {
 
     /// The object of policy `name`: its [`kept`] fields.
     pub fn object(&self, name: &str) -> Option<Value> {
-        self.entries.get(name).map(|e| parse(&e.raw))
+        self.entries.get(name).map(|e| parse(&e.raw, &POLICY_SHAPE))
     }
 
     /// `metadata.uid` of policy `name`.
@@ -519,11 +568,12 @@ impl Store<PolicyEntry> {
             validated = true;
             self.unsettled.insert(name.clone());
             if parsed.as_ref().is_none_or(|(n, _)| *n != &**gateway_name) {
-                let object = gateway_entry.map(|g| parse(&g.object));
+                let object = gateway_entry.map(|g| parse(&g.object, &GATEWAY_SHAPE));
                 parsed = Some((gateway_name, object));
             }
             let gateway = parsed.as_ref().and_then(|(n, g)| Some((*n, g.as_ref()?)));
-            let result = validation::policy(name, &parse(&entry.raw), gateway, options);
+            let result =
+                validation::policy(name, &parse(&entry.raw, &POLICY_SHAPE), gateway, options);
             let verdict = match result {
                 Ok(policy) => {
                     entry.last_good = Some(policy);
@@ -548,12 +598,12 @@ mod tests {
     #[test]
     fn kept_text_has_what_validation_statuses_and_events_read_and_nothing_else() {
         let object = json!({
-            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGatewayPolicy",
-            "metadata": {"name": "p", "uid": "u", "generation": 2, "resourceVersion": "7",
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": "g", "uid": "u", "generation": 2, "resourceVersion": "7",
                          "labels": {"team": "a"}, "creationTimestamp": "2026-01-01T00:00:00Z",
                          "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
                          "finalizers": ["f"]},
-            "spec": {"egressGatewayName": "gw"},
+            "spec": {"nodeSelector": {}},
             "status": {"observedGeneration": 1, "conditions": [{"type": "Ready"}],
                        "activeNodeName": "n1", "readyNodes": 2, "other": true},
             "extra": 1
@@ -567,11 +617,37 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("other");
-        assert_eq!(parse(&kept(object)), expected);
+        let text = kept(object.clone(), &GATEWAY_SHAPE);
+        assert!(text.starts_with(TYPED) && !text.contains("EgressGateway"));
+        assert_eq!(parse(&text, &GATEWAY_SHAPE), expected);
+        // A policy's creation time is not read.
+        let mut policy = object.clone();
+        policy["kind"] = json!(POLICY_KIND);
+        expected["kind"] = json!(POLICY_KIND);
+        expected["metadata"]
+            .as_object_mut()
+            .expect("object")
+            .remove("creationTimestamp");
+        assert_eq!(parse(&kept(policy, &POLICY_SHAPE), &POLICY_SHAPE), expected);
+        // Another apiVersion or kind is kept as it is.
+        for (key, other) in [
+            ("apiVersion", "network.deckhouse.io/v1beta1"),
+            ("kind", "X"),
+        ] {
+            let mut odd = object.clone();
+            odd[key] = json!(other);
+            let text = kept(odd, &GATEWAY_SHAPE);
+            assert_eq!(parse(&text, &GATEWAY_SHAPE)[key], json!(other));
+        }
+        let untyped = json!({"metadata": {"name": "g"}});
+        assert_eq!(
+            parse(&kept(untyped.clone(), &GATEWAY_SHAPE), &GATEWAY_SHAPE),
+            untyped
+        );
         // A status without any field read is still a status (the core sees one stored).
         let bare = json!({"metadata": {"name": "g"}, "status": {"other": 1}});
         assert_eq!(
-            parse(&kept(bare)),
+            parse(&kept(bare, &GATEWAY_SHAPE), &GATEWAY_SHAPE),
             json!({"metadata": {"name": "g"}, "status": {}})
         );
     }
