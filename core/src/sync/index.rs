@@ -1,5 +1,5 @@
 //! The in-memory index of [`super::sync_core::SyncCore`]: every watch event goes through
-//! [`Index::handle`], which keeps the raw objects the decisions need (gateways, policies, VIP
+//! [`Index::handle`], which keeps what the decisions need of the objects (gateways, policies, VIP
 //! Leases, managed CEGPs), validates gateways and policies (cached per object, so node churn
 //! never re-validates anything), and feeds the election's [`Controller`] it is handed. It also
 //! tracks which watches have listed, so the controller is only told "synced" when every cache
