@@ -171,7 +171,7 @@ fn echo(core: &mut SyncCore, plan: &Plan, now: Instant) {
         core.handle(now, Input::Watch(WatchEvent::Apply(object)));
     }
     for write in &plan.gateway_statuses {
-        if let Some(mut object) = core.index().gateways.object(&write.name).cloned() {
+        if let Some(mut object) = core.index().gateways.object(&write.name) {
             object["status"] = write.body.value()["status"].clone();
             let event = WatchEvent::Apply(Object::Gateway(object));
             core.handle(now, Input::Watch(event));

@@ -18,71 +18,103 @@ use crate::model::api::API_VERSION;
 use crate::model::catalog::{Catalog, Gateway, Policy};
 use crate::model::cilium::CiliumVersion;
 use crate::model::labels::MANAGED_BY;
-use crate::render::MANAGED_BY_KEY;
+use crate::render::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY};
 use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
-/// What [`differs`] compares of a CEGP: digests of `spec` and of
+/// What [`RenderedCegp::differs`] compares of a CEGP: digests of `spec` and of
 /// `metadata.ownerReferences` (over keys in sorted order, so key order never matters) and
-/// `metadata.labels`.
+/// `metadata.labels`. Boxed: 10,000 are kept in a map, whose nodes have room for eleven.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CegpSummary {
+pub struct CegpSummary(Box<Summary>);
+
+/// The fields of a [`CegpSummary`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Summary {
     spec: Option<[u8; 32]>,
     owners: Option<[u8; 32]>,
-    /// `metadata.labels`, sorted by key: a boxed slice rather than a map, since 20,000
-    /// summaries (observed and rendered) of a few labels each were ~15 MB as JSON maps
-    /// (a map node is allocated for eleven entries).
-    labels: Box<[(String, Value)]>,
-    uid: Option<String>,
+    labels: Labels,
+    uid: Option<Box<str>>,
+}
+
+/// `metadata.labels` of a CEGP, sorted by key, in one exact-size text: per label its key and
+/// its value's JSON text, each written as `#` and its index in [`COMMON_FIELDS`], or else as
+/// its length, `:` and itself. 20,000 summaries (observed and rendered) of three labels each
+/// were ~15 MB as JSON maps (a map node is allocated for eleven entries), ~6 MB as a slice of
+/// a string and a JSON value per label, ~3.5 MB spelling out the keys every CEGP carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Labels(Box<str>);
+
+/// What nearly every CEGP's labels contain, written as `#<index>` in [`Labels`]: the keys
+/// egressc sets and the managed-by value (as JSON text).
+const COMMON_FIELDS: [&str; 4] = [MANAGED_BY_KEY, POLICY_KEY, GATEWAY_KEY, "\"egressc\""];
+
+impl Labels {
+    fn of(labels: Option<&serde_json::Map<String, Value>>) -> Self {
+        let mut text = String::new();
+        let mut write = |field: &str| match COMMON_FIELDS.iter().position(|c| *c == field) {
+            Some(at) => text.push_str(&format!("#{at}")),
+            None => text.push_str(&format!("{}:{field}", field.len())),
+        };
+        // A JSON map iterates in key order.
+        for (key, value) in labels.into_iter().flatten() {
+            write(key);
+            write(&value.to_string());
+        }
+        Labels(text.into_boxed_str())
+    }
+
+    /// `(key, the value's JSON text)`, sorted by key.
+    fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut rest = &*self.0;
+        let mut field = move || {
+            if let Some(tail) = rest.strip_prefix('#') {
+                let (at, tail) = tail.split_at_checked(1)?;
+                rest = tail;
+                return COMMON_FIELDS.get(at.parse::<usize>().ok()?).copied();
+            }
+            let (len, tail) = rest.split_once(':')?;
+            let (field, tail) = tail.split_at_checked(len.parse().ok()?)?;
+            rest = tail;
+            Some(field)
+        };
+        std::iter::from_fn(move || Some((field()?, field()?)))
+    }
+
+    /// The JSON text of label `key`'s value.
+    fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
 }
 
 impl CegpSummary {
     /// `metadata.uid` of the observed object (none for a rendering).
     pub fn uid(&self) -> Option<&str> {
-        self.uid.as_deref()
+        self.0.uid.as_deref()
     }
 
     /// Does egressc own this CEGP? Ownership is the `app.kubernetes.io/managed-by: egressc`
     /// label, which everything egressc renders carries; a CEGP without it was written by
     /// someone else and is never written or deleted by `sync`.
     pub fn is_owned(&self) -> bool {
-        self.label(MANAGED_BY_KEY).and_then(Value::as_str) == Some(MANAGED_BY)
-    }
-
-    /// The value of label `key`.
-    fn label(&self, key: &str) -> Option<&Value> {
-        let at = self
-            .labels
-            .binary_search_by(|(k, _)| k.as_str().cmp(key))
-            .ok()?;
-        Some(&self.labels[at].1)
+        // The JSON text of a string value is canonical: equal exactly when the strings are.
+        self.0.labels.get(MANAGED_BY_KEY) == Some(&*Value::from(MANAGED_BY).to_string())
     }
 }
 
 impl CegpSummary {
     /// The summary of a CEGP object.
     pub fn of(cegp: &Value) -> Self {
-        CegpSummary {
+        CegpSummary(Box::new(Summary {
             spec: cegp.get("spec").map(digest),
             owners: cegp.pointer("/metadata/ownerReferences").map(digest),
-            labels: sorted_labels(cegp),
+            labels: Labels::of(cegp.pointer("/metadata/labels").and_then(Value::as_object)),
             uid: cegp
                 .pointer("/metadata/uid")
                 .and_then(Value::as_str)
-                .map(str::to_owned),
-        }
+                .map(Into::into),
+        }))
     }
-}
-
-/// `metadata.labels` of `cegp`, sorted by key (for [`CegpSummary::label`]).
-fn sorted_labels(cegp: &Value) -> Box<[(String, Value)]> {
-    let mut labels: Vec<(String, Value)> = cegp
-        .pointer("/metadata/labels")
-        .and_then(Value::as_object)
-        .map(|labels| labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-        .unwrap_or_default();
-    labels.sort_by(|a, b| a.0.cmp(&b.0));
-    labels.into_boxed_slice()
 }
 
 /// SHA-256 over a canonical encoding of `value` (object keys sorted).
@@ -128,30 +160,29 @@ fn digest(value: &Value) -> [u8; 32] {
 
 /// One policy's rendered CEGP, without owner references, as its summary: what a write pass
 /// compares with the observed CEGP. The object itself is rendered again for the writes that
-/// are needed ([`CegpCompiler::body`]): 10,000 renderings kept as JSON text were ~10 MB, and
+/// are needed ([`CegpCompiler::body_of`]): 10,000 renderings kept as JSON text were ~10 MB, and
 /// after the first pass almost none of them is ever written again.
 #[derive(Clone, Debug)]
 pub struct RenderedCegp {
-    summary: CegpSummary,
+    spec: Option<[u8; 32]>,
+    labels: Labels,
 }
 
 impl RenderedCegp {
     fn new(rendered: &Value) -> Self {
-        RenderedCegp {
-            summary: CegpSummary::of(rendered),
-        }
+        let Summary { spec, labels, .. } = *CegpSummary::of(rendered).0;
+        RenderedCegp { spec, labels }
     }
 
-    /// Does `observed` differ from [`CegpCompiler::body`] in what egressc writes?
+    /// Does `observed` differ from [`CegpCompiler::body_of`] in what egressc writes?
     pub fn differs(&self, observed: Option<&CegpSummary>, policy: &str, uid: &str) -> bool {
-        let owners = owner_references(policy, uid);
-        let wanted = CegpSummary {
-            owners: Some(digest(&owners)),
-            ..self.summary.clone()
-        };
-        summaries_differ(observed, &wanted)
+        let owners = Some(digest(&owner_references(policy, uid)));
+        summaries_differ(observed, self.spec, owners, &self.labels)
     }
 }
+
+/// A cached rendering: the fingerprint of its inputs and the result.
+type Cached = ([u8; 32], Result<RenderedCegp, String>);
 
 /// Renders CEGPs per policy, caching each result until its policy or gateway changes.
 #[derive(Clone)]
@@ -159,8 +190,9 @@ pub struct CegpCompiler {
     /// Shared by clones (the compiled templates never change).
     renderer: std::sync::Arc<Renderer>,
     options: RenderOptions,
-    /// Policy name → (fingerprint of the policy and its gateway, rendering).
-    cache: BTreeMap<String, ([u8; 32], Result<RenderedCegp, String>)>,
+    /// Policy name → (fingerprint of the policy and its gateway, rendering), boxed like a
+    /// [`CegpSummary`].
+    cache: BTreeMap<String, Box<Cached>>,
 }
 
 impl std::fmt::Debug for CegpCompiler {
@@ -208,12 +240,13 @@ impl CegpCompiler {
             let fresh = self
                 .cache
                 .get(&policy.name)
-                .is_some_and(|(seen, _)| *seen == inputs);
+                .is_some_and(|cached| cached.0 == inputs);
             if !fresh {
                 let result = self
                     .render_one(policy, gateway)
                     .map(|value| RenderedCegp::new(&value));
-                self.cache.insert(policy.name.clone(), (inputs, result));
+                self.cache
+                    .insert(policy.name.clone(), Box::new((inputs, result)));
             }
             names.insert(policy.name.clone());
         }
@@ -223,7 +256,7 @@ impl CegpCompiler {
 
     /// The last rendering of policy `name` (from the last [`CegpCompiler::render`]).
     pub fn cached(&self, name: &str) -> Option<&Result<RenderedCegp, String>> {
-        self.cache.get(name).map(|(_, result)| result)
+        self.cache.get(name).map(|cached| &cached.1)
     }
 
     fn render_one(&self, policy: &Policy, gateway: &Gateway) -> Result<Value, String> {
@@ -274,18 +307,23 @@ pub fn owned_by_policy(mut rendered: Value, policy: &str, uid: &str) -> Value {
     rendered
 }
 
-/// Does the observed CEGP differ from the desired one in what egressc writes (spec, owner
-/// references, and the labels egressc sets; other labels may be added by others)?
-fn summaries_differ(observed: Option<&CegpSummary>, desired: &CegpSummary) -> bool {
+/// Does the observed CEGP differ from the desired one (its spec and owner references digests
+/// and labels) in what egressc writes (spec, owner references, and the labels egressc sets;
+/// other labels may be added by others)?
+fn summaries_differ(
+    observed: Option<&CegpSummary>,
+    spec: Option<[u8; 32]>,
+    owners: Option<[u8; 32]>,
+    labels: &Labels,
+) -> bool {
     let Some(observed) = observed else {
         return true;
     };
-    observed.spec != desired.spec
-        || observed.owners != desired.owners
-        || desired
-            .labels
+    observed.0.spec != spec
+        || observed.0.owners != owners
+        || labels
             .iter()
-            .any(|(k, v)| observed.label(k) != Some(v))
+            .any(|(k, v)| observed.0.labels.get(k) != Some(v))
 }
 
 #[cfg(test)]
@@ -295,7 +333,13 @@ mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
     fn differs(observed: Option<&CegpSummary>, desired: &Value) -> bool {
-        summaries_differ(observed, &CegpSummary::of(desired))
+        let desired = CegpSummary::of(desired);
+        summaries_differ(
+            observed,
+            desired.0.spec,
+            desired.0.owners,
+            &desired.0.labels,
+        )
     }
 
     /// Test views of the compiler over a whole catalog.
@@ -427,5 +471,33 @@ mod tests {
         assert!(differs(Some(&CegpSummary::of(&observed)), &desired));
         let other_owner = owned_by_policy(desired.clone(), "p", "uid-2");
         assert!(differs(Some(&CegpSummary::of(&desired)), &other_owner));
+        let mut relabelled = desired.clone();
+        relabelled["metadata"]["labels"][crate::render::POLICY_KEY] = json!("q");
+        assert!(differs(Some(&CegpSummary::of(&relabelled)), &desired));
+        relabelled["metadata"]["labels"][crate::render::POLICY_KEY] = json!(1);
+        assert!(differs(Some(&CegpSummary::of(&relabelled)), &desired));
+        let mut unlabelled = desired.clone();
+        unlabelled["metadata"]["labels"] = json!({});
+        assert!(differs(Some(&CegpSummary::of(&unlabelled)), &desired));
+    }
+
+    #[test]
+    fn labels_read_back_as_written_whatever_their_characters() {
+        let map = json!({"a:1": "2:b", "": "", "k": {"x": [1, "y"]}, "z\u{0}": "9", "#0": "#1",
+                         MANAGED_BY_KEY: MANAGED_BY, POLICY_KEY: "egressc", GATEWAY_KEY: "gw"});
+        let labels = Labels::of(map.as_object());
+        let read: Vec<(String, Value)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_owned(), serde_json::from_str(v).expect("JSON text")))
+            .collect();
+        let expected: Vec<(String, Value)> = map
+            .as_object()
+            .expect("object")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        assert_eq!(read, expected);
+        assert_eq!(labels.get("a:1"), Some("\"2:b\""));
+        assert_eq!(labels.get("missing"), None);
     }
 }

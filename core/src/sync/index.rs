@@ -1,5 +1,5 @@
 //! The in-memory index of [`super::sync_core::SyncCore`]: every watch event goes through
-//! [`Index::handle`], which keeps the raw objects the decisions need (gateways, policies, VIP
+//! [`Index::handle`], which keeps what the decisions need of the objects (gateways, policies, VIP
 //! Leases, managed CEGPs), validates gateways and policies (cached per object, so node churn
 //! never re-validates anything), and feeds the election's [`Controller`] it is handed. It also
 //! tracks which watches have listed, so the controller is only told "synced" when every cache
@@ -147,7 +147,11 @@ pub struct VerdictChange {
 pub struct Index {
     options: Options,
     listed: BTreeSet<Source>,
-    known: BTreeMap<Source, BTreeSet<String>>,
+    /// The keys of the agent Pods applied and not deleted (the core keeps only scheduled
+    /// ones). Every other source's keys are read from where its objects are kept
+    /// ([`Index::known`]), not copied.
+    pods: BTreeMap<Source, BTreeSet<String>>,
+    /// Per source being relisted, the keys listed since its `Init`.
     relisting: BTreeMap<Source, BTreeSet<String>>,
     /// VIP Leases by name (the writer updates them conditionally).
     pub vip_leases: BTreeMap<String, Lease>,
@@ -158,7 +162,7 @@ pub struct Index {
     pub cegp_conflicts: BTreeSet<String>,
     /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
     /// the full set it wants to own).
-    pub node_labels: BTreeMap<(NodeKind, String), BTreeMap<String, String>>,
+    pub node_labels: BTreeMap<(NodeKind, String), NodeLabels>,
     /// Each Node's InternalIP (where it is probed).
     pub node_ips: BTreeMap<String, std::net::IpAddr>,
     /// `node_ips` changed since the last [`Index::take_node_ips_change`].
@@ -182,7 +186,7 @@ impl Index {
         Index {
             options,
             listed: BTreeSet::new(),
-            known: BTreeMap::new(),
+            pods: BTreeMap::new(),
             relisting: BTreeMap::new(),
             vip_leases: BTreeMap::new(),
             cegps: BTreeMap::new(),
@@ -221,28 +225,36 @@ impl Index {
             WatchEvent::Apply(object) => {
                 let source = object.source();
                 if let Some(key) = object.key() {
-                    if let Some(listing) = self.relisting.get_mut(&source) {
-                        listing.insert(key.clone());
+                    if let Some(pods) = self.pods_mut(source) {
+                        pods.insert(key.clone());
                     }
-                    self.known.entry(source).or_default().insert(key);
+                    if let Some(listing) = self.relisting.get_mut(&source) {
+                        listing.insert(key);
+                    }
                 }
                 self.apply(now, object, core);
             }
             WatchEvent::Delete(object) => {
                 let source = object.source();
                 if let Some(key) = object.key() {
-                    self.known.entry(source).or_default().remove(&key);
+                    if let Some(pods) = self.pods_mut(source) {
+                        pods.remove(&key);
+                    }
                     self.forget(now, source, &key, core);
                 }
             }
             WatchEvent::InitDone(source) => {
                 let listed = self.relisting.remove(&source).unwrap_or_default();
-                let known = self
-                    .known
-                    .insert(source, listed.clone())
-                    .unwrap_or_default();
-                for gone in known.difference(&listed) {
-                    self.forget(now, source, gone, core);
+                let gone: Vec<String> = self
+                    .known(source)
+                    .filter(|key| !listed.contains(*key))
+                    .map(str::to_owned)
+                    .collect();
+                if let Some(pods) = self.pods_mut(source) {
+                    pods.retain(|key| listed.contains(key));
+                }
+                for key in &gone {
+                    self.forget(now, source, key, core);
                 }
                 self.listed.insert(source);
             }
@@ -250,6 +262,41 @@ impl Index {
                 self.listed.remove(&source);
                 self.relisting.remove(&source);
             }
+        }
+    }
+
+    /// The known pod keys of `source`, if it is a source of Pods.
+    fn pods_mut(&mut self, source: Source) -> Option<&mut BTreeSet<String>> {
+        matches!(source, Source::CiliumPod | Source::VipPod)
+            .then(|| self.pods.entry(source).or_default())
+    }
+
+    /// The keys of `source`'s objects applied and not deleted or forgotten since, sorted:
+    /// read from where each source's objects are kept, since each is kept exactly when it
+    /// has a key (a name; for a Node, `convert::node` answers for every named one). A
+    /// heartbeat Lease is not kept, and forgetting one does nothing: none are listed.
+    fn known(&self, source: Source) -> Box<dyn Iterator<Item = &str> + '_> {
+        let nodes = move |kind: NodeKind| {
+            self.node_labels
+                .keys()
+                .filter(move |(k, _)| *k == kind)
+                .map(|(_, name)| name.as_str())
+        };
+        match source {
+            Source::Node => Box::new(nodes(NodeKind::Node)),
+            Source::CiliumNode => Box::new(nodes(NodeKind::CiliumNode)),
+            Source::NodeLease => Box::new(std::iter::empty()),
+            Source::CiliumPod | Source::VipPod => Box::new(
+                self.pods
+                    .get(&source)
+                    .into_iter()
+                    .flatten()
+                    .map(String::as_str),
+            ),
+            Source::VipLease => Box::new(self.vip_leases.keys().map(String::as_str)),
+            Source::Gateway => Box::new(self.gateways.names()),
+            Source::Policy => Box::new(self.policies.names()),
+            Source::Cegp => Box::new(self.cegps.keys().map(String::as_str)),
         }
     }
 
@@ -310,8 +357,10 @@ impl Index {
                             None => self.node_ips.remove(&seen.name),
                         };
                     }
-                    self.node_labels
-                        .insert((NodeKind::Node, seen.name.clone()), ours(&seen.labels));
+                    self.node_labels.insert(
+                        (NodeKind::Node, seen.name.clone()),
+                        NodeLabels::ours(&seen.labels),
+                    );
                     core.apply_node(now, seen);
                 }
             }
@@ -325,10 +374,10 @@ impl Index {
                     // Only egressc's own labels of a CiliumNode matter (they are diffed; no
                     // selector reads CiliumNode labels): 5,000–15,000 CiliumNodes need not
                     // keep the rest.
-                    let labels = ours(&convert::labels_of(&value));
+                    let ours = NodeLabels::ours(&convert::labels_of(&value));
                     self.node_labels
-                        .insert((NodeKind::CiliumNode, name.to_owned()), labels.clone());
-                    core.apply_cilium_node(now, name, labels);
+                        .insert((NodeKind::CiliumNode, name.to_owned()), ours.clone());
+                    core.apply_cilium_node(now, name, ours.to_map());
                 }
             }
             Object::CiliumPod(pod) => match convert::agent_pod(&pod) {
@@ -473,13 +522,46 @@ fn forget_pod(now: Instant, pod: &Pod, core: &mut Controller) {
     }
 }
 
-/// egressc's labels among `labels`.
-fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    labels
-        .iter()
-        .filter(|(k, _)| is_egressc_node_label(k))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect()
+/// egressc's own labels on a node, sorted by key: a boxed slice rather than a map, since a
+/// map allocates room for eleven entries and each of 10,000 Nodes and CiliumNodes carries
+/// one or two of ours.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeLabels(Box<[(Box<str>, Box<str>)]>);
+
+impl NodeLabels {
+    /// egressc's labels among `labels`.
+    pub fn ours(labels: &BTreeMap<String, String>) -> Self {
+        NodeLabels(
+            labels
+                .iter()
+                .filter(|(k, _)| is_egressc_node_label(k))
+                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
+                .collect(),
+        )
+    }
+
+    /// The value of label `key`.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        let at = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
+        Some(&self.0[at].1)
+    }
+
+    /// Is label `key` set?
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The labels, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The labels as a map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -562,6 +644,23 @@ mod tests {
                 .contains_key(&(NodeKind::Node, "n1".to_owned()))
         );
         listed(&mut index, Source::Node, Vec::new());
+        assert!(index.node_labels.is_empty());
+        // Policies, CEGPs and CiliumNodes: the keys are read from their stores.
+        listed(
+            &mut index,
+            Source::Policy,
+            vec![policy("p1", "b"), policy("p2", "b")],
+        );
+        listed(&mut index, Source::Policy, vec![policy("p2", "b")]);
+        assert_eq!(index.policies.names().collect::<Vec<_>>(), ["p2"]);
+        let cegp = |name: &str| Object::Cegp(json!({"metadata": {"name": name}}));
+        listed(&mut index, Source::Cegp, vec![cegp("c1"), cegp("c2")]);
+        listed(&mut index, Source::Cegp, vec![cegp("c1")]);
+        assert_eq!(index.cegps.keys().collect::<Vec<_>>(), ["c1"]);
+        let cilium_node = |name: &str| Object::CiliumNode(json!({"metadata": {"name": name}}));
+        listed(&mut index, Source::CiliumNode, vec![cilium_node("n1")]);
+        assert_eq!(index.node_labels.len(), 1);
+        listed(&mut index, Source::CiliumNode, Vec::new());
         assert!(index.node_labels.is_empty());
     }
 

@@ -5,18 +5,25 @@
 //! invalid keeps its last good value in use: a typo in an edit must not tear down a working
 //! gateway or delete a compiled policy. What differs per kind (how an object is validated,
 //! what else is indexed) is in `impl Store<GatewayEntry>` and `impl Store<PolicyEntry>`.
+//!
+//! An object is kept as compact JSON text of only the fields something reads ([`kept`]) and
+//! parsed again when read: 1,000 gateways as JSON values were ~11 MB (a value's map allocates
+//! room for eleven entries), 10,000 policies' full text ~15 MB; a step reads a few of them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde_json::Value;
 
 use super::convert;
 use super::validation;
 use crate::controller::ObservedStatus;
+use crate::model::api::API_VERSION;
 use crate::model::catalog::{Gateway, Policy};
 use crate::model::labels::{MAX_VERBATIM_GATEWAY_NAME, active_for_label};
 use crate::validate::Options;
+use crate::validate::documents::{GATEWAY_KIND, POLICY_KIND};
 
 /// Validity of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,15 +37,16 @@ pub enum Verdict {
 /// A gateway as the core takes it: last good value, its generation, the stored status.
 pub type CoreGateway = (Gateway, i64, Option<ObservedStatus>);
 
-/// `(uid, generation)`: what makes a cached verdict stale.
-type Revision = (String, i64);
+/// `(uid, generation)`: what makes a cached verdict stale. The uid is shared (a policy's
+/// cache key holds its own and its gateway's: 10,000 policies need not copy them).
+type Revision = (Arc<str>, i64);
 
 fn revision(object: &Value) -> Revision {
     let uid = object
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_owned();
+        .into();
     let generation = object
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
@@ -53,12 +61,104 @@ fn name_of(object: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn created_of(object: &Value) -> String {
+fn created_of(object: &Value) -> Box<str> {
     object
         .pointer("/metadata/creationTimestamp")
         .and_then(Value::as_str)
         .unwrap_or_default()
-        .to_owned()
+        .into()
+}
+
+/// What a store keeps of its kind's objects (see [`kept`]).
+struct Shape {
+    /// The kind's `kind`: with the group's `apiVersion`, left out of the text.
+    kind: &'static str,
+    /// The `metadata` fields something reads: the name, the uid, generation and
+    /// resourceVersion (verdict cache, `observedGeneration`, Event references), the labels
+    /// (validated with the spec) and for gateways the creation time (the older of two
+    /// gateways keeps a shared VIP).
+    metadata: &'static [&'static str],
+}
+
+const GATEWAY_SHAPE: Shape = Shape {
+    kind: GATEWAY_KIND,
+    metadata: &[
+        "name",
+        "uid",
+        "generation",
+        "resourceVersion",
+        "labels",
+        "creationTimestamp",
+    ],
+};
+
+const POLICY_SHAPE: Shape = Shape {
+    kind: POLICY_KIND,
+    metadata: &["name", "uid", "generation", "resourceVersion", "labels"],
+};
+
+/// The `status` fields something reads: the stored conditions and `observedGeneration`
+/// (which status patches are needed) and the gateway's election fields (the core's
+/// [`ObservedStatus`]).
+const KEPT_STATUS: [&str; 4] = [
+    "conditions",
+    "observedGeneration",
+    "activeNodeName",
+    "readyNodes",
+];
+
+/// Starts kept text whose `apiVersion` and `kind` were the group's and the store's kind, and
+/// are left out (JSON text never starts with it).
+const TYPED: char = '~';
+
+/// `object` as compact JSON text of only what validation, statuses and Events read:
+/// `apiVersion`, `kind`, `spec`, and the `shape`'s metadata and the [`KEPT_STATUS`] fields (a
+/// `status` is kept, possibly empty, whenever there is one: its presence is observed).
+/// Annotations (a `kubectl apply` copy of the object), finalizers and other server fields are
+/// dropped; the usual `apiVersion` and `kind` are written as [`TYPED`]. The text is allocated
+/// to its exact length.
+fn kept(mut object: Value, shape: &Shape) -> Box<str> {
+    fn retain(value: Option<&mut Value>, keys: &[&str]) {
+        if let Some(Value::Object(map)) = value {
+            map.retain(|k, _| keys.contains(&k.as_str()));
+        }
+    }
+    let mut typed = false;
+    if let Value::Object(fields) = &mut object {
+        fields.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "apiVersion" | "kind" | "spec" | "metadata" | "status"
+            )
+        });
+        retain(fields.get_mut("metadata"), shape.metadata);
+        retain(fields.get_mut("status"), &KEPT_STATUS);
+        let text = |key: &str| fields.get(key).and_then(Value::as_str);
+        typed = text("apiVersion") == Some(API_VERSION) && text("kind") == Some(shape.kind);
+        if typed {
+            fields.remove("apiVersion");
+            fields.remove("kind");
+        }
+    }
+    let text = object.to_string();
+    if typed {
+        format!("{TYPED}{text}").into_boxed_str()
+    } else {
+        text.into_boxed_str()
+    }
+}
+
+/// Parses text written by [`kept`] with `shape`.
+fn parse(text: &str, shape: &Shape) -> Value {
+    let Some(text) = text.strip_prefix(TYPED) else {
+        return serde_json::from_str(text).unwrap_or_default();
+    };
+    let mut object: Value = serde_json::from_str(text).unwrap_or_default();
+    if let Value::Object(fields) = &mut object {
+        fields.insert("apiVersion".to_owned(), API_VERSION.into());
+        fields.insert("kind".to_owned(), shape.kind.into());
+    }
+    object
 }
 
 /// One stored object of a kind.
@@ -76,7 +176,9 @@ pub trait Entry {
 /// Objects of one kind by name. See the module docs.
 #[derive(Clone, Debug)]
 pub struct Store<E: Entry> {
-    entries: BTreeMap<String, E>,
+    /// Boxed: a map node has room for eleven entries, mostly empty, and an entry is a few
+    /// hundred bytes.
+    entries: BTreeMap<String, Box<E>>,
     /// Verdict transitions not yet reported.
     changes: Vec<(String, Option<String>)>,
     /// Objects whose status may need a write: changed, verdict changed (or re-checked), or a
@@ -111,6 +213,11 @@ impl<E: Entry> Store<E> {
         }
     }
 
+    /// Every object's name, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
     /// Is object `name` known?
     pub fn contains(&self, name: &str) -> bool {
         self.entries.contains_key(name)
@@ -118,7 +225,7 @@ impl<E: Entry> Store<E> {
 
     /// The verdict of object `name`.
     pub fn verdict(&self, name: &str) -> Option<&Verdict> {
-        self.entries.get(name).map(Entry::verdict)
+        self.entries.get(name).map(|e| e.verdict())
     }
 
     /// Every object's name and verdict.
@@ -135,12 +242,15 @@ impl<E: Entry> Store<E> {
     /// The last good value of every object, sorted by name (borrowed: 10,000 policies are
     /// worth not copying for every CEGP pass).
     pub fn last_good_refs(&self) -> Vec<&E::Value> {
-        self.entries.values().filter_map(Entry::last_good).collect()
+        self.entries
+            .values()
+            .filter_map(|e| e.last_good())
+            .collect()
     }
 
     /// The last good value of object `name`.
     pub fn last_good(&self, name: &str) -> Option<&E::Value> {
-        self.entries.get(name).and_then(Entry::last_good)
+        self.entries.get(name).and_then(|e| e.last_good())
     }
 }
 
@@ -165,13 +275,16 @@ fn report(
 /// A stored gateway.
 #[derive(Clone, Debug)]
 pub struct GatewayEntry {
-    object: Value,
+    /// The object's [`kept`] text.
+    object: Box<str>,
+    /// `metadata.creationTimestamp` (read for every gateway on each gateway change).
+    created: Box<str>,
     revision: Revision,
-    /// Validated on its own.
-    own: Result<Gateway, String>,
+    /// Validated on its own (shared with `last_good`).
+    own: Result<Arc<Gateway>, String>,
     /// After the checks across gateways.
     verdict: Verdict,
-    last_good: Option<(Gateway, i64)>,
+    last_good: Option<(Arc<Gateway>, i64)>,
 }
 
 impl Entry for GatewayEntry {
@@ -182,7 +295,7 @@ impl Entry for GatewayEntry {
         &self.verdict
     }
     fn last_good(&self) -> Option<&Gateway> {
-        self.last_good.as_ref().map(|(g, _)| g)
+        self.last_good.as_ref().map(|(g, _)| &**g)
     }
 }
 
@@ -196,10 +309,17 @@ impl Store<GatewayEntry> {
         let Some(name) = name_of(&object) else {
             return false;
         };
-        let revision = revision(&object);
+        let mut revision = revision(&object);
         let (own, revised) = match self.entries.get(&name) {
-            Some(entry) if entry.revision == revision => (entry.own.clone(), false),
-            _ => (validation::gateway(&name, &object, options), true),
+            Some(entry) if entry.revision == revision => {
+                // The same uid shared on: policies' cache keys hold it.
+                revision = entry.revision.clone();
+                (entry.own.clone(), false)
+            }
+            _ => (
+                validation::gateway(&name, &object, options).map(Arc::new),
+                true,
+            ),
         };
         let previous = self.entries.remove(&name);
         let entry = GatewayEntry {
@@ -211,9 +331,10 @@ impl Store<GatewayEntry> {
             last_good: previous.as_ref().and_then(|p| p.last_good.clone()),
             own,
             revision,
-            object,
+            created: created_of(&object),
+            object: kept(object, &GATEWAY_SHAPE),
         };
-        self.entries.insert(name.clone(), entry);
+        self.entries.insert(name.clone(), Box::new(entry));
         self.unsettled.insert(name.clone());
         self.index.insert(name);
         revised
@@ -227,43 +348,51 @@ impl Store<GatewayEntry> {
         }
     }
 
-    /// The raw object of gateway `name`.
-    pub fn object(&self, name: &str) -> Option<&Value> {
-        self.entries.get(name).map(|e| &e.object)
+    /// The object of gateway `name`: its [`kept`] fields.
+    pub fn object(&self, name: &str) -> Option<Value> {
+        self.entries
+            .get(name)
+            .map(|e| parse(&e.object, &GATEWAY_SHAPE))
     }
 
     /// Gateways valid on their own that share a VIP (or an `active-for-…` label key) are
     /// validated together, oldest first; the younger ones are refused. Then verdict transitions are recorded and the last good
     /// values updated.
     pub fn check_shared_vips(&mut self, options: &Options) {
-        let mut by_vip: BTreeMap<IpAddr, Vec<(String, String)>> = BTreeMap::new();
+        let mut by_vip: BTreeMap<IpAddr, Vec<(&str, String)>> = BTreeMap::new();
         for (name, entry) in &self.entries {
             if let Some(ip) = entry.own.as_ref().ok().and_then(|g| g.source.virtual_ip()) {
                 by_vip
                     .entry(ip)
                     .or_default()
-                    .push((created_of(&entry.object), name.clone()));
+                    .push((&entry.created, name.clone()));
             }
         }
         // Only hashed label keys (names longer than 52 characters) can coincide; such gateways
         // are grouped by key and checked together like a shared VIP (E041).
-        let mut by_label: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let mut by_label: BTreeMap<String, Vec<(&str, String)>> = BTreeMap::new();
         for (name, entry) in &self.entries {
             if name.len() > MAX_VERBATIM_GATEWAY_NAME && entry.own.is_ok() {
                 by_label
                     .entry(active_for_label(name))
                     .or_default()
-                    .push((created_of(&entry.object), name.clone()));
+                    .push((&entry.created, name.clone()));
             }
         }
         let mut losers: BTreeMap<String, String> = BTreeMap::new();
         let groups = by_vip.into_values().chain(by_label.into_values());
         for mut group in groups.filter(|g| g.len() > 1) {
             group.sort();
-            let objects: Vec<(&str, &Value)> = group
+            let objects: Vec<(&str, Value)> = group
                 .iter()
-                .filter_map(|(_, n)| Some((n.as_str(), &self.entries.get(n)?.object)))
+                .filter_map(|(_, n)| {
+                    Some((
+                        n.as_str(),
+                        parse(&self.entries.get(n)?.object, &GATEWAY_SHAPE),
+                    ))
+                })
                 .collect();
+            let objects: Vec<(&str, &Value)> = objects.iter().map(|(n, o)| (*n, o)).collect();
             losers.extend(validation::shared_vip_losers(&objects, options));
         }
         for (name, entry) in &mut self.entries {
@@ -273,8 +402,8 @@ impl Store<GatewayEntry> {
             };
             if let (Ok(gateway), Verdict::Valid) = (&entry.own, &verdict) {
                 let generation = entry.revision.1;
-                if entry.last_good.as_ref() != Some(&(gateway.clone(), generation)) {
-                    entry.last_good = Some((gateway.clone(), generation));
+                if entry.last_good.as_ref() != Some(&(Arc::clone(gateway), generation)) {
+                    entry.last_good = Some((Arc::clone(gateway), generation));
                     self.index.insert(name.clone());
                 }
             }
@@ -294,8 +423,8 @@ impl Store<GatewayEntry> {
             match self.entries.get(&name) {
                 Some(entry) => {
                     if let Some((gateway, generation)) = &entry.last_good {
-                        let status = convert::gateway_status(&entry.object);
-                        present.push((gateway.clone(), *generation, status));
+                        let status = convert::gateway_status(&parse(&entry.object, &GATEWAY_SHAPE));
+                        present.push((Gateway::clone(gateway), *generation, status));
                     }
                 }
                 None => gone.push(name),
@@ -311,13 +440,10 @@ type PolicyRevision = (Revision, Option<Revision>);
 /// A stored policy.
 #[derive(Clone, Debug)]
 pub struct PolicyEntry {
-    /// The object as JSON text: 10,000 policies as JSON values would take several times the
-    /// memory, and the object is read only to validate it or write its status.
-    raw: String,
+    /// The object's [`kept`] text: read only to validate it or write its status.
+    raw: Box<str>,
     /// `spec.egressGatewayName`.
-    gateway: String,
-    /// `metadata.uid`.
-    uid: String,
+    gateway: Box<str>,
     revision: Revision,
     checked: Option<PolicyRevision>,
     verdict: Verdict,
@@ -338,8 +464,6 @@ impl Entry for PolicyEntry {
 /// What the policy store indexes besides its entries.
 #[derive(Clone, Debug, Default)]
 pub struct PolicyIndex {
-    /// Gateway name → the policies naming it, so a gateway event re-checks only those.
-    by_gateway: BTreeMap<String, BTreeSet<String>>,
     /// Policies to check at the next [`Store::revalidate`].
     pending: BTreeSet<String>,
 }
@@ -358,37 +482,31 @@ impl Store<PolicyEntry> {
     /// Stores a listed or changed policy; [`Store::revalidate`] checks it.
     pub fn apply(&mut self, object: Value) {
         let Some(name) = name_of(&object) else { return };
-        self.unlink(&name);
-        let gateway = gateway_of(&object).to_owned();
-        self.index
-            .by_gateway
-            .entry(gateway.clone())
-            .or_default()
-            .insert(name.clone());
         self.index.pending.insert(name.clone());
         self.unsettled.insert(name.clone());
+        let gateway: Box<str> = gateway_of(&object).into();
         let revision = revision(&object);
-        let uid = revision.0.clone();
-        let raw = object.to_string();
+        let raw = kept(object, &POLICY_SHAPE);
         match self.entries.get_mut(&name) {
             Some(entry) => {
                 entry.raw = raw;
                 entry.gateway = gateway;
-                entry.uid = uid;
-                entry.revision = revision;
+                // A status change keeps the revision and its uid, shared with `checked`.
+                if entry.revision != revision {
+                    entry.revision = revision;
+                }
             }
             None => {
                 self.entries.insert(
                     name,
-                    PolicyEntry {
+                    Box::new(PolicyEntry {
                         raw,
                         gateway,
-                        uid,
                         revision,
                         checked: None,
                         verdict: Verdict::Valid,
                         last_good: None,
-                    },
+                    }),
                 );
             }
         }
@@ -396,42 +514,29 @@ impl Store<PolicyEntry> {
 
     /// Forgets a deleted policy.
     pub fn remove(&mut self, name: &str) {
-        self.unlink(name);
         self.index.pending.remove(name);
         self.unsettled.remove(name);
         self.entries.remove(name);
     }
 
-    /// Gateway `name` changed or went away: its policies are checked again.
+    /// Gateway `name` changed or went away: its policies are checked again. (A scan of the
+    /// entries rather than an index by gateway: gateway changes are rare, and the index
+    /// would hold every policy's name once more.)
     pub fn gateway_changed(&mut self, name: &str) {
-        if let Some(policies) = self.index.by_gateway.get(name) {
-            self.index.pending.extend(policies.iter().cloned());
-        }
+        let policies = self.entries.iter().filter(|(_, e)| &*e.gateway == name);
+        self.index
+            .pending
+            .extend(policies.map(|(policy, _)| policy.clone()));
     }
 
-    /// Drops `name` from the gateway index (before a change of its gateway or a deletion).
-    fn unlink(&mut self, name: &str) {
-        let Some(entry) = self.entries.get(name) else {
-            return;
-        };
-        let gateway = entry.gateway.as_str();
-        if let Some(policies) = self.index.by_gateway.get_mut(gateway) {
-            policies.remove(name);
-            if policies.is_empty() {
-                self.index.by_gateway.remove(gateway);
-            }
-        }
-    }
-
-    /// The raw object of policy `name` (parsed from the stored text).
+    /// The object of policy `name`: its [`kept`] fields.
     pub fn object(&self, name: &str) -> Option<Value> {
-        let entry = self.entries.get(name)?;
-        serde_json::from_str(&entry.raw).ok()
+        self.entries.get(name).map(|e| parse(&e.raw, &POLICY_SHAPE))
     }
 
     /// `metadata.uid` of policy `name`.
     pub fn uid(&self, name: &str) -> Option<&str> {
-        self.entries.get(name).map(|e| e.uid.as_str())
+        self.entries.get(name).map(|e| &*e.revision.0)
     }
 
     /// Validates the policies changed, or whose gateway changed, since the last call when
@@ -439,23 +544,36 @@ impl Store<PolicyEntry> {
     /// Returns whether any was validated (a status echo is not).
     pub fn revalidate(&mut self, gateways: &GatewayStore, options: &Options) -> bool {
         let mut validated = false;
-        for name in std::mem::take(&mut self.index.pending) {
-            let Some(entry) = self.entries.get_mut(&name) else {
+        let reported = self.changes.len();
+        // By gateway, so each gateway's object is parsed once (10,000 policies at a start).
+        let mut pending: Vec<(Box<str>, String)> = std::mem::take(&mut self.index.pending)
+            .into_iter()
+            .filter_map(|name| Some((self.entries.get(&name)?.gateway.clone(), name)))
+            .collect();
+        pending.sort();
+        let mut parsed: Option<(&str, Option<Value>)> = None;
+        for (gateway_name, name) in &pending {
+            let Some(entry) = self.entries.get_mut(name) else {
                 continue;
             };
-            let name = &name;
-            let gateway_name = entry.gateway.as_str();
-            let gateway = gateways.object(gateway_name);
-            let key = (entry.revision.clone(), gateway.map(revision));
+            let gateway_entry = gateways.entries.get(&**gateway_name);
+            let key = (
+                entry.revision.clone(),
+                gateway_entry.map(|g| g.revision.clone()),
+            );
             if entry.checked.as_ref() == Some(&key) {
                 continue;
             }
             entry.checked = Some(key);
             validated = true;
             self.unsettled.insert(name.clone());
-            let object: Value = serde_json::from_str(&entry.raw).unwrap_or_default();
+            if parsed.as_ref().is_none_or(|(n, _)| *n != &**gateway_name) {
+                let object = gateway_entry.map(|g| parse(&g.object, &GATEWAY_SHAPE));
+                parsed = Some((gateway_name, object));
+            }
+            let gateway = parsed.as_ref().and_then(|(n, g)| Some((*n, g.as_ref()?)));
             let result =
-                validation::policy(name, &object, gateway.map(|g| (gateway_name, g)), options);
+                validation::policy(name, &parse(&entry.raw, &POLICY_SHAPE), gateway, options);
             let verdict = match result {
                 Ok(policy) => {
                     entry.last_good = Some(policy);
@@ -466,6 +584,71 @@ impl Store<PolicyEntry> {
             report(&mut self.changes, name, &entry.verdict, &verdict);
             entry.verdict = verdict;
         }
+        // Reported in name order, as if checked in that order.
+        self.changes[reported..].sort_by(|a, b| a.0.cmp(&b.0));
         validated
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn kept_text_has_what_validation_statuses_and_events_read_and_nothing_else() {
+        let object = json!({
+            "apiVersion": "network.deckhouse.io/v1alpha1", "kind": "EgressGateway",
+            "metadata": {"name": "g", "uid": "u", "generation": 2, "resourceVersion": "7",
+                         "labels": {"team": "a"}, "creationTimestamp": "2026-01-01T00:00:00Z",
+                         "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+                         "finalizers": ["f"]},
+            "spec": {"nodeSelector": {}},
+            "status": {"observedGeneration": 1, "conditions": [{"type": "Ready"}],
+                       "activeNodeName": "n1", "readyNodes": 2, "other": true},
+            "extra": 1
+        });
+        let mut expected = object.clone();
+        expected.as_object_mut().expect("object").remove("extra");
+        let metadata = expected["metadata"].as_object_mut().expect("object");
+        metadata.remove("annotations");
+        metadata.remove("finalizers");
+        expected["status"]
+            .as_object_mut()
+            .expect("object")
+            .remove("other");
+        let text = kept(object.clone(), &GATEWAY_SHAPE);
+        assert!(text.starts_with(TYPED) && !text.contains("EgressGateway"));
+        assert_eq!(parse(&text, &GATEWAY_SHAPE), expected);
+        // A policy's creation time is not read.
+        let mut policy = object.clone();
+        policy["kind"] = json!(POLICY_KIND);
+        expected["kind"] = json!(POLICY_KIND);
+        expected["metadata"]
+            .as_object_mut()
+            .expect("object")
+            .remove("creationTimestamp");
+        assert_eq!(parse(&kept(policy, &POLICY_SHAPE), &POLICY_SHAPE), expected);
+        // Another apiVersion or kind is kept as it is.
+        for (key, other) in [
+            ("apiVersion", "network.deckhouse.io/v1beta1"),
+            ("kind", "X"),
+        ] {
+            let mut odd = object.clone();
+            odd[key] = json!(other);
+            let text = kept(odd, &GATEWAY_SHAPE);
+            assert_eq!(parse(&text, &GATEWAY_SHAPE)[key], json!(other));
+        }
+        let untyped = json!({"metadata": {"name": "g"}});
+        assert_eq!(
+            parse(&kept(untyped.clone(), &GATEWAY_SHAPE), &GATEWAY_SHAPE),
+            untyped
+        );
+        // A status without any field read is still a status (the core sees one stored).
+        let bare = json!({"metadata": {"name": "g"}, "status": {"other": 1}});
+        assert_eq!(
+            parse(&kept(bare, &GATEWAY_SHAPE), &GATEWAY_SHAPE),
+            json!({"metadata": {"name": "g"}, "status": {}})
+        );
     }
 }

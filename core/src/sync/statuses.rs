@@ -76,7 +76,7 @@ fn gateway_bodies(
         else {
             continue;
         };
-        let stored = convert::conditions_of(object);
+        let stored = convert::conditions_of(&object);
         let accepted = conditions::gateway_accepted(&stored, message(verdict), now);
         let update = updates.get(name).copied();
         let accepted_changed = accepted

@@ -279,7 +279,7 @@ impl SyncCore {
             .filter(|patch| !self.echoes.awaiting(patch))
             .map(|patch| {
                 let observed = self.observed_labels(patch.kind, &patch.node);
-                let labels = patches::owned_labels(observed.unwrap_or(&empty), &patch);
+                let labels = patches::owned_labels(observed.as_ref().unwrap_or(&empty), &patch);
                 LabelWrite { patch, labels }
             })
             .collect();
@@ -320,7 +320,7 @@ impl SyncCore {
                 continue;
             };
             plan.events.push(EventWrite {
-                regarding: reference(object),
+                regarding: reference(&object),
                 warning: event.warning,
                 reason: event.reason.to_owned(),
                 note: event.message,
@@ -352,7 +352,7 @@ impl SyncCore {
             .collect();
         for change in changes {
             let object = if change.kind == GATEWAY_KIND {
-                self.index.gateways.object(&change.name).cloned()
+                self.index.gateways.object(&change.name)
             } else {
                 self.index.policies.object(&change.name)
             };
@@ -471,7 +471,7 @@ impl SyncCore {
                     .and_then(|p| {
                         p.pointer("/spec/egressGatewayName")
                             .and_then(Value::as_str)
-                            .map(|g| index.gateways.object(g).is_none())
+                            .map(|g| !index.gateways.contains(g))
                     })
                     .unwrap_or(false)
             })
@@ -529,8 +529,9 @@ impl SyncCore {
     }
 
     /// egressc's labels on a Node or CiliumNode, as observed.
-    pub fn observed_labels(&self, kind: NodeKind, node: &str) -> Option<&BTreeMap<String, String>> {
-        self.index.node_labels.get(&(kind, node.to_owned()))
+    pub fn observed_labels(&self, kind: NodeKind, node: &str) -> Option<BTreeMap<String, String>> {
+        let labels = self.index.node_labels.get(&(kind, node.to_owned()))?;
+        Some(labels.to_map())
     }
 
     /// The nodes and targets to probe, when they changed (see
