@@ -44,13 +44,6 @@ chmod +x "$wrapper"
 echo "== sync_scale under heaptrack (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 SCALE_TRIALS=${SCALE_TRIALS:-20} SCALE_ALLOCATOR_ENV=off SCALE_EGRESSC="$wrapper" \
     "$harness" --bench >"$OUT/bench.txt" 2>&1
-# The harness stops the process it started, which is heaptrack's launcher: egressc itself is
-# left running. End it (SIGTERM: egressc exits cleanly and heaptrack completes its profile).
-pkill -TERM -f "^$OUT/egressc-sysalloc " || true
-for _ in $(seq 100); do
-    pgrep -f "^$OUT/egressc-sysalloc " >/dev/null || break
-    sleep 0.3
-done
 # The first process's profile (process ids may wrap, so not by name or time).
 first=$OUT/heap.$(head -1 "$OUT/pids").zst
 
@@ -66,6 +59,7 @@ breakdown() { # <cost type> <title>
         {
             bytes = $NF; sub(/ [0-9]+$/, ""); total += bytes
             frames = split($0, f, ";"); key = ""; found = 0
+            if (f[frames] == "") frames--
             for (i = frames; i >= 1 && found < depth; i--) {
                 if (match(f[i], /\(([A-Za-z0-9_]+\.rs)\)$/) && (substr(f[i], RSTART + 1, RLENGTH - 2) in own)) {
                     key = key (found ? " < " : "") f[i]; found++
@@ -82,7 +76,16 @@ breakdown() { # <cost type> <title>
 breakdown peak "peak heap"
 close_note=$(grep -E "peak heap memory|total memory leaked" <(heaptrack_print -f "$first" --print-peaks 0 --print-allocators 0 --print-temporary 0 --print-leaks 0 2>/dev/null) || true)
 echo
-breakdown leaked "live at the end (the process is stopped, not drained)"
+breakdown leaked "live after the trials (read while the process still runs)"
+# The harness stops the process it started, which is heaptrack's launcher: egressc itself is
+# left running, its state intact (its watches just fail), which is what makes the "live" figure
+# above the live set after the trials. End it now.
+pkill -TERM -f "^$OUT/egressc-sysalloc " || true
+for _ in $(seq 100); do
+    pgrep -f "^$OUT/egressc-sysalloc " >/dev/null || break
+    sleep 0.3
+done
+
 echo
-echo "$close_note"
+echo "$close_note" | sed "s/total memory leaked/live when read/"
 echo "bench output: $OUT/bench.txt; profiles: $OUT/heap.*.zst"
