@@ -15,7 +15,11 @@
 //! reads the Lease every [`FENCE_READ_INTERVAL`] and [`Leadership::is_leader`] is true only
 //! while the latest read showing this replica as the holder still covers the present
 //! (`egressc_core::sync::leader_fence`): a leader that cannot see its own Lease stops writing
-//! before anyone else may start.
+//! before anyone else may start. The fence reads rather than listening to the release watch on
+//! the same Lease: a watch event tells what the Lease was at some earlier moment the event does
+//! not carry, and a quiet watch cannot be told from a stalled one, while a read's send time
+//! bounds what it saw (the fence's argument needs that bound). Only the leader reads, 4 GETs/s
+//! of one object.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
