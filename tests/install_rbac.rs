@@ -28,22 +28,13 @@ const SERVICE_ACCOUNT: &str = "egressc-sync";
 /// deletes itself (here the owner reference removes it), VIP Leases (create, update, delete:
 /// need a VIP gateway and an agent). `create` on CEGPs: server-side apply of a new object is
 /// a PATCH that the API server also authorizes as `create`. `patch` on Events: the recorder
-/// patches a repeated Event's count. The `get`s on watched resources: `sync` only lists and
-/// watches them (kube-rs watchers never GET) — candidates for removal from the install RBAC.
+/// patches a repeated Event's count.
 const UNUSED_HERE: &[&str] = &[
     "create cilium.io/ciliumegressgatewaypolicies in (cluster role)",
     "delete cilium.io/ciliumegressgatewaypolicies in (cluster role)",
     "delete coordination.k8s.io/leases in egressc-system",
     "update coordination.k8s.io/leases in egressc-system",
     "patch events.k8s.io/events in default",
-    "get /nodes in (cluster role)",
-    "get /pods in egressc-system",
-    "get /pods in kube-system",
-    "get cilium.io/ciliumegressgatewaypolicies in (cluster role)",
-    "get cilium.io/ciliumnodes in (cluster role)",
-    "get coordination.k8s.io/leases in kube-node-lease",
-    "get network.deckhouse.io/egressgatewaypolicies in (cluster role)",
-    "get network.deckhouse.io/egressgateways in (cluster role)",
 ];
 
 /// A running `egressc sync`; killed on drop.

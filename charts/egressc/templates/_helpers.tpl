@@ -24,12 +24,13 @@ metrics-addr cilium-version cilium-namespace namespace identity
 {{/* Namespaced RBAC, merged per namespace in grant order (render::install::namespace_roles),
      as YAML: {namespace: [rule, ...]}. */}}
 {{- define "egressc.namespaceRoles" -}}
-{{- $read := list "get" "list" "watch" -}}
+{{- /* Watched kinds: list and watch, no get (kube-rs watchers never GET). */ -}}
+{{- $watch := list "list" "watch" -}}
 {{- $grants := list
   (list .Release.Namespace (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" (list "get" "list" "watch" "create" "update" "patch" "delete")))
-  (list .Release.Namespace (dict "apiGroups" (list "") "resources" (list "pods") "verbs" $read))
-  (list .Values.cilium.namespace (dict "apiGroups" (list "") "resources" (list "pods") "verbs" $read))
-  (list "kube-node-lease" (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" $read))
+  (list .Release.Namespace (dict "apiGroups" (list "") "resources" (list "pods") "verbs" $watch))
+  (list .Values.cilium.namespace (dict "apiGroups" (list "") "resources" (list "pods") "verbs" $watch))
+  (list "kube-node-lease" (dict "apiGroups" (list "coordination.k8s.io") "resources" (list "leases") "verbs" $watch))
   (list "default" (dict "apiGroups" (list "events.k8s.io") "resources" (list "events") "verbs" (list "create" "patch")))
 -}}
 {{- $roles := dict -}}

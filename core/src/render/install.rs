@@ -186,7 +186,10 @@ pub struct NamespaceRole {
     pub rules: Vec<Rule>,
 }
 
-const READ: &[&str] = &["get", "list", "watch"];
+/// What a watched kind needs: kube-rs watchers list and watch, they never GET, so no rule
+/// grants `get` unless a shell reads one object (the leader fence's Lease).
+/// `tests/install_rbac.rs` runs `sync` against these rules and names every unused grant.
+const WATCH: &[&str] = &["list", "watch"];
 
 /// Cluster-wide rules: every watch of `sync::watch` on cluster-scoped kinds, and the writes of
 /// `sync::writer` on them. No `update` anywhere: labels and CEGPs go by apply/merge patch.
@@ -196,24 +199,24 @@ pub fn cluster_rules() -> Vec<Rule> {
         Rule {
             api_groups: &[""],
             resources: &["nodes"],
-            verbs: &["get", "list", "watch", "patch"],
+            verbs: &["list", "watch", "patch"],
         },
         // The same labels on CiliumNode (Cilium reads them there).
         Rule {
             api_groups: &["cilium.io"],
             resources: &["ciliumnodes"],
-            verbs: &["get", "list", "watch", "patch"],
+            verbs: &["list", "watch", "patch"],
         },
         // The compiled policies: apply (which may create), delete when the source is gone.
         Rule {
             api_groups: &["cilium.io"],
             resources: &["ciliumegressgatewaypolicies"],
-            verbs: &["get", "list", "watch", "create", "patch", "delete"],
+            verbs: &["list", "watch", "create", "patch", "delete"],
         },
         Rule {
             api_groups: &["network.deckhouse.io"],
             resources: &["egressgateways", "egressgatewaypolicies"],
-            verbs: READ,
+            verbs: WATCH,
         },
         Rule {
             api_groups: &["network.deckhouse.io"],
@@ -227,7 +230,8 @@ pub fn cluster_rules() -> Vec<Rule> {
 /// cilium-agent runs in the controller's namespace).
 pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
     let grants: [(&str, Rule); 5] = [
-        // Leader election Lease and the VIP Leases (created, granted, withdrawn, deleted).
+        // Leader election Lease (the fence GETs it) and the VIP Leases (created, granted,
+        // withdrawn, deleted).
         (
             &options.namespace,
             Rule {
@@ -244,7 +248,7 @@ pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
             Rule {
                 api_groups: &[""],
                 resources: &["pods"],
-                verbs: READ,
+                verbs: WATCH,
             },
         ),
         // cilium-agent readiness.
@@ -253,7 +257,7 @@ pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
             Rule {
                 api_groups: &[""],
                 resources: &["pods"],
-                verbs: READ,
+                verbs: WATCH,
             },
         ),
         // Kubelet heartbeats (a powered-off node stays Ready for minutes; its Lease stops).
@@ -262,7 +266,7 @@ pub fn namespace_roles(options: &InstallOptions) -> Vec<NamespaceRole> {
             Rule {
                 api_groups: &["coordination.k8s.io"],
                 resources: &["leases"],
-                verbs: READ,
+                verbs: WATCH,
             },
         ),
         // Events about gateways and policies (the recorder creates, then patches a series).
