@@ -2,6 +2,7 @@
 //! comes from static labels: VIP mode needs the controller (W011), and a VIP must not be
 //! an address a node already has (W013).
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::Report;
@@ -26,6 +27,12 @@ pub fn check_static_vips(
     addresses: &[(IpAddr, String, Span)],
     report: &mut Report,
 ) {
+    // The addresses by value (each list in inventory order), so that each VIP is one lookup
+    // rather than a scan of every node's addresses.
+    let mut by_ip: BTreeMap<IpAddr, Vec<&(IpAddr, String, Span)>> = BTreeMap::new();
+    for entry in addresses {
+        by_ip.entry(entry.0).or_default().push(entry);
+    }
     for Checked { gateway, doc } in gateways {
         let ip = match &gateway.source {
             SourceIp::VirtualIp { ip, .. } => ip,
@@ -42,7 +49,7 @@ pub fn check_static_vips(
             )
             .with_hint("run the controller (`egressc install`) and leave `--nodes` out, or use mode `PrimaryIPFromEgressGatewayNodeInterface`"),
         );
-        for (address, node, span) in addresses.iter().filter(|(a, _, _)| a == ip) {
+        for (address, node, span) in by_ip.get(ip).into_iter().flatten() {
             report.push(
                 Diagnostic::new(
                     Code::VipIsNodeAddress,

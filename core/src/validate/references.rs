@@ -208,6 +208,12 @@ pub fn check_families(
 /// nodes none of which is eligible (W010).
 pub fn check_node_matches(gateways: &[Checked<'_>], nodes: &[NodeFacts], report: &mut Report) {
     for Checked { gateway, doc } in gateways {
+        // Stop at the first eligible node: that settles it for almost every gateway, where a
+        // full scan would cost gateways × nodes selector matches. Only a gateway about to be
+        // warned about needs the whole list of its nodes.
+        if nodes.iter().any(|n| n.eligible_for(gateway)) {
+            continue;
+        }
         let selector_span = || doc.key_span(&Path::root().key("spec").key("nodeSelector"));
         let matching: Vec<&NodeFacts> = nodes
             .iter()
@@ -227,7 +233,7 @@ pub fn check_node_matches(gateways: &[Checked<'_>], nodes: &[NodeFacts], report:
                 )
                 .with_hint("correct `spec.nodeSelector` or label the egress nodes"),
             );
-        } else if !matching.iter().any(|n| n.eligible_for(gateway)) {
+        } else {
             let names: Vec<&str> = matching.iter().take(5).map(|n| n.name.as_str()).collect();
             let more = matching.len().saturating_sub(names.len());
             report.push(
