@@ -18,7 +18,7 @@ use crate::model::api::API_VERSION;
 use crate::model::catalog::{Catalog, Gateway, Policy};
 use crate::model::cilium::CiliumVersion;
 use crate::model::labels::MANAGED_BY;
-use crate::render::{GATEWAY_KEY, MANAGED_BY_KEY, POLICY_KEY};
+use crate::render::MANAGED_BY_KEY;
 use crate::render::{RenderError, RenderOptions, Renderer, Templates};
 use crate::validate::documents::POLICY_KIND;
 
@@ -38,24 +38,16 @@ struct Summary {
 }
 
 /// `metadata.labels` of a CEGP, sorted by key, in one exact-size text: per label its key and
-/// its value's JSON text, each written as `#` and its index in [`COMMON_FIELDS`], or else as
-/// its length, `:` and itself. 20,000 summaries (observed and rendered) of three labels each
-/// were ~15 MB as JSON maps (a map node is allocated for eleven entries), ~6 MB as a slice of
-/// a string and a JSON value per label, ~3.5 MB spelling out the keys every CEGP carries.
+/// its value's JSON text, each written as its length, `:` and itself. 20,000 summaries
+/// (observed and rendered) of three labels each were ~15 MB as JSON maps (a map node is
+/// allocated for eleven entries), ~6 MB as a slice of a string and a JSON value per label.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Labels(Box<str>);
-
-/// What nearly every CEGP's labels contain, written as `#<index>` in [`Labels`]: the keys
-/// egressc sets and the managed-by value (as JSON text).
-const COMMON_FIELDS: [&str; 4] = [MANAGED_BY_KEY, POLICY_KEY, GATEWAY_KEY, "\"egressc\""];
 
 impl Labels {
     fn of(labels: Option<&serde_json::Map<String, Value>>) -> Self {
         let mut text = String::new();
-        let mut write = |field: &str| match COMMON_FIELDS.iter().position(|c| *c == field) {
-            Some(at) => text.push_str(&format!("#{at}")),
-            None => text.push_str(&format!("{}:{field}", field.len())),
-        };
+        let mut write = |field: &str| text.push_str(&format!("{}:{field}", field.len()));
         // A JSON map iterates in key order.
         for (key, value) in labels.into_iter().flatten() {
             write(key);
@@ -68,11 +60,6 @@ impl Labels {
     fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         let mut rest = &*self.0;
         let mut field = move || {
-            if let Some(tail) = rest.strip_prefix('#') {
-                let (at, tail) = tail.split_at_checked(1)?;
-                rest = tail;
-                return COMMON_FIELDS.get(at.parse::<usize>().ok()?).copied();
-            }
             let (len, tail) = rest.split_once(':')?;
             let (field, tail) = tail.split_at_checked(len.parse().ok()?)?;
             rest = tail;
@@ -483,8 +470,9 @@ mod tests {
 
     #[test]
     fn labels_read_back_as_written_whatever_their_characters() {
-        let map = json!({"a:1": "2:b", "": "", "k": {"x": [1, "y"]}, "z\u{0}": "9", "#0": "#1",
-                         MANAGED_BY_KEY: MANAGED_BY, POLICY_KEY: "egressc", GATEWAY_KEY: "gw"});
+        let map = json!({"a:1": "2:b", "": "", "k": {"x": [1, "y"]}, "z\u{0}": "9", "12:x": "3:",
+                         MANAGED_BY_KEY: MANAGED_BY, crate::render::POLICY_KEY: "egressc",
+                         crate::render::GATEWAY_KEY: "gw"});
         let labels = Labels::of(map.as_object());
         let read: Vec<(String, Value)> = labels
             .iter()

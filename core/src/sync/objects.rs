@@ -19,11 +19,9 @@ use serde_json::Value;
 use super::convert;
 use super::validation;
 use crate::controller::ObservedStatus;
-use crate::model::api::API_VERSION;
 use crate::model::catalog::{Gateway, Policy};
 use crate::model::labels::{MAX_VERBATIM_GATEWAY_NAME, active_for_label};
 use crate::validate::Options;
-use crate::validate::documents::{GATEWAY_KIND, POLICY_KIND};
 
 /// Validity of one object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,8 +69,6 @@ fn created_of(object: &Value) -> Box<str> {
 
 /// What a store keeps of its kind's objects (see [`kept`]).
 struct Shape {
-    /// The kind's `kind`: with the group's `apiVersion`, left out of the text.
-    kind: &'static str,
     /// The `metadata` fields something reads: the name, the uid, generation and
     /// resourceVersion (verdict cache, `observedGeneration`, Event references), the labels
     /// (validated with the spec) and for gateways the creation time (the older of two
@@ -81,7 +77,6 @@ struct Shape {
 }
 
 const GATEWAY_SHAPE: Shape = Shape {
-    kind: GATEWAY_KIND,
     metadata: &[
         "name",
         "uid",
@@ -93,7 +88,6 @@ const GATEWAY_SHAPE: Shape = Shape {
 };
 
 const POLICY_SHAPE: Shape = Shape {
-    kind: POLICY_KIND,
     metadata: &["name", "uid", "generation", "resourceVersion", "labels"],
 };
 
@@ -107,23 +101,17 @@ const KEPT_STATUS: [&str; 4] = [
     "readyNodes",
 ];
 
-/// Starts kept text whose `apiVersion` and `kind` were the group's and the store's kind, and
-/// are left out (JSON text never starts with it).
-const TYPED: char = '~';
-
 /// `object` as compact JSON text of only what validation, statuses and Events read:
 /// `apiVersion`, `kind`, `spec`, and the `shape`'s metadata and the [`KEPT_STATUS`] fields (a
 /// `status` is kept, possibly empty, whenever there is one: its presence is observed).
 /// Annotations (a `kubectl apply` copy of the object), finalizers and other server fields are
-/// dropped; the usual `apiVersion` and `kind` are written as [`TYPED`]. The text is allocated
-/// to its exact length.
+/// dropped. The text is allocated to its exact length.
 fn kept(mut object: Value, shape: &Shape) -> Box<str> {
     fn retain(value: Option<&mut Value>, keys: &[&str]) {
         if let Some(Value::Object(map)) = value {
             map.retain(|k, _| keys.contains(&k.as_str()));
         }
     }
-    let mut typed = false;
     if let Value::Object(fields) = &mut object {
         fields.retain(|k, _| {
             matches!(
@@ -133,32 +121,13 @@ fn kept(mut object: Value, shape: &Shape) -> Box<str> {
         });
         retain(fields.get_mut("metadata"), shape.metadata);
         retain(fields.get_mut("status"), &KEPT_STATUS);
-        let text = |key: &str| fields.get(key).and_then(Value::as_str);
-        typed = text("apiVersion") == Some(API_VERSION) && text("kind") == Some(shape.kind);
-        if typed {
-            fields.remove("apiVersion");
-            fields.remove("kind");
-        }
     }
-    let text = object.to_string();
-    if typed {
-        format!("{TYPED}{text}").into_boxed_str()
-    } else {
-        text.into_boxed_str()
-    }
+    object.to_string().into_boxed_str()
 }
 
-/// Parses text written by [`kept`] with `shape`.
-fn parse(text: &str, shape: &Shape) -> Value {
-    let Some(text) = text.strip_prefix(TYPED) else {
-        return serde_json::from_str(text).unwrap_or_default();
-    };
-    let mut object: Value = serde_json::from_str(text).unwrap_or_default();
-    if let Value::Object(fields) = &mut object {
-        fields.insert("apiVersion".to_owned(), API_VERSION.into());
-        fields.insert("kind".to_owned(), shape.kind.into());
-    }
-    object
+/// Parses text written by [`kept`].
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// One stored object of a kind.
@@ -350,9 +319,7 @@ impl Store<GatewayEntry> {
 
     /// The object of gateway `name`: its [`kept`] fields.
     pub fn object(&self, name: &str) -> Option<Value> {
-        self.entries
-            .get(name)
-            .map(|e| parse(&e.object, &GATEWAY_SHAPE))
+        self.entries.get(name).map(|e| parse(&e.object))
     }
 
     /// Gateways valid on their own that share a VIP (or an `active-for-…` label key) are
@@ -385,12 +352,7 @@ impl Store<GatewayEntry> {
             group.sort();
             let objects: Vec<(&str, Value)> = group
                 .iter()
-                .filter_map(|(_, n)| {
-                    Some((
-                        n.as_str(),
-                        parse(&self.entries.get(n)?.object, &GATEWAY_SHAPE),
-                    ))
-                })
+                .filter_map(|(_, n)| Some((n.as_str(), parse(&self.entries.get(n)?.object))))
                 .collect();
             let objects: Vec<(&str, &Value)> = objects.iter().map(|(n, o)| (*n, o)).collect();
             losers.extend(validation::shared_vip_losers(&objects, options));
@@ -423,7 +385,7 @@ impl Store<GatewayEntry> {
             match self.entries.get(&name) {
                 Some(entry) => {
                     if let Some((gateway, generation)) = &entry.last_good {
-                        let status = convert::gateway_status(&parse(&entry.object, &GATEWAY_SHAPE));
+                        let status = convert::gateway_status(&parse(&entry.object));
                         present.push((Gateway::clone(gateway), *generation, status));
                     }
                 }
@@ -531,7 +493,7 @@ impl Store<PolicyEntry> {
 
     /// The object of policy `name`: its [`kept`] fields.
     pub fn object(&self, name: &str) -> Option<Value> {
-        self.entries.get(name).map(|e| parse(&e.raw, &POLICY_SHAPE))
+        self.entries.get(name).map(|e| parse(&e.raw))
     }
 
     /// `metadata.uid` of policy `name`.
@@ -568,12 +530,11 @@ impl Store<PolicyEntry> {
             validated = true;
             self.unsettled.insert(name.clone());
             if parsed.as_ref().is_none_or(|(n, _)| *n != &**gateway_name) {
-                let object = gateway_entry.map(|g| parse(&g.object, &GATEWAY_SHAPE));
+                let object = gateway_entry.map(|g| parse(&g.object));
                 parsed = Some((gateway_name, object));
             }
             let gateway = parsed.as_ref().and_then(|(n, g)| Some((*n, g.as_ref()?)));
-            let result =
-                validation::policy(name, &parse(&entry.raw, &POLICY_SHAPE), gateway, options);
+            let result = validation::policy(name, &parse(&entry.raw), gateway, options);
             let verdict = match result {
                 Ok(policy) => {
                     entry.last_good = Some(policy);
@@ -593,6 +554,7 @@ impl Store<PolicyEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::validate::documents::POLICY_KIND;
     use serde_json::json;
 
     #[test]
@@ -618,8 +580,7 @@ mod tests {
             .expect("object")
             .remove("other");
         let text = kept(object.clone(), &GATEWAY_SHAPE);
-        assert!(text.starts_with(TYPED) && !text.contains("EgressGateway"));
-        assert_eq!(parse(&text, &GATEWAY_SHAPE), expected);
+        assert_eq!(parse(&text), expected);
         // A policy's creation time is not read.
         let mut policy = object.clone();
         policy["kind"] = json!(POLICY_KIND);
@@ -628,7 +589,7 @@ mod tests {
             .as_object_mut()
             .expect("object")
             .remove("creationTimestamp");
-        assert_eq!(parse(&kept(policy, &POLICY_SHAPE), &POLICY_SHAPE), expected);
+        assert_eq!(parse(&kept(policy, &POLICY_SHAPE)), expected);
         // Another apiVersion or kind is kept as it is.
         for (key, other) in [
             ("apiVersion", "network.deckhouse.io/v1beta1"),
@@ -637,17 +598,14 @@ mod tests {
             let mut odd = object.clone();
             odd[key] = json!(other);
             let text = kept(odd, &GATEWAY_SHAPE);
-            assert_eq!(parse(&text, &GATEWAY_SHAPE)[key], json!(other));
+            assert_eq!(parse(&text)[key], json!(other));
         }
         let untyped = json!({"metadata": {"name": "g"}});
-        assert_eq!(
-            parse(&kept(untyped.clone(), &GATEWAY_SHAPE), &GATEWAY_SHAPE),
-            untyped
-        );
+        assert_eq!(parse(&kept(untyped.clone(), &GATEWAY_SHAPE)), untyped);
         // A status without any field read is still a status (the core sees one stored).
         let bare = json!({"metadata": {"name": "g"}, "status": {"other": 1}});
         assert_eq!(
-            parse(&kept(bare, &GATEWAY_SHAPE), &GATEWAY_SHAPE),
+            parse(&kept(bare, &GATEWAY_SHAPE)),
             json!({"metadata": {"name": "g"}, "status": {}})
         );
     }
