@@ -245,11 +245,12 @@ fn steady() -> SyncCore {
 /// The node holding `gateway`'s active label.
 fn holder(core: &SyncCore, gateway: &str) -> String {
     let key = egressc::model::labels::active_for_label(gateway);
-    core.index()
-        .node_labels
-        .iter()
-        .find(|((kind, _), labels)| *kind == NodeKind::Node && labels.contains_key(&key))
-        .map(|((_, name), _)| name.clone())
+    (0..GROUPS)
+        .flat_map(|group| (0..NODES_PER_GROUP).map(move |i| node_name(group, i)))
+        .find(|name| {
+            core.observed_labels(NodeKind::Node, name)
+                .is_some_and(|labels| labels.contains_key(&key))
+        })
         .unwrap_or_default()
 }
 

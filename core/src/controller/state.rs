@@ -155,6 +155,19 @@ impl Controller {
         }
     }
 
+    /// The names of the Nodes (or CiliumNodes) observed and not deleted since, sorted.
+    pub fn observed_nodes(&self, kind: NodeKind) -> Box<dyn Iterator<Item = &str> + '_> {
+        match kind {
+            NodeKind::Node => Box::new(
+                self.nodes
+                    .iter()
+                    .filter(|(_, health)| health.node.is_some())
+                    .map(|(name, _)| name.as_str()),
+            ),
+            NodeKind::CiliumNode => Box::new(self.cilium_nodes.keys().map(String::as_str)),
+        }
+    }
+
     /// Label moves (not first elections) per gateway since start: `failovers_total`.
     pub fn failovers_total(&self) -> &BTreeMap<String, u64> {
         &self.failovers

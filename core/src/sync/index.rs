@@ -160,9 +160,6 @@ pub struct Index {
     /// Policies whose CEGP name is taken by a CEGP egressc does not own, with that CEGP's
     /// name (the policy's): reported on the policy's status and by an Event, never written.
     pub cegp_conflicts: BTreeSet<String>,
-    /// egressc's own labels on each Node and CiliumNode, as observed (the label writer sends
-    /// the full set it wants to own).
-    pub node_labels: BTreeMap<(NodeKind, String), NodeLabels>,
     /// Each Node's InternalIP (where it is probed).
     pub node_ips: BTreeMap<String, std::net::IpAddr>,
     /// `node_ips` changed since the last [`Index::take_node_ips_change`].
@@ -191,7 +188,6 @@ impl Index {
             vip_leases: BTreeMap::new(),
             cegps: BTreeMap::new(),
             cegp_conflicts: BTreeSet::new(),
-            node_labels: BTreeMap::new(),
             node_ips: BTreeMap::new(),
             node_ips_changed: false,
             gateways: GatewayStore::default(),
@@ -246,7 +242,7 @@ impl Index {
             WatchEvent::InitDone(source) => {
                 let listed = self.relisting.remove(&source).unwrap_or_default();
                 let gone: Vec<String> = self
-                    .known(source)
+                    .known(source, core)
                     .filter(|key| !listed.contains(*key))
                     .map(str::to_owned)
                     .collect();
@@ -273,18 +269,17 @@ impl Index {
 
     /// The keys of `source`'s objects applied and not deleted or forgotten since, sorted:
     /// read from where each source's objects are kept, since each is kept exactly when it
-    /// has a key (a name; for a Node, `convert::node` answers for every named one). A
-    /// heartbeat Lease is not kept, and forgetting one does nothing: none are listed.
-    fn known(&self, source: Source) -> Box<dyn Iterator<Item = &str> + '_> {
-        let nodes = move |kind: NodeKind| {
-            self.node_labels
-                .keys()
-                .filter(move |(k, _)| *k == kind)
-                .map(|(_, name)| name.as_str())
-        };
+    /// has a key (a name; for a Node, `convert::node` answers for every named one; Nodes and
+    /// CiliumNodes are kept by the election's `core`). A heartbeat Lease is not kept, and
+    /// forgetting one does nothing: none are listed.
+    fn known<'a>(
+        &'a self,
+        source: Source,
+        core: &'a Controller,
+    ) -> Box<dyn Iterator<Item = &'a str> + 'a> {
         match source {
-            Source::Node => Box::new(nodes(NodeKind::Node)),
-            Source::CiliumNode => Box::new(nodes(NodeKind::CiliumNode)),
+            Source::Node => core.observed_nodes(NodeKind::Node),
+            Source::CiliumNode => core.observed_nodes(NodeKind::CiliumNode),
             Source::NodeLease => Box::new(std::iter::empty()),
             Source::CiliumPod | Source::VipPod => Box::new(
                 self.pods
@@ -357,10 +352,6 @@ impl Index {
                             None => self.node_ips.remove(&seen.name),
                         };
                     }
-                    self.node_labels.insert(
-                        (NodeKind::Node, seen.name.clone()),
-                        NodeLabels::ours(&seen.labels),
-                    );
                     core.apply_node(now, seen);
                 }
             }
@@ -374,10 +365,7 @@ impl Index {
                     // Only egressc's own labels of a CiliumNode matter (they are diffed; no
                     // selector reads CiliumNode labels): 5,000–15,000 CiliumNodes need not
                     // keep the rest.
-                    let ours = NodeLabels::ours(&convert::labels_of(&value));
-                    self.node_labels
-                        .insert((NodeKind::CiliumNode, name.to_owned()), ours.clone());
-                    core.apply_cilium_node(now, name, ours.to_map());
+                    core.apply_cilium_node(now, name, ours(&convert::labels_of(&value)));
                 }
             }
             Object::CiliumPod(pod) => match convert::agent_pod(&pod) {
@@ -422,7 +410,6 @@ impl Index {
     fn forget(&mut self, now: Instant, source: Source, key: &str, core: &mut Controller) {
         match source {
             Source::Node => {
-                self.node_labels.remove(&(NodeKind::Node, key.to_owned()));
                 if self.node_ips.remove(key).is_some() {
                     self.node_ips_changed = true;
                 }
@@ -431,8 +418,6 @@ impl Index {
             // A vanished heartbeat Lease simply stops changing: the node goes stale.
             Source::NodeLease => {}
             Source::CiliumNode => {
-                self.node_labels
-                    .remove(&(NodeKind::CiliumNode, key.to_owned()));
                 core.delete_cilium_node(now, key);
             }
             Source::CiliumPod | Source::VipPod => core.delete_pod(now, key),
@@ -522,46 +507,13 @@ fn forget_pod(now: Instant, pod: &Pod, core: &mut Controller) {
     }
 }
 
-/// egressc's own labels on a node, sorted by key: a boxed slice rather than a map, since a
-/// map allocates room for eleven entries and each of 10,000 Nodes and CiliumNodes carries
-/// one or two of ours.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeLabels(Box<[(Box<str>, Box<str>)]>);
-
-impl NodeLabels {
-    /// egressc's labels among `labels`.
-    pub fn ours(labels: &BTreeMap<String, String>) -> Self {
-        NodeLabels(
-            labels
-                .iter()
-                .filter(|(k, _)| is_egressc_node_label(k))
-                .map(|(k, v)| (k.as_str().into(), v.as_str().into()))
-                .collect(),
-        )
-    }
-
-    /// The value of label `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        let at = self.0.binary_search_by(|(k, _)| (**k).cmp(key)).ok()?;
-        Some(&self.0[at].1)
-    }
-
-    /// Is label `key` set?
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// The labels, sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (&**k, &**v))
-    }
-
-    /// The labels as a map.
-    pub fn to_map(&self) -> BTreeMap<String, String> {
-        self.iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect()
-    }
+/// egressc's own labels among `labels`.
+fn ours(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    labels
+        .iter()
+        .filter(|(k, _)| is_egressc_node_label(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -591,15 +543,16 @@ mod tests {
     }
 
     fn listed(index: &mut Index, source: Source, objects: Vec<Object>) {
-        index.handle(Instant::default(), WatchEvent::Init(source), &mut core());
+        listed_into(index, &mut core(), source, objects);
+    }
+
+    /// [`listed`] with the election's controller kept (it keeps the Nodes and CiliumNodes).
+    fn listed_into(index: &mut Index, core: &mut Controller, source: Source, objects: Vec<Object>) {
+        index.handle(Instant::default(), WatchEvent::Init(source), core);
         for object in objects {
-            index.handle(Instant::default(), WatchEvent::Apply(object), &mut core());
+            index.handle(Instant::default(), WatchEvent::Apply(object), core);
         }
-        index.handle(
-            Instant::default(),
-            WatchEvent::InitDone(source),
-            &mut core(),
-        );
+        index.handle(Instant::default(), WatchEvent::InitDone(source), core);
     }
 
     #[test]
@@ -637,15 +590,22 @@ mod tests {
             .map(|g| g.name)
             .collect();
         assert_eq!(names, ["b"]);
-        listed(&mut index, Source::Node, vec![node("n1")]);
-        assert!(
-            index
-                .node_labels
-                .contains_key(&(NodeKind::Node, "n1".to_owned()))
+        // Nodes and CiliumNodes: the keys are read from the election's controller.
+        let mut nodes = core();
+        let observed = |core: &Controller, kind| {
+            core.observed_nodes(kind)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        listed_into(
+            &mut index,
+            &mut nodes,
+            Source::Node,
+            vec![node("n1"), node("n2")],
         );
-        listed(&mut index, Source::Node, Vec::new());
-        assert!(index.node_labels.is_empty());
-        // Policies, CEGPs and CiliumNodes: the keys are read from their stores.
+        listed_into(&mut index, &mut nodes, Source::Node, vec![node("n2")]);
+        assert_eq!(observed(&nodes, NodeKind::Node), ["n2"]);
+        // Policies and CEGPs: the keys are read from their stores.
         listed(
             &mut index,
             Source::Policy,
@@ -658,10 +618,10 @@ mod tests {
         listed(&mut index, Source::Cegp, vec![cegp("c1")]);
         assert_eq!(index.cegps.keys().collect::<Vec<_>>(), ["c1"]);
         let cilium_node = |name: &str| Object::CiliumNode(json!({"metadata": {"name": name}}));
-        listed(&mut index, Source::CiliumNode, vec![cilium_node("n1")]);
-        assert_eq!(index.node_labels.len(), 1);
-        listed(&mut index, Source::CiliumNode, Vec::new());
-        assert!(index.node_labels.is_empty());
+        let both = vec![cilium_node("n1"), cilium_node("n2")];
+        listed_into(&mut index, &mut nodes, Source::CiliumNode, both);
+        listed_into(&mut index, &mut nodes, Source::CiliumNode, Vec::new());
+        assert!(observed(&nodes, NodeKind::CiliumNode).is_empty());
     }
 
     fn policy(name: &str, gateway: &str) -> Object {

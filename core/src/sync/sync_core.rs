@@ -279,7 +279,7 @@ impl SyncCore {
             .filter(|patch| !self.echoes.awaiting(patch))
             .map(|patch| {
                 let observed = self.observed_labels(patch.kind, &patch.node);
-                let labels = patches::owned_labels(observed.as_ref().unwrap_or(&empty), &patch);
+                let labels = patches::owned_labels(observed.unwrap_or(&empty), &patch);
                 LabelWrite { patch, labels }
             })
             .collect();
@@ -528,10 +528,9 @@ impl SyncCore {
         self.compiler.body_of(policy, gateway, uid).ok()
     }
 
-    /// egressc's labels on a Node or CiliumNode, as observed.
-    pub fn observed_labels(&self, kind: NodeKind, node: &str) -> Option<BTreeMap<String, String>> {
-        let labels = self.index.node_labels.get(&(kind, node.to_owned()))?;
-        Some(labels.to_map())
+    /// The labels of a Node (all) or CiliumNode (egressc's), as observed.
+    pub fn observed_labels(&self, kind: NodeKind, node: &str) -> Option<&BTreeMap<String, String>> {
+        self.controller.observed_labels(kind, node)
     }
 
     /// The nodes and targets to probe, when they changed (see
